@@ -1,0 +1,148 @@
+"""The feed registry (orchestration/feeds.yml): load it, validate it, name raw tables and columns.
+
+Everything that needs to know a feed's shape (landing, gates, staging tests, the generator's tests)
+goes through this module, so the YAML stays the single description of each feed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+REGISTRY_PATH = Path(__file__).resolve().parents[1] / "feeds.yml"
+
+COLUMN_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "decimal": "DECIMAL(18,2)",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}
+FORMATS = {"csv", "xlsx", "jsonl"}
+
+# Columns landing adds to every raw table, in this order.
+PROVENANCE_COLUMNS = {
+    "_delivery_id": "VARCHAR",
+    "_file_name": "VARCHAR",
+    "_file_sha256": "VARCHAR",
+    "_row_number": "BIGINT",
+    "_loaded_at": "TIMESTAMP",
+}
+
+
+def raw_column_name(header: str) -> str:
+    """Header text as delivered -> raw column name: 'Date of Birth' -> 'date_of_birth', 'LegalSurname' -> 'legal_surname'."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", header.strip())
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
+    return re.sub(r"_+", "_", name)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    format: str | None = None
+    required: bool = False
+    codes: tuple[str, ...] | None = None
+
+    @property
+    def raw_name(self) -> str:
+        return raw_column_name(self.name)
+
+    @property
+    def sql_type(self) -> str:
+        return COLUMN_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    system: str
+    description: str
+    file_pattern: str
+    format: str
+    columns: tuple[Column, ...]
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    sheet: str | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def header(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.required]
+
+
+class RegistryError(ValueError):
+    pass
+
+
+def _parse_feed(name: str, spec: dict) -> Feed:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise RegistryError(f"feed name {name!r} must be snake_case")
+    missing = {"system", "file_pattern", "format", "columns"} - spec.keys()
+    if missing:
+        raise RegistryError(f"feed {name}: missing keys {sorted(missing)}")
+    if spec["format"] not in FORMATS:
+        raise RegistryError(f"feed {name}: format {spec['format']!r} not one of {sorted(FORMATS)}")
+    columns = []
+    for col in spec["columns"]:
+        if col.get("type") not in COLUMN_TYPES:
+            raise RegistryError(f"feed {name}: column {col.get('name')!r} has unknown type {col.get('type')!r}")
+        if col["type"] in {"date", "timestamp"} and not col.get("format"):
+            raise RegistryError(f"feed {name}: column {col['name']!r} needs a date format")
+        if col.get("format") == "excel" and spec["format"] != "xlsx":
+            raise RegistryError(f"feed {name}: column {col['name']!r} uses format 'excel' outside an xlsx feed")
+        codes = col.get("codes")
+        columns.append(
+            Column(
+                name=str(col["name"]),
+                type=col["type"],
+                format=col.get("format"),
+                required=bool(col.get("required", False)),
+                codes=tuple(str(c) for c in codes) if codes else None,
+            )
+        )
+    raw_names = [c.raw_name for c in columns]
+    if len(set(raw_names)) != len(raw_names):
+        raise RegistryError(f"feed {name}: two columns share a raw name")
+    return Feed(
+        name=name,
+        system=spec["system"],
+        description=spec.get("description", ""),
+        file_pattern=spec["file_pattern"],
+        format=spec["format"],
+        columns=tuple(columns),
+        delimiter=spec.get("delimiter", ","),
+        encoding=spec.get("encoding", "utf-8"),
+        sheet=spec.get("sheet"),
+    )
+
+
+def load_registry(path: Path | str = REGISTRY_PATH) -> dict[str, Feed]:
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    return {name: _parse_feed(name, spec) for name, spec in doc["feeds"].items()}
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, Feed]:
+    """The project's registry, parsed once per process."""
+    return load_registry()
+
+
+def raw_table_ddl(feed: Feed) -> str:
+    cols = [f'"{c.raw_name}" {c.sql_type}' for c in feed.columns]
+    cols += [f'"{name}" {sql_type}' for name, sql_type in PROVENANCE_COLUMNS.items()]
+    return f"create table if not exists {feed.raw_table} ({', '.join(cols)})"
