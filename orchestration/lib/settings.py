@@ -1,0 +1,48 @@
+"""Where Family Data Hub keeps its data. The only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WAREHOUSE_FILE = "warehouse.duckdb"  # dbt-duckdb names the database after the file stem: keep it fixed.
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data_dir / WAREHOUSE_FILE
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.data_dir / "truth"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def artefacts_dir(self) -> Path:
+        return self.data_dir / "artefacts"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.landing_dir, self.outbox_dir, self.artefacts_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+    def export_for_dbt(self) -> None:
+        """dbt reads its warehouse path from the environment (dbt_project/profiles.yml)."""
+        os.environ["FAMILYHUB_WAREHOUSE"] = str(self.warehouse)
+
+
+def get_settings() -> Settings:
+    data_dir = Path(os.environ.get("FAMILYHUB_DATA_DIR") or REPO_ROOT / "data")
+    return Settings(data_dir=data_dir.resolve())
