@@ -1,0 +1,61 @@
+"""One Dagster asset per registered feed: land new files from landing/<feed>/ into raw.<feed>."""
+
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from orchestration.defs.landing.loader import land_feed
+from orchestration.lib.feeds import Feed, registry
+from orchestration.lib.metadata import safe_metadata
+from orchestration.lib.resources import SettingsResource
+
+LANDING_GROUP = "landing"
+
+
+def landing_asset_key(feed_name: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", feed_name])
+
+
+def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=landing_asset_key(feed.name),
+        group_name=LANDING_GROUP,
+        kinds={"duckdb", feed.format},
+        description=f"{feed.description}\n\nLanded from `landing/{feed.name}/{feed.file_pattern}` "
+        f"({feed.format}); unparseable rows go to `raw._rejects`.",
+        tags={"system": feed.system},
+        metadata={"file_pattern": feed.file_pattern, "columns": len(feed.columns)},
+    )
+    def _land(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource):
+        with duckdb.get_connection() as con:
+            result = land_feed(con, feed, settings.get().landing_dir)
+            raw_rows = con.execute(f"select count(*) from {feed.raw_table}").fetchall()[0][0]
+            rejects_total = con.execute(
+                "select count(*) from raw._rejects where feed = ?", [feed.name]).fetchall()[0][0]
+        metadata = safe_metadata({
+            "files_landed": result.count("landed"),
+            "files_already_landed": result.count("skipped"),
+            "files_failed": len(result.failures),
+            "rows_landed": result.rows_landed,
+            "rows_rejected": result.rows_rejected,
+            "raw_rows_total": raw_rows,
+            "rejects_total": rejects_total,
+            "dagster/row_count": raw_rows,
+            "files": [{"file": f.file_name, "delivery": f.delivery_id, "status": f.status,
+                       "rows": f.rows_landed, "rejected": f.rows_rejected} for f in result.files],
+        })
+        if result.failures:
+            # Fail this feed only: other feeds' assets run on, this feed's downstream assets are skipped.
+            raise dg.Failure(
+                description="\n".join(f.reason for f in result.failures if f.reason),
+                metadata=metadata,
+            )
+        context.log.info(
+            f"{feed.name}: {result.count('landed')} file(s) landed, {result.count('skipped')} already landed, "
+            f"{result.rows_landed} rows, {result.rows_rejected} rejected")
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _land
+
+
+landing_assets = [build_landing_asset(feed) for feed in registry().values()]

@@ -1,0 +1,32 @@
+"""Resources shared by every asset, built from one Settings object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+
+from orchestration.defs.dbt.project import dbt_project
+from orchestration.lib.settings import Settings, get_settings
+
+
+class SettingsResource(dg.ConfigurableResource):
+    """Hands assets the data folder, so tests can point a run at a temporary one."""
+
+    data_dir: str
+
+    def get(self) -> Settings:
+        return Settings(data_dir=Path(self.data_dir))
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    settings.export_for_dbt()
+    return {
+        "settings": SettingsResource(data_dir=str(settings.data_dir)),
+        "duckdb": DuckDBResource(database=str(settings.warehouse)),
+        "dbt": DbtCliResource(project_dir=dbt_project),
+    }
