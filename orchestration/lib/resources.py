@@ -24,7 +24,6 @@ class SettingsResource(dg.ConfigurableResource):
 def build_resources(settings: Settings | None = None) -> dict[str, object]:
     settings = settings or get_settings()
     settings.ensure_dirs()
-    settings.export_for_dbt()
     return {
         "settings": SettingsResource(data_dir=str(settings.data_dir)),
         "duckdb": DuckDBResource(database=str(settings.warehouse)),

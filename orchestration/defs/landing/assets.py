@@ -1,6 +1,5 @@
 """One Dagster asset per registered feed: land new files from landing/<feed>/ into raw.<feed>."""
 
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
