@@ -65,3 +65,14 @@ def test_dbt_tests_are_asset_checks(defs):
 def test_sensor_and_job_are_registered(defs):
     assert defs.resolve_job_def("land_and_stage") is not None
     assert defs.resolve_sensor_def("new_landing_files").default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_dagster_cli_validates_the_definitions(dbt_manifest):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run([str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
