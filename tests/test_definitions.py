@@ -76,3 +76,15 @@ def test_dagster_cli_validates_the_definitions(dbt_manifest):
     result = subprocess.run([str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_dbt_sources_match_the_feed_registry(dbt_manifest):
+    """The registry is the one description of a feed: dbt's raw source must list the same tables and columns."""
+    import json
+
+    manifest = json.loads(dbt_manifest.read_text())
+    sources = {s["name"]: s for s in manifest["sources"].values() if s["source_name"] == "raw"}
+    assert set(sources) == set(registry())
+    for name, feed in registry().items():
+        documented = set(sources[name]["columns"])
+        assert documented == {c.raw_name for c in feed.columns}, name

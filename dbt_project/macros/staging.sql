@@ -1,0 +1,111 @@
+{#
+    Small, reusable expressions for the staging layer. Each returns a SQL expression.
+    They only trim, retype and standardise codes: name, postcode and identifier
+    standardisation proper belongs to the linkage step.
+#}
+
+{# Trim surrounding whitespace (spaces, tabs, line breaks); empty text becomes NULL. #}
+{% macro clean_text(column) -%}
+    nullif(regexp_replace(cast({{ column }} as varchar), '^\s+|\s+$', '', 'g'), '')
+{%- endmacro %}
+
+{#
+    A source code as an upper-case token: trimmed, upper-cased, runs of spaces and
+    punctuation replaced by one underscore ('Lead Adult' -> 'LEAD_ADULT', ' n1 ' -> 'N1').
+#}
+{% macro clean_code(column) -%}
+    nullif(
+        regexp_replace(
+            regexp_replace(upper(cast({{ column }} as varchar)), '[^A-Z0-9]+', '_', 'g'),
+            '^_+|_+$', '', 'g'
+        ),
+        ''
+    )
+{%- endmacro %}
+
+{#
+    Sex as 'M', 'F' or 'U'. Male/M/1 -> 'M'; Female/F/2 -> 'F'; any other delivered
+    value (Unknown, U, I, X, 9, 0 ...) -> 'U'; blank or missing -> NULL.
+#}
+{% macro standardise_sex(column) -%}
+    case
+        when {{ clean_code(column) }} is null then null
+        when {{ clean_code(column) }} in ('M', 'MALE', '1') then 'M'
+        when {{ clean_code(column) }} in ('F', 'FEMALE', '2') then 'F'
+        else 'U'
+    end
+{%- endmacro %}
+
+{# A yes/no style flag as boolean: Y/YES/TRUE/T/1 -> true, N/NO/FALSE/F/0 -> false, else NULL. #}
+{% macro to_boolean(column) -%}
+    case
+        when {{ clean_code(column) }} in ('Y', 'YES', 'TRUE', 'T', '1') then true
+        when {{ clean_code(column) }} in ('N', 'NO', 'FALSE', 'F', '0') then false
+    end
+{%- endmacro %}
+
+{#
+    The record key: the feed's key columns as text joined with '|'. NULL when any part
+    is NULL, so the not_null test on record_key catches incomplete keys.
+#}
+{% macro record_key(columns) -%}
+    {%- for column in columns -%}
+        cast({{ column }} as varchar){% if not loop.last %} || '|' || {% endif %}
+    {%- endfor -%}
+{%- endmacro %}
+
+{# Landing's provenance columns, renamed for staging. #}
+{% macro provenance_columns() -%}
+    _delivery_id as source_delivery_id,
+    _file_name as source_file_name,
+    _row_number as source_row_number,
+    _loaded_at as source_loaded_at
+{%- endmacro %}
+
+{#
+    Person-bearing staging models: every one carries the shared person vocabulary below,
+    with these types, so the linkage step can union them. Checked by
+    tests/assert_person_vocabulary_consistent.sql.
+#}
+{% macro person_models() -%}
+    {{ return([
+        'stg_social_care__persons',
+        'stg_early_help__episode_members',
+        'stg_education__pupil_enrolments',
+        'stg_education__attendance_terms',
+        'stg_education__exclusions',
+        'stg_police__incident_nominals',
+        'stg_youth_justice__outcomes',
+        'stg_dwp__benefit_claims',
+        'stg_health__service_referrals',
+        'stg_housing__events',
+        'stg_programme__case_members'
+    ]) }}
+{%- endmacro %}
+
+{% macro person_vocabulary() -%}
+    {{ return({
+        'record_key': 'VARCHAR',
+        'source_system': 'VARCHAR',
+        'source_feed': 'VARCHAR',
+        'source_record_id': 'VARCHAR',
+        'first_name': 'VARCHAR',
+        'middle_names': 'VARCHAR',
+        'surname': 'VARCHAR',
+        'dob': 'DATE',
+        'sex': 'VARCHAR',
+        'address_line': 'VARCHAR',
+        'locality': 'VARCHAR',
+        'postcode': 'VARCHAR',
+        'uprn': 'VARCHAR',
+        'nhs_number': 'VARCHAR',
+        'ni_number': 'VARCHAR',
+        'upn': 'VARCHAR',
+        'pnc_id': 'VARCHAR',
+        'record_date': 'DATE',
+        'source_delivery_id': 'VARCHAR',
+        'source_file_name': 'VARCHAR',
+        'source_row_number': 'BIGINT',
+        'source_loaded_at': 'TIMESTAMP'
+    }) }}
+{%- endmacro %}
