@@ -28,13 +28,15 @@ def settings(tmp_path_factory):
 def assets(dbt_manifest):
     from orchestration.defs.dbt.assets import dbt_asset_defs
     from orchestration.defs.landing.assets import landing_assets
+    from orchestration.defs.quality.checks import quality_checks
 
-    return [*landing_assets, *dbt_asset_defs]
+    return [*landing_assets, *dbt_asset_defs, *quality_checks]
 
 
 def materialize(assets, settings, instance=None, selection=None):
     from orchestration.lib.resources import build_resources
 
+    settings.export_for_dbt()  # so dbt's partial parse matches this warehouse
     return dg.materialize(assets, resources=build_resources(settings), instance=instance,
                           selection=selection, raise_on_error=False)
 
@@ -111,33 +113,46 @@ def test_rerun_is_a_no_op_for_landing(first_run, assets, settings, instance):
     assert landed and all(n >= 1 for n in landed)
 
 
-def test_schema_drift_fails_one_feed_and_the_others_go_on(first_run, assets, settings, tmp_path):
+def test_schema_drift_fails_one_feed_the_others_land_and_downstream_is_unchanged(first_run, assets, settings,
+                                                                                 tmp_path):
     drifted = Settings(data_dir=tmp_path)
     shutil.copytree(settings.landing_dir, drifted.landing_dir)
+    shutil.copy(settings.warehouse, drifted.warehouse)
+    staged_before = query(drifted, "select count(*), sum(hash(record_key)) from staging.stg_dwp__benefit_claims")
+    # next quarter: DWP renamed a column; police sent a normal delivery
     [dwp_file] = list((drifted.landing_dir / "dwp_benefits").glob("*.csv"))
-    text = dwp_file.read_text(encoding="utf-8")
-    header, rest = text.split("\n", 1)
-    dwp_file.write_text(header.replace("NINO", "NI_NO") + "\n" + rest, encoding="utf-8")
+    header, rest = dwp_file.read_text(encoding="utf-8").split("\n", 1)
+    (dwp_file.parent / "dwp_benefits_2026-12-31.csv").write_text(
+        header.replace("NINO", "NI_NO") + "\n" + rest, encoding="utf-8")
+    [police_file] = list((drifted.landing_dir / "police_incidents").glob("*.jsonl"))
+    lines = police_file.read_text(encoding="utf-8").splitlines()
+    (police_file.parent / "police_2026-12-31.jsonl").write_text("\n".join(lines[5:]) + "\n", encoding="utf-8")
 
     with dg.instance_for_test() as instance:
         result = materialize(assets, drifted, instance)
     assert not result.success
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert len(failures) == 1
+    assert [f.step_key for f in failures] == ["raw__dwp_benefits"]
     message = str(failures[0].event_specific_data.error)
     assert "missing columns ['NINO']" in message and "unexpected columns ['NI_NO']" in message
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "raw/dwp_benefits" not in materialised
-    assert "staging/stg_dwp__benefit_claims" not in materialised  # skipped: its feed failed
-    assert {"raw/police_incidents", "staging/stg_police__incident_nominals"} <= materialised
-    assert query(drifted, "select count(*) from raw.dwp_benefits")[0][0] == 0
+    assert "raw/police_incidents" in materialised  # the other feeds land
+    assert not any(k.startswith("staging/") for k in materialised)  # staging waits, keeping its last good tables
+    assert query(drifted, "select count(*), sum(hash(record_key)) from staging.stg_dwp__benefit_claims") == staged_before
+    assert query(drifted, "select count(*) from raw._deliveries where feed = 'police_incidents'")[0][0] == 2
+    assert query(drifted, "select status from raw._deliveries where file_name = 'dwp_benefits_2026-12-31.csv'") == [
+        ("failed",)]
 
 
 def test_sensor_requests_landing_for_new_files_only(first_run, assets, settings, instance, monkeypatch):
     from orchestration.defs.landing.sensors import new_landing_files
 
     monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(settings.data_dir))
-    repo = dg.Definitions(assets=assets, sensors=[new_landing_files]).get_repository_def()
+    from orchestration.lib.resources import build_resources
+
+    repo = dg.Definitions(assets=assets, sensors=[new_landing_files],
+                          resources=build_resources(settings)).get_repository_def()
     with dg.build_sensor_context(instance=instance, repository_def=repo) as context:
         tick = new_landing_files.evaluate_tick(context)
     assert not tick.run_requests and tick.skip_message == "no new files in landing/"
@@ -149,3 +164,24 @@ def test_sensor_requests_landing_for_new_files_only(first_run, assets, settings,
     keys = {k.to_user_string() for k in request.asset_selection}
     assert "raw/police_incidents" in keys and "staging/stg_police__incident_nominals" in keys
     assert "raw/dwp_benefits" not in keys
+
+
+def test_person_models_share_one_vocabulary(first_run, settings, dbt_manifest):
+    """Every model tagged `person` has each person_vocabulary() column with its type, so linkage can union them."""
+    import json
+    import re
+
+    from orchestration.defs.dbt.project import DBT_PROJECT_DIR
+
+    macro = (DBT_PROJECT_DIR / "macros" / "staging.sql").read_text()
+    body = macro[macro.index("macro person_vocabulary"):]
+    vocabulary = dict(re.findall(r"'(\w+)': '(\w+)'", body[: body.index("endmacro")]))
+    assert len(vocabulary) >= 18
+    manifest = json.loads(dbt_manifest.read_text())
+    person_models = [n["name"] for n in manifest["nodes"].values()
+                     if n["resource_type"] == "model" and "person" in n["tags"]]
+    assert len(person_models) == 11
+    for model in person_models:
+        columns = dict(query(settings, f"""select column_name, data_type from duckdb_columns()
+                                           where schema_name = 'staging' and table_name = '{model}'"""))
+        assert {c: columns.get(c) for c in vocabulary} == vocabulary, model

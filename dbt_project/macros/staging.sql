@@ -65,7 +65,7 @@
 {#
     Person-bearing staging models: every one carries the shared person vocabulary below,
     with these types, so the linkage step can union them. Checked by
-    tests/assert_person_vocabulary_consistent.sql.
+    tests/test_pipeline.py::test_person_models_share_one_vocabulary.
 #}
 {% macro person_models() -%}
     {{ return([

@@ -1,0 +1,285 @@
+"""Quality gates: deliberately broken deliveries, landed by the real landing assets, gated by the real checks.
+
+Assertions name expectations and count rows; no test prints a value from a row.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import dagster as dg
+import duckdb
+import pytest
+
+from expectations import run_gate
+from expectations.identifiers import is_valid, valid_sql
+from expectations.staged_gate import raw_record_keys, staging_models
+from orchestration.defs.landing.assets import landing_asset_key, landing_assets
+from orchestration.defs.landing.loader import land_feed
+from orchestration.defs.quality.checks import quality_checks, raw_gate_checks
+from orchestration.lib.feeds import registry
+from orchestration.lib.resources import build_resources
+from orchestration.lib.settings import REPO_ROOT, Settings
+
+PERSONS = registry()["csc_persons"]  # csv: DOB, GENDER codes, POSTCODE, NHS_NUMBER, RECORD_UPDATED
+LANDING = next(a for a in landing_assets if a.key == landing_asset_key(PERSONS.name))
+GATE = next(c for c in raw_gate_checks if next(iter(c.check_keys)).asset_key == LANDING.key)
+
+
+@dg.asset(deps=[landing_asset_key(PERSONS.name)])
+def persons_downstream() -> int:
+    """Stands in for staging: must not run when the raw gate blocks."""
+    return 1
+
+
+def nhs_number(i: int) -> str:
+    """The i-th valid NHS number of a fixed synthetic series (999 prefix: never issued)."""
+    n = 0
+    while True:
+        body = f"999{(i * 7 + n) % 10**6:06d}"
+        check = (11 - sum(int(d) * w for d, w in zip(body, range(10, 1, -1))) % 11) % 11
+        if check < 10:
+            return body + str(check)
+        n += 1
+
+
+def person(i: int, dob: str = "01/02/2010", gender: str = "M", updated: str = "01/01/2024") -> list[str]:
+    return [f"P{i:06d}", "Forename", "", "Surname", dob, gender, "1 Any Street", "Town", "FH1 2AB", str(100000 + i),
+            nhs_number(i), updated]
+
+
+def write_persons(settings: Settings, name: str, rows: list[list[str]]) -> None:
+    path = settings.landing_dir / PERSONS.name / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([",".join(PERSONS.header)] + [",".join(r) for r in rows]) + "\n", encoding="utf-8")
+
+
+def good_rows(n: int, start: int = 0) -> list[list[str]]:
+    return [person(i) for i in range(start, start + n)]
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path)
+
+
+def gate_run(settings: Settings):
+    """Land csc_persons, run its raw gate, then the downstream asset (unless the gate blocks)."""
+    result = dg.materialize([LANDING, GATE, persons_downstream], resources=build_resources(settings),
+                            raise_on_error=False)
+    [evaluation] = result.get_asset_check_evaluations()
+    materialised = {e.asset_key for e in result.get_asset_materialization_events()}
+    return evaluation, materialised
+
+
+def failed(evaluation, kind: str) -> set[str]:
+    return set(evaluation.metadata[f"failed_{kind}"].value)
+
+
+def query(settings: Settings, sql: str, params=()):
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+# --- the raw gate through Dagster -------------------------------------------------------------------
+
+
+def test_good_delivery_passes_with_every_expectation_green(settings):
+    write_persons(settings, "csc_persons_2026-01-31.csv", good_rows(100))
+    evaluation, materialised = gate_run(settings)
+    assert evaluation.passed, (failed(evaluation, "errors"), failed(evaluation, "warnings"))
+    assert evaluation.metadata["errors"].value == 0 and evaluation.metadata["warnings"].value == 0
+    assert {LANDING.key, persons_downstream.key} <= materialised
+
+    # every expectation is in the warehouse history, all passed, and names the kinds of checks we expect
+    rows = query(settings, """select expectation, "column", severity, passed from quality.validation_results
+                              where gate = 'raw_gate' and asset_key = 'raw/csc_persons'""")
+    assert len(rows) == evaluation.metadata["expectations"].value > 20
+    assert all(r[3] for r in rows)
+    names = {(r[0], r[1]) for r in rows}
+    assert {("dob_plausible", "dob"), ("code_in_list", "gender"), ("nhs_number_valid", "nhs_number"),
+            ("postcode_valid", "postcode"), ("event_date_in_window", "record_updated"),
+            ("required_not_null", "person_id"), ("column_present_with_type", "dob"),
+            ("latest_delivery_not_empty", None)} <= names
+    assert {r[2] for r in rows} == {"error", "warning"}
+
+    # Data Docs: an index.html under <data_dir>/artefacts/gx/data_docs, linked from the check metadata
+    index = settings.artefacts_dir / "gx" / "data_docs" / "index.html"
+    assert index.exists()
+    assert evaluation.metadata["data_docs_url"].value == index.resolve().as_uri()
+    assert list((settings.artefacts_dir / "gx" / "data_docs" / "validations").rglob("*.html"))
+
+
+def test_future_and_impossible_dobs_block_the_feed_and_its_downstream(settings):
+    rows = good_rows(100)
+    for i in range(4):
+        rows[i] = person(i, dob="01/01/2099")  # born after the file was delivered
+    for i in range(4, 7):
+        rows[i] = person(i, dob="01/01/1850")  # before 1900
+    write_persons(settings, "csc_persons_2026-01-31.csv", rows)
+    evaluation, materialised = gate_run(settings)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert failed(evaluation, "errors") == {"dob_plausible(dob)"}
+    assert LANDING.key in materialised and persons_downstream.key not in materialised
+    [(observed,)] = query(settings, """select observed_value from quality.validation_results
+                                       where expectation = 'dob_plausible' and severity = 'error'""")
+    assert observed.endswith("(7 of 100 values)")
+
+
+def test_one_implausible_dob_in_many_rows_only_warns(settings):
+    rows = good_rows(300)
+    rows[0] = person(0, dob="01/01/2099")  # 1 of 300: under the 1% error share
+    write_persons(settings, "csc_persons_2026-01-31.csv", rows)
+    evaluation, materialised = gate_run(settings)
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert failed(evaluation, "errors") == set() and failed(evaluation, "warnings") == {"dob_plausible(dob)"}
+    assert persons_downstream.key in materialised  # warnings do not block
+
+
+def test_unknown_code_blocks_naming_the_column(settings):
+    rows = good_rows(100)
+    for i in range(0, 100, 10):
+        rows[i] = person(i, gender="Z")
+    rows[1] = person(1, gender=" f ")  # case and spacing are normalised as staging does: not unknown
+    write_persons(settings, "csc_persons_2026-01-31.csv", rows)
+    evaluation, materialised = gate_run(settings)
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR and not evaluation.passed
+    assert failed(evaluation, "errors") == {"code_in_list(gender)"}
+    assert persons_downstream.key not in materialised
+    [(observed,)] = query(settings, """select observed_value from quality.validation_results
+                                       where expectation = 'code_in_list' and severity = 'error'""")
+    assert observed.endswith("(10 of 100 values)")
+
+
+def test_a_delivery_with_half_the_usual_rows_blocks(settings):
+    write_persons(settings, "csc_persons_2026-01-31.csv", good_rows(200))
+    first, _ = gate_run(settings)
+    assert first.passed
+    write_persons(settings, "csc_persons_2026-02-28.csv", good_rows(100, start=1000))
+    second, materialised = gate_run(settings)
+    assert not second.passed and second.severity == dg.AssetCheckSeverity.ERROR
+    assert failed(second, "errors") == {"row_count_vs_previous"}
+    assert second.metadata["latest_delivery_rows"].value == 100
+    assert second.metadata["previous_delivery_rows"].value == 200
+    assert persons_downstream.key not in materialised
+    # a normal-sized third delivery passes again: the gate judges the latest delivery
+    write_persons(settings, "csc_persons_2026-03-31.csv", good_rows(110, start=2000))
+    third, materialised = gate_run(settings)
+    assert third.passed and persons_downstream.key in materialised
+
+
+def test_header_only_file_blocks_as_an_empty_delivery(settings):
+    write_persons(settings, "csc_persons_2026-01-31.csv", [])
+    evaluation, materialised = gate_run(settings)
+    assert query(settings, "select rows_landed, status from raw._deliveries") == [(0, "landed")]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert failed(evaluation, "errors") == {"latest_delivery_not_empty"}
+    assert persons_downstream.key not in materialised
+
+
+def test_quarter_query_in_the_readme_names_the_failing_feed(settings):
+    write_persons(settings, "csc_persons_2026-01-31.csv", [person(i, dob="01/01/2099") for i in range(20)])
+    gate_run(settings)
+    readme = (REPO_ROOT / "expectations" / "README.md").read_text(encoding="utf-8")
+    sql = re.search(r"```sql\n(.*?)```", readme, re.S).group(1)
+    rows = query(settings, sql)
+    assert ("raw/csc_persons", "dob_plausible", "dob", "error") in {tuple(r[:4]) for r in rows}
+    assert all(r[0] == "raw/csc_persons" for r in rows)
+
+
+# --- the staged gate on a hand-built staging table ------------------------------------------------------
+
+
+def stage_like_dbt(con) -> None:
+    """staging.stg_social_care__persons as the dbt model builds it: the latest row per person_id."""
+    con.execute("create schema if not exists staging")
+    con.execute("""create or replace table staging.stg_social_care__persons as
+        select person_id as record_key, 'csc_persons' as source_feed, _delivery_id as source_delivery_id,
+               _row_number as source_row_number
+        from raw.csc_persons
+        qualify row_number() over (partition by person_id order by _loaded_at desc, _row_number desc) = 1""")
+
+
+def staged_failures(con, settings) -> set[str]:
+    result = run_gate(con, "staged_gate", "stg_social_care__persons", artefacts_dir=settings.artefacts_dir,
+                      feed="csc_persons", record=False)
+    return {r.expectation for r in result.errors}
+
+
+def test_staged_gate_accounts_for_every_raw_row(settings):
+    write_persons(settings, "csc_persons_2026-01-31.csv", good_rows(50))
+    write_persons(settings, "csc_persons_2026-02-28.csv", good_rows(30, start=40))  # 10 people sent again
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        land_feed(con, PERSONS, settings.landing_dir)
+        stage_like_dbt(con)
+        result = run_gate(con, "staged_gate", "stg_social_care__persons", artefacts_dir=settings.artefacts_dir,
+                          feed="csc_persons")
+        assert result.passed, [r.label for r in result.errors]
+        assert (result.counts["raw_rows"], result.counts["staged_rows"], result.counts["superseded_rows"]) == (80, 70, 10)
+
+        # staging that drops a current row: raw no longer reconciles
+        con.execute("delete from staging.stg_social_care__persons where record_key = 'P000045'")
+        assert staged_failures(con, settings) == {"raw_rows_accounted_for"}
+        # a repeated key, and a staged row without a raw row
+        stage_like_dbt(con)
+        con.execute("""insert into staging.stg_social_care__persons
+                       select record_key, source_feed, source_delivery_id, 999999
+                       from staging.stg_social_care__persons limit 1""")
+        assert staged_failures(con, settings) == {"record_key_unique", "staged_rows_trace_to_raw"}
+        # a raw row lost after landing: the file no longer reconciles with raw._deliveries
+        stage_like_dbt(con)
+        con.execute("delete from raw.csc_persons where _row_number = 1 and _file_name like '%01-31%'")
+        stage_like_dbt(con)
+        assert staged_failures(con, settings) == {"deliveries_reconcile"}
+    finally:
+        con.close()
+
+
+# --- wiring and identifiers ---------------------------------------------------------------------------
+
+
+def test_one_raw_gate_per_feed_and_one_staged_gate_per_staging_model():
+    keys = {key for check in quality_checks for key in check.check_keys}
+    raw = {k.asset_key.path[1] for k in keys if k.name == "raw_gate"}
+    staged = {k.asset_key.path[1] for k in keys if k.name == "staged_gate"}
+    assert raw == set(registry())
+    model_files = {p.stem for p in (REPO_ROOT / "dbt_project" / "models" / "staging").rglob("stg_*.sql")}
+    assert staged == model_files and len(staged) >= len(registry())
+    assert all(spec.blocking for check in quality_checks for spec in check.check_specs)
+    assert {m.feed for m in staging_models()} == set(registry())
+    assert set(raw_record_keys()) == set(registry())
+
+
+@pytest.mark.parametrize("kind", ["nhs_number", "ni_number", "upn", "postcode"])
+def test_identifier_sql_agrees_with_python(kind):
+    rng = random.Random(5)
+    alphabet = {"nhs_number": "0123456789 ", "ni_number": "ABCDEGHJKLMNPRSTWXYZOQ0123456789 ",
+                "upn": "ABCDEFGHJKLMNPQRTUVWXYZ0123456789", "postcode": "ABCFHMNW0123456789 "}[kind]
+    length = {"nhs_number": 10, "ni_number": 9, "upn": 13, "postcode": 7}[kind]
+    values = ["".join(rng.choice(alphabet) for _ in range(length)) for _ in range(3000)]
+    values += [nhs_number(i) for i in range(200)] if kind == "nhs_number" else []
+    if kind == "upn":  # valid UPNs: the check letter computed for random bodies
+        letters = "ABCDEFGHJKLMNPQRTUVWXYZ"
+        for _ in range(200):
+            body = "".join(rng.choice("0123456789") for _ in range(12))
+            values.append(letters[sum(i * int(c) for i, c in zip(range(2, 14), body)) % 23] + body)
+    values += {"ni_number": ["AB123456C", "ab 12 34 56 c", "GB123456A", "QA123456A"],
+               "postcode": ["FH1 2AB", "fh12 3cd", "EC1A 1BB", "FH1"], "nhs_number": ["943 476 5919"],
+               "upn": []}[kind]
+    con = duckdb.connect()
+    try:
+        con.execute("create table v (i integer, x varchar)")
+        con.executemany("insert into v values (?, ?)", list(enumerate(values)))
+        sql_valid = dict(con.execute(f"select i, {valid_sql(kind, 'x')} from v").fetchall())
+    finally:
+        con.close()
+    python_valid = {i: is_valid(kind, v) for i, v in enumerate(values)}
+    disagreements = sum(sql_valid[i] != python_valid[i] for i in python_valid)
+    assert disagreements == 0
+    assert 0 < sum(python_valid.values()) < len(values)  # both kinds are exercised
+
