@@ -36,6 +36,8 @@ test: venv  ## the test suite (real DuckDB, dbt, Dagster, on small synthetic dat
 
 bench: venv  ## benchmarks: one JSON line each
 	$(BIN)/python bench/landing.py
+	$(BIN)/python bench/gates.py
+	$(BIN)/python bench/linkage.py
 
 clean:
 	rm -rf data .dagster dbt_project/target dbt_project/logs

@@ -51,7 +51,7 @@ def land_everything(data_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--persons", type=int, default=200_000)
+    parser.add_argument("--persons", type=int, default=215_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", help="generate into this folder and keep it")
     parser.add_argument("--land-only", help=argparse.SUPPRESS)

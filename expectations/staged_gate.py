@@ -5,8 +5,8 @@ for (raw rows = staged + superseded by a later version of the same record key, s
 per key: nothing lost); and per landed file, rows in raw.<feed> and raw._rejects match raw._deliveries
 (landed + rejected = delivered).
 
-The raw-side record key of each feed is read from the dbt sources file (dbt_project/models/staging/
-_raw__sources.yml: "Record key: a + b."), the same statement the staging models implement.
+The raw-side record key of each feed comes from the feed registry (`record_key` in orchestration/feeds.yml),
+which the staging models implement.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import duckdb
-import yaml
 
 from expectations.framework import ERROR, Check, GatePlan, register_gate, scalar_rows
 from orchestration.lib.feeds import registry
@@ -26,8 +24,6 @@ from orchestration.lib.settings import REPO_ROOT
 
 GATE = "staged_gate"
 DBT_DIR = REPO_ROOT / "dbt_project"
-SOURCES_FILE = DBT_DIR / "models" / "staging" / "_raw__sources.yml"
-_KEY_TEXT = re.compile(r"Record key:\s*([a-z0-9_ +]+?)\s*\.")
 
 
 @dataclass(frozen=True)
@@ -63,17 +59,9 @@ def staging_models(manifest_path: Path | str | None = None) -> list[StagingModel
     return sorted(models, key=lambda m: m.name)
 
 
-@lru_cache(maxsize=1)
 def raw_record_keys() -> dict[str, tuple[str, ...]]:
-    """feed -> raw column names of its record key, from the dbt sources file."""
-    doc = yaml.safe_load(SOURCES_FILE.read_text(encoding="utf-8"))
-    keys = {}
-    for source in doc.get("sources", []):
-        for table in source.get("tables", []):
-            match = _KEY_TEXT.search(table.get("description", "") or "")
-            if match:
-                keys[table["name"]] = tuple(part.strip() for part in match.group(1).split("+"))
-    return keys
+    """feed -> raw column names of its record key, from the feed registry."""
+    return {name: feed.record_key_columns for name, feed in registry().items()}
 
 
 def _key_part(column: str) -> str:

@@ -28,9 +28,10 @@ def settings(tmp_path_factory):
 def assets(dbt_manifest):
     from orchestration.defs.dbt.assets import dbt_asset_defs
     from orchestration.defs.landing.assets import landing_assets
+    from orchestration.defs.linkage.assets import linkage_assets, linkage_checks
     from orchestration.defs.quality.checks import quality_checks
 
-    return [*landing_assets, *dbt_asset_defs, *quality_checks]
+    return [*landing_assets, *dbt_asset_defs, *linkage_assets, *quality_checks, *linkage_checks]
 
 
 def materialize(assets, settings, instance=None, selection=None):

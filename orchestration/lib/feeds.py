@@ -66,6 +66,7 @@ class Feed:
     file_pattern: str
     format: str
     columns: tuple[Column, ...]
+    record_key: tuple[str, ...]
     delimiter: str = ","
     encoding: str = "utf-8"
     sheet: str | None = None
@@ -80,6 +81,11 @@ class Feed:
         return [c.name for c in self.columns]
 
     @property
+    def record_key_columns(self) -> tuple[str, ...]:
+        """Raw column names of the record key."""
+        return tuple(raw_column_name(name) for name in self.record_key)
+
+    @property
     def required_columns(self) -> list[Column]:
         return [c for c in self.columns if c.required]
 
@@ -91,7 +97,7 @@ class RegistryError(ValueError):
 def _parse_feed(name: str, spec: dict) -> Feed:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise RegistryError(f"feed name {name!r} must be snake_case")
-    missing = {"system", "file_pattern", "format", "columns"} - spec.keys()
+    missing = {"system", "record_key", "file_pattern", "format", "columns"} - spec.keys()
     if missing:
         raise RegistryError(f"feed {name}: missing keys {sorted(missing)}")
     if spec["format"] not in FORMATS:
@@ -114,6 +120,9 @@ def _parse_feed(name: str, spec: dict) -> Feed:
                 codes=tuple(str(c) for c in codes) if codes else None,
             )
         )
+    unknown_key = [k for k in spec["record_key"] if k not in {c.name for c in columns}]
+    if unknown_key:
+        raise RegistryError(f"feed {name}: record_key names unknown columns {unknown_key}")
     raw_names = [c.raw_name for c in columns]
     if len(set(raw_names)) != len(raw_names):
         raise RegistryError(f"feed {name}: two columns share a raw name")
@@ -124,6 +133,7 @@ def _parse_feed(name: str, spec: dict) -> Feed:
         file_pattern=spec["file_pattern"],
         format=spec["format"],
         columns=tuple(columns),
+        record_key=tuple(str(k) for k in spec["record_key"]),
         delimiter=spec.get("delimiter", ","),
         encoding=spec.get("encoding", "utf-8"),
         sheet=spec.get("sheet"),

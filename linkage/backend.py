@@ -1,0 +1,62 @@
+"""The one seam between linkage and the engine that runs Splink.
+
+`LinkageBackend` is what the rest of the package uses: load an Arrow table under a unique name, build
+a Splink `Linker` on it, and fetch query results back as Arrow. The default is DuckDB in memory, so
+Splink's working tables never land in the warehouse file and no connection is threaded through the
+callers; a Spark backend would implement the same four methods with `SparkAPI`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Protocol
+
+import duckdb
+import pyarrow as pa
+from splink import DuckDBAPI, Linker
+
+_names = itertools.count()
+
+
+class LinkageBackend(Protocol):
+    def load(self, records: pa.Table, name: str) -> Any: ...
+
+    def linker(self, splink_df: Any, settings: Any) -> Linker: ...
+
+    def to_arrow(self, splink_df: Any) -> pa.Table: ...
+
+    def close(self) -> None: ...
+
+
+class DuckDBBackend:
+    """Splink on a private in-memory DuckDB database."""
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None):
+        self.con = duckdb.connect(":memory:")
+        if threads:
+            self.con.execute(f"set threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"set memory_limit = '{memory_limit}'")
+        self.con.execute("set preserve_insertion_order = false")
+        self.db_api = DuckDBAPI(connection=self.con)
+
+    def load(self, records: pa.Table, name: str):
+        # Splink looks a table's columns up by name only: make every name unique.
+        table = f"{name}_{next(_names)}"
+        self.con.register(f"{table}_arrow", records)
+        self.con.execute(f"create table {table} as select * from {table}_arrow")
+        self.con.unregister(f"{table}_arrow")
+        return self.db_api.register(table, dataset_display_name=table)
+
+    def linker(self, splink_df, settings) -> Linker:
+        return Linker(splink_df, settings, log_level="WARNING")
+
+    def to_arrow(self, splink_df) -> pa.Table:
+        return self.con.sql(f"select * from {splink_df.physical_name}").to_arrow_table()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def default_backend() -> LinkageBackend:
+    return DuckDBBackend()

@@ -1,0 +1,108 @@
+"""Accuracy against the synthetic truth. The only module that reads truth files.
+
+Truth is per delivered row (truth/source_records.parquet: feed, file_name, row_number,
+true_person_id), joined on the provenance staging keeps (source_file_name, source_row_number). A person
+record (the unit of linkage) takes the true person most of its rows belong to; `impure_records`
+counts those whose rows belong to more than one person (a system that gave two people one id).
+Pairwise figures count record pairs: a predicted pair is two records in one cluster, a true pair two
+records of one true person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def truth_labels(con, truth_dir: Path, table: str = "intermediate.int_person_records") -> pd.DataFrame:
+    """person_record_id -> true_person_id, from the warehouse's row-level person records and the truth."""
+    path = Path(truth_dir) / "source_records.parquet"
+    return con.execute(f"""
+        with truth as (
+            select feed, file_name, row_number, true_person_id from read_parquet('{path.as_posix()}')
+        ),
+        rows as (
+            select r.person_record_id, t.true_person_id
+            from {table} r
+            join truth t on t.feed = r.source_feed and t.file_name = r.source_file_name
+                and t.row_number = r.source_row_number
+        ),
+        votes as (
+            select person_record_id, true_person_id, count(*) as n from rows group by all
+        )
+        select person_record_id,
+               arg_max(true_person_id, (n, -true_person_id)) as true_person_id,
+               count(*) > 1 as impure
+        from votes group by person_record_id
+    """).df()
+
+
+def _pairs(sizes: np.ndarray) -> int:
+    sizes = sizes.astype(np.int64)
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def accuracy(crosswalk: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float | int]:
+    """crosswalk: person_record_id, person_id; labels: person_record_id, true_person_id[, impure]."""
+    df = crosswalk[["person_record_id", "person_id"]].merge(labels, on="person_record_id", how="inner")
+    predicted = _pairs(df.groupby("person_id").size().to_numpy())
+    true = _pairs(df.groupby("true_person_id").size().to_numpy())
+    tp = _pairs(df.groupby(["person_id", "true_person_id"]).size().to_numpy())
+    precision = tp / predicted if predicted else 1.0
+    recall = tp / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+    # cluster level: a true person is found whole when exactly one cluster holds all of its records
+    # and nothing else
+    per_true = df.groupby("true_person_id")["person_id"].nunique()
+    per_cluster = df.groupby("person_id")["true_person_id"].nunique()
+    cluster_of_true = df.groupby("true_person_id")["person_id"].first()
+    clean_clusters = per_cluster[per_cluster == 1].index
+    whole = per_true[(per_true == 1)].index
+    whole_and_clean = int(cluster_of_true.loc[whole].isin(clean_clusters).sum())
+    return {
+        "evaluated_records": int(len(df)),
+        "true_persons": int(df["true_person_id"].nunique()),
+        "predicted_persons": int(df["person_id"].nunique()),
+        "predicted_pairs": predicted,
+        "true_pairs": true,
+        "true_positive_pairs": tp,
+        "pairwise_precision": round(precision, 5),
+        "pairwise_recall": round(recall, 5),
+        "pairwise_f1": round(f1, 5),
+        "persons_found_whole": whole_and_clean,
+        "persons_found_whole_share": round(whole_and_clean / max(len(per_true), 1), 5),
+        "persons_split": int((per_true > 1).sum()),
+        "clusters_mixing_persons": int((per_cluster > 1).sum()),
+        "impure_records": int(df["impure"].sum()) if "impure" in df else 0,
+    }
+
+
+def twin_pairs_merged(crosswalk: pd.DataFrame, labels: pd.DataFrame, truth_dir: Path) -> dict[str, int]:
+    """How many twin (and same-name father/son) pairs share a cluster: should be 0."""
+    persons = pd.read_parquet(Path(truth_dir) / "persons.parquet")
+    df = crosswalk[["person_record_id", "person_id"]].merge(labels, on="person_record_id")
+    clusters_of = df.groupby("true_person_id")["person_id"].agg(set)
+    out = {}
+    pid_col = "true_person_id"
+    if "twin_group" in persons.columns:
+        twins = persons[persons["twin_group"].notna()][[pid_col, "twin_group"]]
+        merged = checked = 0
+        for _, group in twins.groupby("twin_group"):
+            members = [p for p in group[pid_col].tolist() if p in clusters_of.index]
+            for i in range(len(members)):
+                for j in range(i + 1, len(members)):
+                    checked += 1
+                    merged += bool(clusters_of[members[i]] & clusters_of[members[j]])
+        out.update(twin_pairs_checked=checked, twin_pairs_merged=merged)
+    if "father_same_name_of" in persons.columns:
+        fs = persons[persons["father_same_name_of"].notna()][[pid_col, "father_same_name_of"]]
+        merged = checked = 0
+        for a, b in fs.astype("int64").itertuples(index=False):
+            if a in clusters_of.index and b in clusters_of.index:
+                checked += 1
+                merged += bool(clusters_of[a] & clusters_of[b])
+        out.update(father_son_pairs_checked=checked, father_son_pairs_merged=merged)
+    return out

@@ -1,0 +1,154 @@
+"""Link person records into people: predict with the committed model, cluster, assign stable ids.
+
+    result = link_persons(records)              # records: Arrow table of int_person_records_standardised
+    write_outputs(con, result)                  # linkage.person_crosswalk, .person_clusters, .pairwise_predictions
+
+`link_persons` takes data and returns data; the engine is behind `linkage.backend` (DuckDB in memory
+by default). Nothing here logs a record's values: figures are counts and timings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from linkage import settings as model_settings
+from linkage.backend import LinkageBackend, default_backend
+from linkage.cluster import cluster
+from linkage.ids import assign_person_ids
+from linkage.train import DEFAULT_MODEL_PATH, load_model, train
+
+# Pairs scored at or above this match weight are kept in linkage.pairwise_predictions (the band a
+# clerical review would look at starts here); those at or above MATCH_WEIGHT_THRESHOLD may merge.
+PAIR_FLOOR_WEIGHT = 0.0
+MATCH_WEIGHT_THRESHOLD = 4.0
+# An edge touching a record without a date of birth needs more: without DOB, a same-name father and son
+# at one address look like one person (the commonest false match).
+NO_DOB_MATCH_WEIGHT_THRESHOLD = 10.0
+INPUT_TABLE = "intermediate.int_person_records_standardised"
+SCHEMA = "linkage"
+
+
+@dataclass
+class LinkageResult:
+    crosswalk: pd.DataFrame  # person_id, person_record_id, source_system, source_record_id
+    clusters: pd.DataFrame  # person_id, n_records, n_systems, smallest_person_record_id
+    pairs: pd.DataFrame  # person_record_id_l, person_record_id_r, match_weight, match_probability, merged
+    figures: dict = field(default_factory=dict)
+
+
+def _nodes(records: pa.Table) -> pd.DataFrame:
+    """The fields clustering checks for conflicts, DOB as YYYYMMDD text."""
+    import pyarrow.compute as pc
+
+    nodes = records.select(["person_record_id", "source_system", "first_name_canonical", "surname", "nhs_number",
+                            "ni_number", "upn", "dob", "sex"])
+    dob = nodes["dob"]
+    if not pa.types.is_string(dob.type):
+        dob = pc.strftime(pc.cast(dob, pa.timestamp("s")), format="%Y%m%d")
+    return nodes.set_column(nodes.schema.get_field_index("dob"), "dob", dob).to_pandas()
+
+
+def link_persons(records: pa.Table, model_path: Path | None = DEFAULT_MODEL_PATH,
+                 backend: LinkageBackend | None = None, retrain: bool = False,
+                 threshold: float = MATCH_WEIGHT_THRESHOLD) -> LinkageResult:
+    """records: the standardised person records (one row per person_record_id)."""
+    timings: dict[str, float] = {}
+    own = backend is None
+    backend = backend or default_backend()
+    try:
+        started = time.perf_counter()
+        if retrain or model_path is None or not Path(model_path).exists():
+            model = train(records, model_path, backend=backend)
+        else:
+            model = load_model(model_path)
+        timings["train_seconds"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        sdf = backend.load(records.select(model_settings.INPUT_COLUMNS), "person_records")
+        linker = backend.linker(sdf, model)
+        predictions = linker.inference.predict(threshold_match_weight=PAIR_FLOOR_WEIGHT)
+        pairs = backend.to_arrow(predictions).select(
+            ["person_record_id_l", "person_record_id_r", "match_weight", "match_probability"]).to_pandas()
+        timings["predict_seconds"] = time.perf_counter() - started
+    finally:
+        if own:
+            backend.close()
+
+    started = time.perf_counter()
+    nodes = _nodes(records)
+    clustered = cluster(nodes, pairs, threshold, max(threshold, NO_DOB_MATCH_WEIGHT_THRESHOLD))
+    pairs["merged"] = clustered.accepted
+    meta = records.select(["person_record_id", "source_system", "source_record_id"]).to_pandas()
+    crosswalk = clustered.cluster_of.merge(meta, on="person_record_id", how="left", validate="one_to_one")
+    crosswalk["person_id"] = assign_person_ids(crosswalk)
+    clusters = (crosswalk.groupby("person_id", sort=True)
+                .agg(n_records=("person_record_id", "size"), n_systems=("source_system", "nunique"),
+                     smallest_person_record_id=("cluster_root", "first"))
+                .reset_index())
+    crosswalk = crosswalk[["person_id", "person_record_id", "source_system", "source_record_id"]].sort_values(
+        ["person_id", "person_record_id"], ignore_index=True)
+    timings["cluster_seconds"] = time.perf_counter() - started
+
+    sizes = clusters["n_records"].to_numpy()
+    figures = {
+        "person_records": int(records.num_rows),
+        "persons": int(len(clusters)),
+        "pairs_scored_above_floor": int(len(pairs)),
+        "pairs_above_threshold": int((pairs["match_weight"] >= threshold).sum()),
+        "merges_refused_for_conflict": int(clustered.refused_merges),
+        "largest_cluster_size": int(sizes.max()) if len(sizes) else 0,
+        "singleton_clusters": int((sizes == 1).sum()),
+        "cluster_size_distribution": cluster_size_distribution(sizes),
+        "match_weight_threshold": float(threshold),
+        "weak_record_match_weight_threshold": float(max(threshold, NO_DOB_MATCH_WEIGHT_THRESHOLD)),
+        "model_retrained": bool(retrain or model_path is None),
+        **{k: round(v, 3) for k, v in timings.items()},
+    }
+    return LinkageResult(crosswalk=crosswalk, clusters=clusters, pairs=pairs, figures=figures)
+
+
+def cluster_size_distribution(sizes: np.ndarray) -> dict[str, int]:
+    bins = [(1, 1), (2, 2), (3, 5), (6, 10), (11, 20), (21, 50), (51, None)]
+    out = {}
+    for lo, hi in bins:
+        label = f"{lo}" if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
+        mask = (sizes >= lo) & ((sizes <= hi) if hi else True)
+        out[label] = int(np.count_nonzero(mask))
+    return out
+
+
+def read_records(con, table: str = INPUT_TABLE) -> pa.Table:
+    """The standardised person records from a DuckDB warehouse connection, in a stable order."""
+    return con.sql(f"select * from {table} order by person_record_id").to_arrow_table()
+
+
+def write_outputs(con, result: LinkageResult, schema: str = SCHEMA) -> None:
+    """Replace linkage.person_crosswalk, linkage.person_clusters and linkage.pairwise_predictions."""
+    con.execute(f"create schema if not exists {schema}")
+    for name, frame in (("person_crosswalk", result.crosswalk), ("person_clusters", result.clusters),
+                        ("pairwise_predictions", result.pairs)):
+        view = f"__linkage_{name}"
+        con.register(view, frame)
+        try:
+            con.execute(f"create or replace table {schema}.{name} as select * from {view}")
+        finally:
+            con.unregister(view)
+
+
+# A person has one record per system plus duplicate registrations and one per housing event: a
+# cluster larger than this is chaining, not a person.
+GIANT_CLUSTER_SIZE = 40
+
+
+def giant_clusters(con, bound: int = GIANT_CLUSTER_SIZE, schema: str = SCHEMA) -> dict[str, int]:
+    """Counts only: clusters above the bound and the largest cluster size, from linkage.person_clusters."""
+    n, largest = con.execute(
+        f"select count(*) filter (where n_records > ?), coalesce(max(n_records), 0) from {schema}.person_clusters",
+        [bound]).fetchall()[0]
+    return {"giant_clusters": int(n), "largest_cluster_size": int(largest)}
