@@ -62,6 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _log("step 2/3: parsing the dbt project")
     from orchestration.defs.dbt.project import prepare
 
+    settings.export_for_dbt()  # parse against this warehouse so every dbt step can reuse the parse
     prepare()
 
     _log("step 3/3: materialising every asset (landing -> staging) in-process")
