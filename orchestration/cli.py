@@ -83,8 +83,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _log(f"run {result.run_id[:8]} finished in {time.perf_counter() - started:.1f}s: "
          f"{'success' if result.success else 'FAILED'}")
     print_summary(settings)
-    print("\nOpen the Dagster UI with `make ui` (http://127.0.0.1:3000); query the warehouse with "
-          f"`duckdb -readonly {settings.warehouse}`.")
+    print("\nOpen the Dagster UI with `make ui` (http://127.0.0.1:3000); query the warehouse read-only with "
+          "`.venv/bin/familyhub sql \"select ...\"` or any DuckDB client (DuckDB CLI, DBeaver) on "
+          f"{settings.warehouse}.")
     return 0 if result.success else 1
 
 
@@ -95,11 +96,11 @@ def print_summary(settings=None) -> None:
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         tables = con.execute(
-            "select table_schema, table_name, estimated_size from duckdb_tables() "
-            "where table_schema in ('raw', 'reference', 'staging', 'intermediate', 'marts') "
+            "select schema_name, table_name from duckdb_tables() "
+            "where schema_name in ('raw', 'reference', 'staging', 'intermediate', 'linkage', 'marts', 'quality') "
             "order by 1, 2").fetchall()
         print("\nTables built (schema.table: rows)")
-        for schema, table, _ in tables:
+        for schema, table in tables:
             rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
             print(f"  {schema}.{table:<40} {rows:>10,}")
         deliveries = con.execute(
@@ -121,6 +122,19 @@ def print_summary(settings=None) -> None:
 
 def cmd_summary(_: argparse.Namespace) -> int:
     print_summary()
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """An analyst's own query, read-only, so a running pipeline can still write."""
+    import duckdb
+
+    con = duckdb.connect(str(get_settings().warehouse), read_only=True)
+    try:
+        frame = con.execute(args.query).df()
+    finally:
+        con.close()
+    print(frame.to_csv(index=False) if args.csv else frame.to_string(index=False, max_rows=args.max_rows))
     return 0
 
 
@@ -147,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="print the warehouse's tables, deliveries and rejects")
     summary.set_defaults(func=cmd_summary)
+
+    sql = sub.add_parser("sql", help="run a read-only SQL query against the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--csv", action="store_true", help="print CSV (for Excel) instead of a table")
+    sql.add_argument("--max-rows", type=int, default=50)
+    sql.set_defaults(func=cmd_sql)
     return parser
 
 

@@ -186,3 +186,26 @@ def test_person_models_share_one_vocabulary(first_run, settings, dbt_manifest):
         columns = dict(query(settings, f"""select column_name, data_type from duckdb_columns()
                                            where schema_name = 'staging' and table_name = '{model}'"""))
         assert {c: columns.get(c) for c in vocabulary} == vocabulary, model
+
+
+def test_demo_summary_lists_tables_deliveries_and_rejects_without_personal_data(first_run, settings, capsys):
+    from orchestration.cli import print_summary
+
+    print_summary(settings)
+    out = capsys.readouterr().out
+    assert "raw.dwp_benefits" in out and "staging.stg_dwp__benefit_claims" in out
+    assert "linkage.person_crosswalk" in out and "quality.validation_results" in out
+    assert "Top reject reasons" in out
+    from orchestration.lib.metadata import PERSONAL_VALUE
+
+    assert not PERSONAL_VALUE.search(out)
+
+
+def test_sql_command_reads_the_warehouse_read_only(first_run, settings, capsys, monkeypatch):
+    from orchestration.cli import main
+
+    monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(settings.data_dir))
+    assert main(["sql", "--csv", "select count(*) as n from raw._deliveries where status = 'landed'"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", str(len(registry()))]
+    with pytest.raises(duckdb.Error):  # read-only: an analyst's query cannot change the warehouse
+        main(["sql", "delete from raw._rejects"])
