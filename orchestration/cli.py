@@ -134,7 +134,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
         frame = con.execute(args.query).df()
     finally:
         con.close()
-    print(frame.to_csv(index=False) if args.csv else frame.to_string(index=False, max_rows=args.max_rows))
+    if args.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+    else:
+        print(frame.to_string(index=False, max_rows=args.max_rows))
     return 0
 
 
