@@ -307,42 +307,40 @@ def _as_text(value) -> str | None:
 
 
 def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
-    import openpyxl  # only xlsx feeds pay for the import
+    # calamine (Rust) reads a sheet ~10x faster than openpyxl's read-only mode; imported only for xlsx feeds
+    from python_calamine import CalamineWorkbook
 
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # zipfile/openpyxl raise several types for a broken workbook
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for a broken or non-XLSX file
         raise LandingError(f"{feed.name}: {path.name} is not a readable XLSX workbook ({type(exc).__name__})") from None
-    try:
-        if feed.sheet and feed.sheet not in workbook.sheetnames:
-            raise LandingError(f"{feed.name}: {path.name} has no sheet {feed.sheet!r} (sheets: {workbook.sheetnames})")
-        sheet = workbook[feed.sheet] if feed.sheet else workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            raise LandingError(f"{feed.name}: {path.name} has no header row")
-        header = [("" if h is None else str(h)) for h in header]
-        while header and header[-1] == "":  # trailing formatted-but-empty cells
-            header.pop()
-        positions = _check_header(feed, path.name, header)
-        date_columns = {i for i, c in enumerate(feed.columns) if c.format == "excel"}
-        chunk = _new_chunk(len(positions))
-        for row_number, row in enumerate(rows, start=1):
-            if row is None or all(v is None for v in row):
-                continue
-            cells = list(row) + [None] * (len(header) - len(row))
-            chunk.row_numbers.append(row_number)
-            for index, (column_values, position) in enumerate(zip(chunk.values, positions)):
-                value = cells[position]
-                if index in date_columns and isinstance(value, dt.datetime):
-                    value = value.date()
-                column_values.append(_as_text(value))
-            if len(chunk.row_numbers) >= CHUNK_ROWS:
-                yield chunk
-                chunk = _new_chunk(len(positions))
-        yield chunk
-    finally:
-        workbook.close()
+    if feed.sheet and feed.sheet not in workbook.sheet_names:
+        raise LandingError(f"{feed.name}: {path.name} has no sheet {feed.sheet!r} (sheets: {workbook.sheet_names})")
+    sheet = workbook.get_sheet_by_name(feed.sheet) if feed.sheet else workbook.get_sheet_by_index(0)
+    rows = sheet.iter_rows()
+    header = next(rows, None)
+    if header is None:
+        raise LandingError(f"{feed.name}: {path.name} has no header row")
+    header = ["" if h is None else str(h) for h in header]
+    while header and header[-1] == "":  # trailing formatted-but-empty cells
+        header.pop()
+    positions = _check_header(feed, path.name, header)
+    date_columns = {i for i, c in enumerate(feed.columns) if c.format == "excel"}
+    chunk = _new_chunk(len(positions))
+    for row_number, row in enumerate(rows, start=1):
+        if all(v is None or v == "" for v in row):
+            continue
+        cells = list(row) + [None] * (len(header) - len(row))
+        chunk.row_numbers.append(row_number)
+        for index, (column_values, position) in enumerate(zip(chunk.values, positions)):
+            value = cells[position]
+            if index in date_columns and isinstance(value, dt.datetime):
+                value = value.date()
+            column_values.append(None if value == "" else _as_text(value))
+        if len(chunk.row_numbers) >= CHUNK_ROWS:
+            yield chunk
+            chunk = _new_chunk(len(positions))
+    yield chunk
 
 
 # --- typing in DuckDB: one vectorised statement per chunk ------------------------------------------
