@@ -68,7 +68,7 @@ def build_standardised_warehouse(persons: int, seed: int, work_dir: Path | None 
     dbt_build(data_dir, "resource_type:seed path:models/staging")
     timings["staging_seconds"] = time.perf_counter() - started
     started = time.perf_counter()
-    dbt_build(data_dir, "path:models/intermediate")
+    dbt_build(data_dir, "path:models/intermediate/person_records")
     timings["standardise_seconds"] = time.perf_counter() - started
     return data_dir
 

@@ -31,3 +31,57 @@ def dbt_manifest():
     from orchestration.defs.dbt.project import prepare
 
     return prepare()
+
+
+# The shared pipeline: generated and materialised once per session; tests that only read the warehouse use it,
+# tests that change data take `pipeline_copy` (a private copy of the data folder).
+PIPELINE_PERSONS = 2000
+PIPELINE_SEED = 11
+
+
+def pipeline_graph():
+    """Every unpartitioned asset and check of the code location (partitioned returns run per period)."""
+    from orchestration.definitions import defs
+
+    assets = [a for a in defs.assets if getattr(a, "partitions_def", None) is None]
+    return [*assets, *(defs.asset_checks or [])]
+
+
+def materialize_pipeline(settings, instance=None, selection=None, graph=None):
+    import dagster as dg
+
+    from orchestration.lib.resources import build_resources
+
+    settings.export_for_dbt()  # so dbt's partial parse matches this warehouse
+    return dg.materialize(graph or pipeline_graph(), resources=build_resources(settings), instance=instance,
+                          selection=selection, raise_on_error=False)
+
+
+@pytest.fixture(scope="session")
+def built_pipeline(dbt_manifest, tmp_path_factory):
+    """(settings, instance, result) of one successful run of the whole graph on 2,000 synthetic persons."""
+    import dagster as dg
+
+    from orchestration.lib.settings import Settings
+    from synthetic import generate
+
+    data_dir = tmp_path_factory.mktemp("built_pipeline")
+    generate(persons=PIPELINE_PERSONS, seed=PIPELINE_SEED, out=data_dir)
+    settings = Settings(data_dir=data_dir)
+    with dg.instance_for_test() as instance:
+        result = materialize_pipeline(settings, instance)
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+        yield settings, instance, result
+
+
+@pytest.fixture
+def pipeline_copy(built_pipeline, tmp_path):
+    """Settings for a private copy of the built pipeline's data folder (warehouse, landing, truth)."""
+    import shutil
+
+    from orchestration.lib.settings import Settings
+
+    settings, _, _ = built_pipeline
+    copy = tmp_path / "data"
+    shutil.copytree(settings.data_dir, copy)
+    return Settings(data_dir=copy)

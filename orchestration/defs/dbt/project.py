@@ -13,7 +13,10 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 if shutil.which("dbt") is None:
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# DBT_TARGET_PATH is dbt's own variable (dagster-dbt's invocations honour it too): set it to keep parallel
+# checkouts or developers from sharing one manifest and partial-parse file.
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
+                         target_path=Path(os.environ.get("DBT_TARGET_PATH", "target")))
 
 
 def prepare() -> Path:

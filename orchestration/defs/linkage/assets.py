@@ -26,7 +26,7 @@ CLUSTERS = dg.AssetKey(["linkage", "person_clusters"])
 PAIRS = dg.AssetKey(["linkage", "pairwise_predictions"])
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, select="path:models/intermediate", name="intermediate",
+@dbt_assets(manifest=dbt_project.manifest_path, select="path:models/intermediate/person_records", name="intermediate",
             dagster_dbt_translator=FamilyHubTranslator(), project=dbt_project)
 def intermediate_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource):
     settings.get().export_for_dbt()  # the profile reads the warehouse path of this run's settings
