@@ -63,11 +63,12 @@ def built_pipeline(dbt_manifest, tmp_path_factory):
     import dagster as dg
 
     from orchestration.lib.settings import Settings
-    from synthetic import generate
+    from synthetic import DEFAULT_AS_AT, generate
 
     data_dir = tmp_path_factory.mktemp("built_pipeline")
     generate(persons=PIPELINE_PERSONS, seed=PIPELINE_SEED, out=data_dir)
-    settings = Settings(data_dir=data_dir)
+    # Criteria and ages as at the synthetic data's own date, so results don't drift with the calendar.
+    settings = Settings(data_dir=data_dir, reporting_date=DEFAULT_AS_AT)
     with dg.instance_for_test() as instance:
         result = materialize_pipeline(settings, instance)
         assert result.success, [e.message for e in result.all_events if e.is_failure]
@@ -84,4 +85,4 @@ def pipeline_copy(built_pipeline, tmp_path):
     settings, _, _ = built_pipeline
     copy = tmp_path / "data"
     shutil.copytree(settings.data_dir, copy)
-    return Settings(data_dir=copy)
+    return Settings(data_dir=copy, reporting_date=settings.reporting_date)

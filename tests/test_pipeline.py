@@ -12,47 +12,32 @@ import pytest
 from orchestration.lib.feeds import registry
 from orchestration.lib.settings import Settings
 
-PERSONS = 2000
+from tests.conftest import materialize_pipeline, pipeline_graph
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    from synthetic import generate
-
-    data_dir = tmp_path_factory.mktemp("pipeline")
-    generate(persons=PERSONS, seed=11, out=data_dir)
-    return Settings(data_dir=data_dir)
+def first_run(built_pipeline):
+    return built_pipeline[2]
 
 
 @pytest.fixture(scope="module")
-def assets(dbt_manifest):
-    from orchestration.defs.dbt.assets import dbt_asset_defs
-    from orchestration.defs.landing.assets import landing_assets
-    from orchestration.defs.linkage.assets import linkage_assets, linkage_checks
-    from orchestration.defs.quality.checks import quality_checks
-
-    return [*landing_assets, *dbt_asset_defs, *linkage_assets, *quality_checks, *linkage_checks]
-
-
-def materialize(assets, settings, instance=None, selection=None):
-    from orchestration.lib.resources import build_resources
-
-    settings.export_for_dbt()  # so dbt's partial parse matches this warehouse
-    return dg.materialize(assets, resources=build_resources(settings), instance=instance,
-                          selection=selection, raise_on_error=False)
+def settings(built_pipeline):
+    return built_pipeline[0]
 
 
 @pytest.fixture(scope="module")
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
+def instance(built_pipeline):
+    return built_pipeline[1]
 
 
 @pytest.fixture(scope="module")
-def first_run(assets, settings, instance):
-    result = materialize(assets, settings, instance)
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
+def assets(built_pipeline):
+    return pipeline_graph()
+
+
+def landing_and_staging(assets) -> list[dg.AssetKey]:
+    return [key for a in assets if isinstance(a, dg.AssetsDefinition) for key in a.keys
+            if key.path[0] in ("raw", "staging", "reference")]
 
 
 def query(settings, sql):
@@ -65,7 +50,7 @@ def query(settings, sql):
 
 def test_every_asset_materialises(first_run, assets):
     materialised = {e.asset_key for e in first_run.get_asset_materialization_events()}
-    expected = {key for a in assets for key in a.keys}
+    expected = {key for a in assets if isinstance(a, dg.AssetsDefinition) for key in a.keys}
     assert expected <= materialised
 
 
@@ -101,10 +86,12 @@ def test_raw_reconciles_to_staging(first_run, settings):
         assert query(settings, f"select count(*) from {feed.raw_table}")[0][0] > 0, feed.name
 
 
-def test_rerun_is_a_no_op_for_landing(first_run, assets, settings, instance):
+def test_rerun_is_a_no_op_for_landing(first_run, assets, pipeline_copy, instance):
+    settings = pipeline_copy
     before = query(settings, "select count(*) from raw._deliveries")[0][0]
     raw_before = {f.name: query(settings, f"select count(*) from {f.raw_table}")[0][0] for f in registry().values()}
-    result = materialize(assets, settings, instance)
+    result = materialize_pipeline(settings, instance, selection=[k for k in landing_and_staging(assets)
+                                                                  if k.path[0] == "raw"], graph=assets)
     assert result.success
     assert query(settings, "select count(*) from raw._deliveries")[0][0] == before
     assert {f.name: query(settings, f"select count(*) from {f.raw_table}")[0][0]
@@ -116,7 +103,7 @@ def test_rerun_is_a_no_op_for_landing(first_run, assets, settings, instance):
 
 def test_schema_drift_fails_one_feed_the_others_land_and_downstream_is_unchanged(first_run, assets, settings,
                                                                                  tmp_path):
-    drifted = Settings(data_dir=tmp_path)
+    drifted = Settings(data_dir=tmp_path, reporting_date=settings.reporting_date)
     shutil.copytree(settings.landing_dir, drifted.landing_dir)
     shutil.copy(settings.warehouse, drifted.warehouse)
     staged_before = query(drifted, "select count(*), sum(hash(record_key)) from staging.stg_dwp__benefit_claims")
@@ -130,7 +117,7 @@ def test_schema_drift_fails_one_feed_the_others_land_and_downstream_is_unchanged
     (police_file.parent / "police_2026-12-31.jsonl").write_text("\n".join(lines[5:]) + "\n", encoding="utf-8")
 
     with dg.instance_for_test() as instance:
-        result = materialize(assets, drifted, instance)
+        result = materialize_pipeline(drifted, instance, selection=landing_and_staging(assets), graph=assets)
     assert not result.success
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert [f.step_key for f in failures] == ["raw__dwp_benefits"]
@@ -146,7 +133,8 @@ def test_schema_drift_fails_one_feed_the_others_land_and_downstream_is_unchanged
         ("failed",)]
 
 
-def test_sensor_requests_landing_for_new_files_only(first_run, assets, settings, instance, monkeypatch):
+def test_sensor_requests_landing_for_new_files_only(first_run, assets, pipeline_copy, instance, monkeypatch):
+    settings = pipeline_copy
     from orchestration.defs.landing.sensors import new_landing_files
 
     monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(settings.data_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ WAREHOUSE_FILE = "warehouse.duckdb"  # dbt-duckdb names the database after the f
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
+    # The as-at date of ages, criteria and cohorts (dbt var `reporting_date`); None means the run date.
+    reporting_date: dt.date | None = None
 
     @property
     def warehouse(self) -> Path:
@@ -45,4 +48,6 @@ class Settings:
 
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("FAMILYHUB_DATA_DIR") or REPO_ROOT / "data")
-    return Settings(data_dir=data_dir.resolve())
+    reporting_date = os.environ.get("FAMILYHUB_REPORTING_DATE")
+    return Settings(data_dir=data_dir.resolve(),
+                    reporting_date=dt.date.fromisoformat(reporting_date) if reporting_date else None)
