@@ -10,7 +10,7 @@ export FAMILYHUB_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: demo ui test bench venv clean
+.PHONY: demo ui test bench lint venv clean
 
 $(STAMP): pyproject.toml
 	@echo "== creating $(VENV) and installing pinned dependencies (about a minute)"
@@ -38,6 +38,10 @@ bench: venv  ## benchmarks: one JSON line each
 	$(BIN)/python bench/landing.py
 	$(BIN)/python bench/gates.py
 	$(BIN)/python bench/linkage.py
+	$(BIN)/python bench/pipeline.py
+
+lint: venv  ## sqlfluff over the dbt models (dbt templater; the same check runs in the tests)
+	cd dbt_project && FAMILYHUB_WAREHOUSE=$(FAMILYHUB_DATA_DIR)/warehouse.duckdb ../$(BIN)/sqlfluff lint models --processes 2
 
 clean:
 	rm -rf data .dagster dbt_project/target dbt_project/logs
