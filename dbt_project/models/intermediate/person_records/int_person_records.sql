@@ -12,9 +12,9 @@ unioned as (
 
     {% for model in person_models() %}
     select
-        {% for column in person_vocabulary().keys() %}
+    {% for column in person_vocabulary().keys() %}
         {{ column }}{% if not loop.last %},{% endif %}
-        {% endfor %}
+    {% endfor %}
     from {{ ref(model) }}
     where source_record_id is not null
     {% if not loop.last %}union all{% endif %}

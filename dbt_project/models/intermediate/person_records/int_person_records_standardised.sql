@@ -1,58 +1,3 @@
-{#- Local helpers (this folder's own; the shared macros/ folder belongs to staging). -#}
-
-{%- set clean_name_sql -%}
-    nullif(trim(regexp_replace(regexp_replace(
-        upper(strip_accents(__col__)), '[^A-Z\s-]', '', 'g'), '[\s]+', ' ', 'g')), '')
-{%- endset -%}
-
-{%- set clean_address_sql -%}
-    nullif(trim(regexp_replace(regexp_replace(
-        upper(strip_accents(__col__)), '[^A-Z0-9\s]', ' ', 'g'), '\s+', ' ', 'g')), '')
-{%- endset -%}
-
-{#- Soundex (American): first letter, then the codes of the rest, adjacent repeats collapsed,
-    vowels dropped, H and W transparent, padded to four characters. RE2 has no back-references,
-    so repeats are collapsed digit by digit. -#}
-{%- set soundex_sql -%}
-    case when regexp_replace(__col__, '[^A-Z]', '', 'g') <> '' then
-        left(regexp_replace(__col__, '[^A-Z]', '', 'g'), 1) || left(replace(substr(
-            {%- for d in range(7) %}regexp_replace({% endfor -%}
-            translate(regexp_replace(__col__, '[^A-Z]', '', 'g'),
-                      'BFPVCGJKQSXZDTLMNRAEIOUYHW', '111122222222334556000000')
-            {%- for d in range(7) %}, '{{ d }}+', '{{ d }}', 'g'){% endfor -%}
-        , 2), '0', '') || '000', 3)
-    end
-{%- endset -%}
-
-{#- NHS number: ten digits, the tenth a modulus-11 check over the first nine (weights 10..2). -#}
-{%- set nhs_number_is_valid_sql -%}
-    coalesce(case when regexp_full_match(__col__, '[0-9]{10}') then
-        (11 - ({% for i in range(1, 10) %}cast(substr(__col__, {{ i }}, 1) as integer) * {{ 11 - i }}{% if not loop.last %} + {% endif %}{% endfor %}) % 11) % 11
-            = cast(substr(__col__, 10, 1) as integer)
-    end, false)
-{%- endset -%}
-
-{#- NI number: prefix letters (no D F I Q U V; no O second; not BG GB NK KN TN NT ZZ), six digits, A-D. -#}
-{%- set ni_number_is_valid_sql -%}
-    coalesce(regexp_full_match(__col__, '[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]')
-        and left(__col__, 2) not in ('BG', 'GB', 'NK', 'KN', 'TN', 'NT', 'ZZ'), false)
-{%- endset -%}
-
-{#- UPN: check letter, 11 digits, a digit or letter; the check letter is
-    sum(value(char_i) * i, i = 2..13) mod 23 in ABCDEFGHJKLMNPQRTUVWXYZ. -#}
-{%- set upn_is_valid_sql -%}
-    coalesce(case when regexp_full_match(__col__, '[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]') then
-        substr('ABCDEFGHJKLMNPQRTUVWXYZ', 1 + ((
-            {%- for i in range(2, 14) %}
-            {{ i }} * case when regexp_full_match(substr(__col__, {{ i }}, 1), '[0-9]')
-                then cast(substr(__col__, {{ i }}, 1) as integer)
-                else instr('ABCDEFGHJKLMNPQRTUVWXYZ', substr(__col__, {{ i }}, 1)) - 1 end
-            {%- if not loop.last %} +{% endif %}
-            {%- endfor %}
-        ) % 23), 1) = left(__col__, 1)
-    end, false)
-{%- endset -%}
-
 {#
     One row per person record (source_system, source_record_id): the unit of linkage.
 
@@ -96,13 +41,13 @@ cleaned as (
         record_date,
         source_loaded_at,
         source_row_number,
-        {{ clean_name_sql | replace('__col__', 'first_name') }} as first_name,
-        {{ clean_name_sql | replace('__col__', 'middle_names') }} as middle_names,
-        {{ clean_name_sql | replace('__col__', 'surname') }} as surname,
+        {{ clean_name('first_name') }} as first_name,
+        {{ clean_name('middle_names') }} as middle_names,
+        {{ clean_name('surname') }} as surname,
         dob as dob_raw,
         case when sex in ('M', 'F') then sex end as sex,
-        {{ clean_address_sql | replace('__col__', 'address_line') }} as address_line,
-        {{ clean_address_sql | replace('__col__', 'locality') }} as locality,
+        {{ clean_address('address_line') }} as address_line,
+        {{ clean_address('locality') }} as locality,
         nullif(regexp_replace(upper(postcode), '[^A-Z0-9]', '', 'g'), '') as postcode_compact,
         nullif(regexp_replace(uprn, '[^0-9]', '', 'g'), '') as uprn,
         nullif(regexp_replace(nhs_number, '[\s-]', '', 'g'), '') as nhs_number_raw,
@@ -117,18 +62,20 @@ validated as (
 
     select
         cleaned.*,
-        {{ nhs_number_is_valid_sql | replace('__col__', 'nhs_number_raw') }} as nhs_number_valid,
-        {{ ni_number_is_valid_sql | replace('__col__', 'ni_number_raw') }} as ni_number_valid,
-        {{ upn_is_valid_sql | replace('__col__', 'upn_raw') }} as upn_valid,
+        {{ nhs_number_is_valid('nhs_number_raw') }} as nhs_number_valid,
+        {{ ni_number_is_valid('ni_number_raw') }} as ni_number_valid,
+        {{ upn_is_valid('upn_raw') }} as upn_valid,
         dob_raw is not null
-            and (
-                (month(dob_raw) = 1 and day(dob_raw) = 1)
-                or year(dob_raw) <= 1900
-            ) as dob_placeholder,
+        and (
+            (month(dob_raw) = 1 and day(dob_raw) = 1)
+            or year(dob_raw) <= 1900
+        ) as dob_placeholder,
         case
-            when length(postcode_compact) between 5 and 7
+            when
+                length(postcode_compact) between 5 and 7
                 and regexp_full_match(postcode_compact, '[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}')
-                then substr(postcode_compact, 1, length(postcode_compact) - 3)
+                then
+                    substr(postcode_compact, 1, length(postcode_compact) - 3)
                     || ' ' || right(postcode_compact, 3)
         end as postcode
     from cleaned
@@ -147,13 +94,24 @@ standardised_rows as (
 
 ),
 
-{% set voted = ['first_name', 'middle_names', 'surname', 'dob', 'sex', 'nhs_number', 'ni_number', 'upn', 'pnc_id'] %}
+{#- the fields voted on: the value most of a person record's rows agree on -#}
+{%- set voted = ['first_name', 'middle_names', 'surname', 'dob', 'sex', 'nhs_number', 'ni_number', 'upn', 'pnc_id'] %}
 
 long_values as (
 
     unpivot (
-        select person_record_id, record_date,
-            {% for column in voted %}cast({{ column }} as varchar) as {{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+        select
+            person_record_id,
+            record_date,
+            cast(first_name as varchar) as first_name,
+            cast(middle_names as varchar) as middle_names,
+            cast(surname as varchar) as surname,
+            cast(dob as varchar) as dob,
+            cast(sex as varchar) as sex,
+            cast(nhs_number as varchar) as nhs_number,
+            cast(ni_number as varchar) as ni_number,
+            cast(upn as varchar) as upn,
+            cast(pnc_id as varchar) as pnc_id
         from standardised_rows
     )
     on {{ voted | join(', ') }}
@@ -163,7 +121,12 @@ long_values as (
 
 value_counts as (
 
-    select person_record_id, field, value, count(*) as n_rows, max(record_date) as latest
+    select
+        person_record_id,
+        field,
+        value,
+        count(*) as n_rows,
+        max(record_date) as latest
     from long_values
     group by all
 
@@ -182,8 +145,13 @@ votes as (
 
 voted_wide as (
 
-    pivot votes on field in ({% for column in voted %}'{{ column }}'{% if not loop.last %}, {% endif %}{% endfor %})
-    using first(value) group by person_record_id
+    pivot votes on field in (
+        {%- for column in voted %}
+        '{{ column }}'{{ "," if not loop.last }}
+        {%- endfor %}
+    )
+    using first(value)
+    group by person_record_id
 
 ),
 
@@ -201,7 +169,7 @@ per_record as (
         bool_or(upn_raw is not null and not upn_valid) as has_invalid_upn,
         bool_or(dob_placeholder) as has_placeholder_dob,
         arg_max(
-            {address_line: address_line, locality: locality, postcode: postcode, uprn: uprn},
+            { address_line: address_line, locality: locality, postcode: postcode, uprn: uprn },
             (postcode is not null or uprn is not null, record_date, source_loaded_at, source_row_number, record_key)
         ) as latest_address
     from standardised_rows
@@ -223,10 +191,10 @@ joined as (
         voted_wide.surname,
         cast(voted_wide.dob as date) as dob,
         voted_wide.sex,
-        per_record.latest_address.address_line as address_line,
-        per_record.latest_address.locality as locality,
-        per_record.latest_address.postcode as postcode,
-        per_record.latest_address.uprn as uprn,
+        per_record.latest_address.address_line,
+        per_record.latest_address.locality,
+        per_record.latest_address.postcode,
+        per_record.latest_address.uprn,
         voted_wide.nhs_number,
         voted_wide.ni_number,
         voted_wide.upn,
@@ -251,10 +219,10 @@ final as (
         joined.last_record_date,
         joined.first_name,
         coalesce(nicknames.canonical, joined.first_name) as first_name_canonical,
-        {{ soundex_sql | replace('__col__', 'joined.first_name') }} as first_name_soundex,
+        {{ soundex('joined.first_name') }} as first_name_soundex,
         joined.middle_names,
         joined.surname,
-        {{ soundex_sql | replace('__col__', "regexp_replace(joined.surname, '[ -]', '', 'g')") }} as surname_soundex,
+        {{ soundex("regexp_replace(joined.surname, '[ -]', '', 'g')") }} as surname_soundex,
         nullif(
             list_filter(string_split(regexp_replace(joined.surname, '-', ' ', 'g'), ' '), lambda x: x <> ''),
             []
@@ -288,7 +256,7 @@ final as (
         joined.has_invalid_upn,
         joined.has_placeholder_dob
     from joined
-    left join nicknames on nicknames.name = joined.first_name
+    left join nicknames on joined.first_name = nicknames.name
 
 )
 
