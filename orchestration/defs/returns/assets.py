@@ -1,0 +1,182 @@
+"""Returns, the analyst workbook and the readers' schemas as Dagster assets.
+
+    analyst/schema                    (every run) analyst.* pseudonymised tables, restricted.* views and
+                                      restricted.pseudonyms, data/analyst/analyst_warehouse.duckdb for analysts
+    returns/<return>       [quarter]  the period's rows in the warehouse (returns.<return>, or
+                                      restricted.<return> for the National Impact Study)
+        -> extract_gate               blocking check: the rows against returns/specs/<return>.yml (GX)
+    outbox/<return>        [quarter]  CSV + XLSX in outbox/<period>/ (the NIS in outbox/<period>/restricted/)
+                                      and the return's entry in outbox/<period>/manifest.json
+    outbox/analyst_workbook [quarter] outbox/<period>/analyst_workbook_<period>.xlsx
+
+A failed gate skips its outbox asset: the files already in the outbox stay as they were.
+Wire into Definitions with assets=[*returns_assets], asset_checks=[*returns_checks],
+schedules=[*returns_schedules] (schedules.py) and the resource "pseudonym_key" (resources.py).
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from orchestration.defs.returns.resources import PseudonymKeyResource
+from orchestration.lib.metadata import safe_metadata
+from orchestration.lib.resources import SettingsResource
+from returns.periods import period_from_key
+
+RETURNS_GROUP = "returns"
+EXTRACT_GATE = "extract_gate"  # expectations/extract_gate.py
+RETURN_NAMES = ("family_progress_data", "national_impact_study", "results_claims")
+# The criteria marts keep the quarter ends of the three years before the reporting date (from 2023-12-31 for the
+# demo's): an older quarter has no rows to report, and its gate warns that the return is empty.
+QUARTER_START = "2023-10-01"
+# Calendar quarters keyed by their first day; a quarter's partition exists once the quarter has ended.
+quarterly_partitions = dg.TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 1 1,4,7,10 *", start=QUARTER_START, fmt="%Y-%m-%d", end_offset=0)
+
+MART_KEYS = [dg.AssetKey(["marts", name]) for name in (
+    "dim_person", "person_source_xref", "dim_family", "family_membership", "fct_event", "family_chronology",
+    "person_chronology", "person_criteria", "family_criteria", "family_eligibility", "needs_cooccurrence",
+    "family_progress")]
+ANALYST_SCHEMA = dg.AssetKey(["analyst", "schema"])
+
+
+def return_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["returns", name])
+
+
+def outbox_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["outbox", name])
+
+
+@dg.asset(key=ANALYST_SCHEMA, deps=MART_KEYS, group_name=RETURNS_GROUP, kinds={"duckdb"},
+          description="analyst.*: one pseudonymised table per mart (references instead of ids; no names, dates "
+                      "of birth, identifiers or postcodes). restricted.*: identifiable views with references, "
+                      "restricted.pseudonyms. Also data/analyst/analyst_warehouse.duckdb, the analyst schema on its "
+                      "own. "
+                      "See returns/README.md for who reads which.")
+def analyst_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
+                   pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
+    from returns.schemas import (
+        ANALYST_DATABASE_FILE,
+        build_analyst_schema,
+        build_pseudonym_table,
+        build_restricted_views,
+        export_analyst_database,
+        register_ref_function,
+    )
+
+    cfg = settings.get()
+    with duckdb.get_connection() as con:
+        register_ref_function(con, pseudonym_key.pseudonymiser())
+        references = build_pseudonym_table(con, pseudonym_key.pseudonymiser())
+        tables = build_analyst_schema(con)
+        views = build_restricted_views(con)
+        export = export_analyst_database(con, cfg.data_dir / "analyst" / ANALYST_DATABASE_FILE)
+    if pseudonym_key.source != "environment":
+        context.log.warning("pseudonyms use the demo key under the data folder: set FAMILYHUB_PSEUDONYM_KEY")
+    return dg.MaterializeResult(metadata=safe_metadata({
+        "analyst_tables": tables, "restricted_views": views, "references": references,
+        "analyst_database": export.name, "pseudonym_key": pseudonym_key.source}))
+
+
+def build_return_asset(name: str) -> dg.AssetsDefinition:
+    from returns.spec import get_spec
+
+    spec = get_spec(name)
+
+    @dg.asset(key=return_key(name), deps=MART_KEYS, partitions_def=quarterly_partitions, group_name=RETURNS_GROUP,
+              kinds={"duckdb"},
+              description=f"{spec.title} (spec {spec.spec_version}): {spec.grain.strip()} Rows for the period in "
+                          f"{'restricted' if spec.restricted else 'returns'}.{name}; see returns/specs/{name}.yml.")
+    def _return(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
+        from returns.build import build_return_frame, store_return_rows
+
+        period = period_from_key(context.partition_key)
+        with duckdb.get_connection() as con:
+            frame = build_return_frame(con, name, period, pseudonym_key.pseudonymiser())
+            stored = store_return_rows(con, spec, period, frame)
+        return dg.MaterializeResult(metadata=safe_metadata({
+            "dagster/row_count": stored, "period": period.label, "spec_version": spec.spec_version}))
+
+    return _return
+
+
+def build_extract_gate(name: str) -> dg.AssetChecksDefinition:
+    from returns.spec import get_spec
+
+    spec = get_spec(name)
+
+    @dg.asset_check(asset=return_key(name), name=EXTRACT_GATE, blocking=True,
+                    description=f"The period's {spec.title} rows against returns/specs/{name}.yml: columns, "
+                                "required values, allowed codes, patterns, types, ranges, unique key, and no "
+                                "identifiers in a pseudonymised return. Blocks the outbox files.")
+    def _gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+              settings: SettingsResource) -> dg.AssetCheckResult:
+        from orchestration.defs.quality.checks import _run as run_gate_check  # the one gate-to-check runner
+        from returns.build import stored_rows_relation
+
+        relation, where = stored_rows_relation(spec, period_from_key(context.partition_key))
+        return run_gate_check(context, duckdb, settings, EXTRACT_GATE, name, relation=relation, where=where,
+                              spec=spec, asset_key=f"returns/{name}")
+
+    return _gate
+
+
+def build_outbox_asset(name: str) -> dg.AssetsDefinition:
+    from returns.spec import get_spec
+
+    spec = get_spec(name)
+    where = "outbox/<period>/restricted/" if spec.restricted else "outbox/<period>/"
+
+    @dg.asset(key=outbox_key(name), deps=[return_key(name)], partitions_def=quarterly_partitions,
+              group_name=RETURNS_GROUP, kinds={"csv", "excel"},
+              description=f"{spec.title} as CSV and XLSX in {where}, with its manifest entry (rows, sha256, "
+                          "spec version, run id). Byte-identical when rerun on the same rows.")
+    def _outbox(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
+                pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
+        from returns.build import read_stored_rows
+        from returns.writers import conform_return, update_manifest, write_return
+
+        cfg = settings.get()
+        period = period_from_key(context.partition_key)
+        with duckdb.get_connection() as con:
+            frame = read_stored_rows(con, spec, period)
+        table = conform_return(spec, frame)
+        files = write_return(cfg.outbox_dir, period, spec, table)
+        manifest = update_manifest(cfg.outbox_dir, period, name, files, spec_version=spec.spec_version,
+                                   run_id=context.run.run_id, extra={
+                                       "restricted": spec.restricted, "pseudonym_key": pseudonym_key.source,
+                                       "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint()})
+        return dg.MaterializeResult(metadata=safe_metadata({
+            "dagster/row_count": len(table.rows), "period": period.label, "files": [f.relative for f in files],
+            "sha256": {f.relative: f.sha256 for f in files}, "manifest": str(manifest.relative_to(cfg.outbox_dir)),
+            "restricted": spec.restricted}))
+
+    return _outbox
+
+
+@dg.asset(key=outbox_key("analyst_workbook"), deps=[ANALYST_SCHEMA, return_key("family_progress_data")],
+          partitions_def=quarterly_partitions, group_name=RETURNS_GROUP, kinds={"excel"},
+          description="The analysts' workbook for the period: families, persons (pseudonymised), criteria with "
+                      "evidence, chronology and a data dictionary; frozen headers, filters, real Excel dates. "
+                      "outbox/<period>/analyst_workbook_<period>.xlsx.")
+def analyst_workbook(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
+                     pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
+    from returns.workbook import WORKBOOK_NAME, WORKBOOK_VERSION, write_analyst_workbook
+    from returns.writers import update_manifest
+
+    cfg = settings.get()
+    period = period_from_key(context.partition_key)
+    with duckdb.get_connection() as con:
+        written, sheet_rows = write_analyst_workbook(con, cfg.outbox_dir, period)
+    update_manifest(cfg.outbox_dir, period, WORKBOOK_NAME, [written], spec_version=WORKBOOK_VERSION,
+                    run_id=context.run.run_id, extra={"restricted": False, "pseudonym_key": pseudonym_key.source,
+                                                      "sheet_rows": sheet_rows})
+    return dg.MaterializeResult(metadata=safe_metadata({
+        "period": period.label, "file": written.relative, "sha256": written.sha256, "sheet_rows": sheet_rows}))
+
+
+return_assets = [build_return_asset(name) for name in RETURN_NAMES]
+outbox_assets = [build_outbox_asset(name) for name in RETURN_NAMES]
+returns_assets = [analyst_schema, *return_assets, *outbox_assets, analyst_workbook]
+returns_checks = [build_extract_gate(name) for name in RETURN_NAMES]

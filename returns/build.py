@@ -1,0 +1,269 @@
+"""Each return's rows for a period, from the marts, and where the rows are kept before release.
+
+Rows are computed from the marts as they stand (statuses dated after the period end are treated as not yet
+known, so a past quarter reads as it would have at its end, given the same warehouse), pseudonymised in
+Python (the key never reaches the warehouse), and stored per period in returns.<name> (restricted.<name>
+for the National Impact Study) where the extract gate validates them before the outbox asset writes files.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from returns.periods import Period
+from returns.pseudonyms import Pseudonymiser
+from returns.spec import ReturnSpec
+
+HEADLINES = [f"SF{i:02d}" for i in range(1, 11)]
+HEADLINE_SLUGS = dict(zip(HEADLINES, (
+    "education", "early_years", "health", "substance_use", "family_relationships", "safety", "crime",
+    "domestic_abuse", "housing", "financial"), strict=True))
+_SQL_TYPES = {"string": "varchar", "code": "varchar", "flag": "varchar", "date": "date", "integer": "bigint",
+              "decimal": "double"}
+
+
+def need_column(code: str) -> str:
+    return f"need_{code[2:]}_{HEADLINE_SLUGS[code]}"
+
+
+def outcome_column(code: str) -> str:
+    return f"outcome_{code[2:]}_{HEADLINE_SLUGS[code]}"
+
+
+# --- the period's cases and their needs --------------------------------------------------------------------
+
+# The cases a period reports on: open at some time in the period, or closed earlier with their six-month
+# sustainment check falling in the period (the family is still followed until then).
+_IN_PERIOD = """(
+    (attached_date <= $period_end and (closed_date is null or closed_date >= $period_start))
+    or sustained_check_date between $period_start and $period_end
+)"""
+
+# marts.family_progress has one row per case, as_at_date and headline, with each status as known at the
+# as_at_date (closure after it reads 'not_closed', a sustainment check after it 'not_yet_due'): the period's
+# rows are those at its end, so a past quarter reads as it did at its end.
+_CASE_NEEDS = """
+select
+    family_case_id, family_id, attached_date, closed_date, sustained_check_date, intensity, key_worker_id,
+    headline_code, is_need_at_attachment, status_at_attachment, status_at_closure,
+    status_six_months_after_closure, n_needs_at_attachment, is_claim_candidate, attachment_evidence_event_ids
+from marts.family_progress
+where as_at_date = $period_end and {in_period} and headline_code in ({headlines})
+"""
+
+
+def _params(period: Period) -> dict[str, object]:
+    return {"period_start": period.start, "period_end": period.end}
+
+
+def case_needs(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
+    sql = _CASE_NEEDS.format(in_period=_IN_PERIOD, headlines=", ".join(f"'{h}'" for h in HEADLINES))
+    frame = con.sql(sql, params=_params(period)).df()
+    for column in ("attached_date", "closed_date", "sustained_check_date"):
+        frame[column] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in frame[column]]
+    return frame
+
+
+def _outcome(row) -> str | None:
+    """A need identified at attachment: how it stands at the period end."""
+    if not row.is_need_at_attachment:
+        return None
+    if row.status_at_closure == "not_closed":
+        return "IN_PROGRESS"
+    if row.status_at_closure == "met":
+        return "NOT_IMPROVED"
+    if row.status_six_months_after_closure == "not_yet_due":
+        return "IMPROVED"
+    return "NOT_IMPROVED" if row.status_six_months_after_closure == "met" else "SUSTAINED"
+
+
+def _claim_status(case: pd.DataFrame, period: Period) -> str:
+    first = case.iloc[0]
+    if first.closed_date is None:
+        return "OPEN"
+    if first.sustained_check_date is None or first.sustained_check_date > period.end:
+        return "AWAITING_SUSTAINMENT"
+    return "CLAIMABLE" if bool(first.is_claim_candidate) else "NOT_CLAIMABLE"
+
+
+def _flag(value: bool) -> str:
+    return "Y" if value else "N"
+
+
+def _text(value) -> str | None:
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+# --- the returns ------------------------------------------------------------------------------------------------
+
+
+def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
+    needs = case_needs(con, period)
+    needs["outcome"] = [_outcome(r) for r in needs.itertuples(index=False)]
+    eligible = {r[0] for r in con.execute(
+        "select family_id from marts.family_eligibility where as_at_date = ? and is_sf_eligible",
+        [period.end]).fetchall()}
+    rows = []
+    for case_id, case in needs.groupby("family_case_id", sort=True):
+        first = case.iloc[0]
+        family_id, key_worker = _text(first.family_id), _text(first.key_worker_id)
+        row = {
+            "reporting_period": period.label,
+            "family_ref": pseudonymiser.ref("family", family_id),
+            "case_ref": pseudonymiser.ref("case", case_id),
+            "attached_date": first.attached_date,
+            "closed_date": first.closed_date,
+            "case_status": "OPEN" if first.closed_date is None else "CLOSED",
+            "intensity": _text(first.intensity),
+            "lead_practitioner_assigned": _flag(key_worker is not None),
+            "lead_practitioner_ref": pseudonymiser.ref("practitioner", key_worker),
+            "is_sf_eligible": _flag(family_id in eligible),
+            "n_headlines_identified": int(case.is_need_at_attachment.sum()),
+        }
+        by_code = {r.headline_code: r for r in case.itertuples(index=False)}
+        for code in HEADLINES:
+            found = by_code.get(code)
+            row[need_column(code)] = _flag(found is not None and bool(found.is_need_at_attachment))
+            row[outcome_column(code)] = found.outcome if found is not None else None
+        row["claim_status"] = _claim_status(case, period)
+        rows.append(row)
+    from returns.spec import get_spec
+
+    return pd.DataFrame(rows, columns=get_spec("family_progress_data").column_names)
+
+
+def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
+    """Cases that meet the claim rule (marts.family_progress.is_claim_candidate) with the six months after
+    closure ending in the period: one row per need identified at attachment, with its evidence."""
+    needs = case_needs(con, period)
+    rows = []
+    for case_id, case in needs.groupby("family_case_id", sort=True):
+        first = case.iloc[0]
+        if _claim_status(case, period) != "CLAIMABLE" or first.sustained_check_date < period.start:
+            continue
+        for need in case[case.is_need_at_attachment].itertuples(index=False):
+            ids = need.attachment_evidence_event_ids
+            evidence = list(ids) if ids is not None else []
+            rows.append({
+                "reporting_period": period.label,
+                "family_ref": pseudonymiser.ref("family", _text(first.family_id)),
+                "case_ref": pseudonymiser.ref("case", case_id),
+                "lead_practitioner_ref": pseudonymiser.ref("practitioner", _text(first.key_worker_id)),
+                "attached_date": first.attached_date,
+                "closed_date": first.closed_date,
+                "sustained_to_date": first.sustained_check_date,
+                "headline_code": need.headline_code,
+                "status_at_attachment": need.status_at_attachment.upper(),
+                "status_at_closure": need.status_at_closure.upper(),
+                "status_sustained": need.status_six_months_after_closure.upper(),
+                "n_evidence_events": len(evidence),
+                "evidence_event_refs": ";".join(sorted(pseudonymiser.refs("event", evidence))) or None,
+                "assessment_and_plan": "TO_CONFIRM",
+            })
+    from returns.spec import get_spec
+
+    return pd.DataFrame(rows, columns=get_spec("results_claims").column_names)
+
+
+_NIS = """
+with cases as (
+    select distinct family_case_id, family_id, attached_date,
+        case when closed_date <= $period_end then closed_date end as closed_date, intensity
+    from marts.family_progress
+    where as_at_date = $period_end and {in_period}
+),
+screened as (
+    select family_id, min(as_at_date) as first_eligible
+    from marts.family_eligibility where is_sf_eligible and as_at_date <= $period_end group by family_id
+),
+needs as (
+    select family_id, string_agg(distinct headline_code, ';' order by headline_code) as needs_met
+    from marts.family_criteria
+    where as_at_date = $period_end and is_met and headline_code in ({headlines})
+    group by family_id
+)
+select
+    cases.family_case_id, cases.family_id, membership.person_id,
+    person.first_name as forenames, person.surname, person.dob as date_of_birth, person.sex, person.postcode,
+    arg_min(membership.role, membership.valid_from) as relation_in_family,
+    coalesce(least(screened.first_eligible, cases.attached_date), cases.attached_date) as date_screened,
+    needs.needs_met, 'N' as comparison_group,
+    cases.attached_date as support_start_date, cases.closed_date as support_end_date, cases.intensity,
+    person.upn, person.ni_number, person.nhs_number, person.pnc_id
+from cases
+join marts.family_membership membership
+    on membership.family_id = cases.family_id
+    and membership.valid_from <= coalesce(cases.closed_date, $period_end)
+    and (membership.valid_to is null or membership.valid_to >= cases.attached_date)
+join marts.dim_person person on person.person_id = membership.person_id
+left join screened on screened.family_id = cases.family_id
+left join needs on needs.family_id = cases.family_id
+group by all
+"""
+
+
+def national_impact_study(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
+    sql = _NIS.format(in_period=_IN_PERIOD, headlines=", ".join(f"'{h}'" for h in HEADLINES))
+    frame = con.sql(sql, params=_params(period)).df()
+    frame.insert(0, "reporting_period", period.label)
+    frame.insert(1, "family_ref", pseudonymiser.refs("family", frame.pop("family_id")))
+    frame.insert(2, "case_ref", pseudonymiser.refs("case", frame.pop("family_case_id")))
+    frame.insert(3, "person_ref", pseudonymiser.refs("person", frame.pop("person_id")))
+    from returns.spec import get_spec
+
+    return frame[get_spec("national_impact_study").column_names]
+
+
+BUILDERS = {"family_progress_data": family_progress_data, "national_impact_study": national_impact_study,
+            "results_claims": results_claims}
+
+
+def build_return_frame(con: duckdb.DuckDBPyConnection, name: str, period: Period,
+                       pseudonymiser: Pseudonymiser) -> pd.DataFrame:
+    return BUILDERS[name](con, period, pseudonymiser)
+
+
+# --- rows kept in the warehouse until released ------------------------------------------------------------------
+
+
+def stored_table(spec: ReturnSpec) -> str:
+    return f"{'restricted' if spec.restricted else 'returns'}.{spec.name}"
+
+
+def stored_rows_relation(spec: ReturnSpec, period: Period) -> tuple[str, str]:
+    return stored_table(spec), f"reporting_period = '{period.label}'"
+
+
+def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period, frame: pd.DataFrame) -> int:
+    """Replace the period's rows. The table has the spec's columns and types; if the spec changed, it is
+    recreated (other periods are rebuilt when rerun). Values that do not fit their type fail here, loudly."""
+    table = stored_table(spec)
+    schema, name = table.split(".")
+    con.execute(f"create schema if not exists {schema}")
+    wanted = [(c.name, _SQL_TYPES[c.type]) for c in spec.columns]
+    found = [(r[0], r[1].lower()) for r in con.execute(
+        "select column_name, data_type from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [schema, name]).fetchall()]
+    if found and found != wanted:
+        con.execute(f"drop table {table}")
+    columns_sql = ", ".join(f'"{n}" {t}' for n, t in wanted)
+    con.execute(f"create table if not exists {table} ({columns_sql})")
+    frame = frame.reindex(columns=[c.name for c in spec.columns])
+    con.register("_return_rows", frame)
+    try:
+        con.execute("begin transaction")
+        con.execute(f"delete from {table} where reporting_period = ?", [period.label])
+        select = ", ".join(f'cast("{n}" as {t}) as "{n}"' for n, t in wanted)
+        con.execute(f"insert into {table} select {select} from _return_rows")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_return_rows")
+    return con.execute(f"select count(*) from {table} where reporting_period = ?", [period.label]).fetchall()[0][0]
+
+
+def read_stored_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period) -> pd.DataFrame:
+    return con.execute(f"select * from {stored_table(spec)} where reporting_period = ?", [period.label]).df()
