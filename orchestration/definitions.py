@@ -9,14 +9,18 @@ from orchestration.defs.dbt.assets import dbt_asset_defs
 from orchestration.defs.landing.assets import landing_assets
 from orchestration.defs.landing.sensors import land_and_stage_job, new_landing_files
 from orchestration.defs.linkage.assets import linkage_assets, linkage_checks
+from orchestration.defs.marts.assets import marts_assets
 from orchestration.defs.quality.checks import quality_checks
+from orchestration.defs.returns.assets import returns_assets, returns_checks
+from orchestration.defs.returns.schedules import returns_job_defs, returns_schedules
 from orchestration.lib.resources import build_resources
 
 defs = dg.Definitions(
-    assets=[*landing_assets, *dbt_asset_defs, *linkage_assets],
-    asset_checks=[*quality_checks, *linkage_checks],
-    jobs=[land_and_stage_job],
+    assets=[*landing_assets, *dbt_asset_defs, *linkage_assets, *marts_assets, *returns_assets],
+    asset_checks=[*quality_checks, *linkage_checks, *returns_checks],
+    jobs=[land_and_stage_job, *returns_job_defs],
     sensors=[new_landing_files],
+    schedules=returns_schedules,
     resources=build_resources(),
     executor=dg.in_process_executor,
 )

@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from orchestration.defs.dbt.project import dbt_project
+from orchestration.defs.returns.resources import pseudonym_key_resource
 from orchestration.lib.settings import Settings, get_settings
 
 
@@ -33,4 +34,5 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
             reporting_date=settings.reporting_date.isoformat() if settings.reporting_date else None),
         "duckdb": DuckDBResource(database=str(settings.warehouse)),
         "dbt": DbtCliResource(project_dir=dbt_project),
+        "pseudonym_key": pseudonym_key_resource(settings),
     }

@@ -1,0 +1,45 @@
+-- Programme cases (the council's Supporting Families case records), one row per case, with the dates
+-- family_progress judges needs at: attachment, closure and six months after closure.
+
+with
+
+case_members as (
+
+    select * from {{ ref('stg_programme__case_members') }}
+
+),
+
+cases as (
+
+    select
+        family_case_id,
+        min(event_date) as attached_date,
+        -- a case is closed once every member's attachment has ended
+        case when count(*) = count(end_date) then max(end_date) end as closed_date,
+        -- the most intensive support any member received
+        arg_max(
+            intensity,
+            case intensity when 'INTENSIVE' then 3 when 'TARGETED' then 2 when 'LIGHT_TOUCH' then 1 else 0 end
+        ) as intensity,
+        mode(key_worker_id) as key_worker_id,
+        count(*) as n_case_members
+    from case_members
+    group by family_case_id
+
+),
+
+final as (
+
+    select
+        family_case_id,
+        attached_date,
+        closed_date,
+        cast(closed_date + interval 6 month as date) as sustained_check_date,
+        intensity,
+        key_worker_id,
+        n_case_members
+    from cases
+
+)
+
+select * from final

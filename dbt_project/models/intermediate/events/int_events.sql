@@ -1,0 +1,430 @@
+{#
+    Every event-bearing staging model (event_models() in macros/marts.sql) in one shape, one
+    row per staging row: nothing is filtered, so counts per source_feed reconcile with staging
+    (test event_counts_match_staging on fct_event).
+
+    event_code is the feed's most specific code beside event_type (CP category or CIN need,
+    presenting issue, SEN provision, term, exclusion reason, offence, conditionality regime,
+    substance, intensity); measure_value a number the criteria read (absence %, sessions
+    excluded, arrears). description is short and made of codes and their labels only: never
+    names, addresses or free text.
+#}
+with
+
+social_care_episodes as (
+
+    select * from {{ ref('stg_social_care__episodes') }}
+
+),
+
+early_help_members as (
+
+    select * from {{ ref('stg_early_help__episode_members') }}
+
+),
+
+pupil_enrolments as (
+
+    select * from {{ ref('stg_education__pupil_enrolments') }}
+
+),
+
+attendance_terms as (
+
+    select * from {{ ref('stg_education__attendance_terms') }}
+
+),
+
+exclusions as (
+
+    select * from {{ ref('stg_education__exclusions') }}
+
+),
+
+police_nominals as (
+
+    select * from {{ ref('stg_police__incident_nominals') }}
+
+),
+
+youth_justice_outcomes as (
+
+    select * from {{ ref('stg_youth_justice__outcomes') }}
+
+),
+
+benefit_claims as (
+
+    select * from {{ ref('stg_dwp__benefit_claims') }}
+
+),
+
+health_referrals as (
+
+    select * from {{ ref('stg_health__service_referrals') }}
+
+),
+
+housing_events as (
+
+    select * from {{ ref('stg_housing__events') }}
+
+),
+
+programme_members as (
+
+    select * from {{ ref('stg_programme__case_members') }}
+
+),
+
+csc_episode_types as (select * from {{ ref('csc_episode_type_codes') }}),
+
+cp_categories as (select * from {{ ref('cp_category_codes') }}),
+
+cin_primary_needs as (select * from {{ ref('cin_primary_need_codes') }}),
+
+presenting_issues as (select * from {{ ref('early_help_presenting_issue_codes') }}),
+
+sen_provisions as (select * from {{ ref('sen_provision_codes') }}),
+
+exclusion_categories as (select * from {{ ref('exclusion_category_codes') }}),
+
+police_incident_types as (select * from {{ ref('police_incident_type_codes') }}),
+
+yjs_outcome_types as (select * from {{ ref('yjs_outcome_type_codes') }}),
+
+benefit_types as (select * from {{ ref('benefit_type_codes') }}),
+
+health_services as (select * from {{ ref('health_service_codes') }}),
+
+housing_event_types as (select * from {{ ref('housing_event_type_codes') }}),
+
+social_care as (
+
+    select
+        social_care_episodes.record_key,
+        social_care_episodes.source_system,
+        social_care_episodes.source_feed,
+        cast(null as varchar) as source_record_id,
+        social_care_episodes.person_id as social_care_person_id,
+        social_care_episodes.event_type,
+        case
+            when social_care_episodes.event_type = 'CPP' then social_care_episodes.cp_category_code
+            else social_care_episodes.primary_need_code
+        end as event_code,
+        social_care_episodes.event_date,
+        social_care_episodes.end_date,
+        social_care_episodes.record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            coalesce(csc_episode_types.description, social_care_episodes.event_type),
+            'category: ' || cp_categories.description,
+            'need: ' || cin_primary_needs.description
+        ) as description
+    from social_care_episodes
+    left join csc_episode_types on social_care_episodes.event_type = csc_episode_types.code
+    left join cp_categories on social_care_episodes.cp_category_code = cp_categories.code
+    left join cin_primary_needs on social_care_episodes.primary_need_code = cin_primary_needs.code
+
+),
+
+early_help as (
+
+    select
+        early_help_members.record_key,
+        early_help_members.source_system,
+        early_help_members.source_feed,
+        early_help_members.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        early_help_members.event_type,
+        early_help_members.presenting_issue as event_code,
+        early_help_members.event_date,
+        early_help_members.end_date,
+        early_help_members.record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        early_help_members.role_in_family as event_role,
+        concat_ws(
+            '; ',
+            'Early help episode',
+            'issue: ' || coalesce(presenting_issues.source_label, early_help_members.presenting_issue),
+            'role: ' || early_help_members.role_in_family
+        ) as description
+    from early_help_members
+    left join presenting_issues on early_help_members.presenting_issue = presenting_issues.code
+
+),
+
+enrolments as (
+
+    select
+        pupil_enrolments.record_key,
+        pupil_enrolments.source_system,
+        pupil_enrolments.source_feed,
+        pupil_enrolments.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        pupil_enrolments.event_type,
+        pupil_enrolments.sen_provision_code as event_code,
+        pupil_enrolments.event_date,
+        pupil_enrolments.end_date,
+        pupil_enrolments.record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            'School enrolment',
+            'year: ' || pupil_enrolments.nc_year,
+            'SEN: ' || coalesce(sen_provisions.description, pupil_enrolments.sen_provision_code),
+            case when pupil_enrolments.is_fsm_eligible then 'FSM eligible' end
+        ) as description
+    from pupil_enrolments
+    left join sen_provisions on pupil_enrolments.sen_provision_code = sen_provisions.code
+
+),
+
+attendance as (
+
+    select
+        record_key,
+        source_system,
+        source_feed,
+        source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        event_type,
+        academic_year || ' ' || term as event_code,
+        event_date,
+        end_date,
+        record_date,
+        -- overall absence (authorised + unauthorised) as a share of possible sessions, as DfE measures it
+        round(
+            100.0 * (coalesce(sessions_authorised, 0) + coalesce(sessions_unauthorised, 0))
+            / nullif(sessions_possible, 0),
+            2
+        ) as measure_value,
+        'percent_sessions_missed' as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            'School attendance ' || academic_year || ' ' || term,
+            'possible sessions: ' || sessions_possible,
+            'authorised absence: ' || sessions_authorised,
+            'unauthorised absence: ' || sessions_unauthorised
+        ) as description
+    from attendance_terms
+
+),
+
+school_exclusions as (
+
+    select
+        exclusions.record_key,
+        exclusions.source_system,
+        exclusions.source_feed,
+        exclusions.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        exclusions.event_type,
+        exclusions.exclusion_reason_code as event_code,
+        exclusions.event_date,
+        exclusions.end_date,
+        exclusions.record_date,
+        cast(exclusions.sessions as double) as measure_value,
+        'sessions' as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            coalesce(exclusion_categories.description, exclusions.exclusion_category),
+            'reason: ' || exclusions.exclusion_reason_code,
+            'sessions: ' || cast(exclusions.sessions as varchar)
+        ) as description
+    from exclusions
+    left join exclusion_categories on exclusions.exclusion_category = exclusion_categories.code
+
+),
+
+police as (
+
+    select
+        police_nominals.record_key,
+        police_nominals.source_system,
+        police_nominals.source_feed,
+        police_nominals.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        police_nominals.event_type,
+        police_nominals.offence_code as event_code,
+        police_nominals.event_date,
+        police_nominals.end_date,
+        police_nominals.record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        police_nominals.nominal_role as event_role,
+        concat_ws(
+            '; ',
+            coalesce(police_incident_types.description, police_nominals.incident_type),
+            'role: ' || police_nominals.nominal_role,
+            case when police_nominals.is_domestic_abuse then 'domestic abuse flag' end,
+            case when police_nominals.is_asb then 'ASB flag' end,
+            'offence: ' || police_nominals.offence_code,
+            'risk: ' || police_nominals.risk_level
+        ) as description
+    from police_nominals
+    left join police_incident_types on police_nominals.incident_type = police_incident_types.code
+
+),
+
+youth_justice as (
+
+    select
+        youth_justice_outcomes.record_key,
+        youth_justice_outcomes.source_system,
+        youth_justice_outcomes.source_feed,
+        youth_justice_outcomes.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        youth_justice_outcomes.event_type,
+        youth_justice_outcomes.offence_category as event_code,
+        youth_justice_outcomes.event_date,
+        youth_justice_outcomes.end_date,
+        youth_justice_outcomes.record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            coalesce(yjs_outcome_types.description, youth_justice_outcomes.outcome_type),
+            'offence category: ' || youth_justice_outcomes.offence_category
+        ) as description
+    from youth_justice_outcomes
+    left join yjs_outcome_types on youth_justice_outcomes.outcome_type = yjs_outcome_types.code
+
+),
+
+dwp as (
+
+    select
+        benefit_claims.record_key,
+        benefit_claims.source_system,
+        benefit_claims.source_feed,
+        benefit_claims.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        benefit_claims.event_type,
+        benefit_claims.conditionality_regime as event_code,
+        benefit_claims.event_date,
+        benefit_claims.end_date,
+        benefit_claims.record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            'Benefit claim: ' || coalesce(benefit_types.description, benefit_claims.benefit_type),
+            'conditionality: ' || benefit_claims.conditionality_regime
+        ) as description
+    from benefit_claims
+    left join benefit_types on benefit_claims.benefit_type = benefit_types.code
+
+),
+
+health as (
+
+    select
+        health_referrals.record_key,
+        health_referrals.source_system,
+        health_referrals.source_feed,
+        health_referrals.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        health_referrals.event_type,
+        health_referrals.primary_substance as event_code,
+        health_referrals.event_date,
+        health_referrals.end_date,
+        health_referrals.record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            'Referral: ' || coalesce(health_services.description, health_referrals.service),
+            'substance: ' || health_referrals.primary_substance
+        ) as description
+    from health_referrals
+    left join health_services on health_referrals.service = health_services.code
+
+),
+
+housing as (
+
+    select
+        housing_events.record_key,
+        housing_events.source_system,
+        housing_events.source_feed,
+        housing_events.source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        housing_events.event_type,
+        cast(null as varchar) as event_code,
+        housing_events.event_date,
+        housing_events.end_date,
+        housing_events.record_date,
+        cast(housing_events.arrears_balance as double) as measure_value,
+        case when housing_events.arrears_balance is not null then 'gbp_arrears' end as measure_unit,
+        cast(null as varchar) as event_role,
+        concat_ws(
+            '; ',
+            coalesce(housing_event_types.description, housing_events.event_type),
+            'arrears: ' || cast(housing_events.arrears_balance as varchar)
+        ) as description
+    from housing_events
+    left join housing_event_types on housing_events.event_type = housing_event_types.code
+
+),
+
+programme as (
+
+    select
+        record_key,
+        source_system,
+        source_feed,
+        source_record_id,
+        cast(null as varchar) as social_care_person_id,
+        event_type,
+        intensity as event_code,
+        event_date,
+        end_date,
+        record_date,
+        cast(null as double) as measure_value,
+        cast(null as varchar) as measure_unit,
+        family_role as event_role,
+        concat_ws('; ', 'Supporting Families programme attachment', 'intensity: ' || intensity, 'role: ' || family_role)
+            as description
+    from programme_members
+
+),
+
+final as (
+
+    select * from social_care
+    union all by name
+    select * from early_help
+    union all by name
+    select * from enrolments
+    union all by name
+    select * from attendance
+    union all by name
+    select * from school_exclusions
+    union all by name
+    select * from police
+    union all by name
+    select * from youth_justice
+    union all by name
+    select * from dwp
+    union all by name
+    select * from health
+    union all by name
+    select * from housing
+    union all by name
+    select * from programme
+
+)
+
+select * from final
