@@ -1,8 +1,11 @@
-"""Benchmark: the raw and staged gates on a ~1M-row raw table.
+"""Benchmark: the raw, staged, linked and marts gates at ~1M rows.
 
 Builds raw.csc_persons (DDL from the registry) with N synthetic rows inserted by SQL as one delivery, a
-staging table keeping the latest row per person, then, in a fresh process (so its peak RSS is the gates'),
-runs raw_gate and staged_gate (measure in DuckDB, validate in GX, Data Docs, history).
+staging table keeping the latest row per person, a person index of N records (linkage.person_crosswalk and
+the standardised records it covers: 9 systems, ~60% singletons) and a marts.fct_event of one event per
+staged row with dim_person and dim_family; then, in a fresh process (so its peak RSS is the gates'), runs
+raw_gate, staged_gate, linked_gate and marts_gate on fct_event (measure in DuckDB, validate in GX, Data
+Docs, history).
 Prints one JSON line. Usage: python bench/gates.py [--rows N] [--keep DIR]
 """
 
@@ -59,6 +62,32 @@ def build(data_dir: Path, rows: int) -> None:
                _row_number as source_row_number
         from {feed.raw_table}
         qualify row_number() over (partition by person_id order by _loaded_at desc, _row_number desc) = 1""")
+
+    # the person index: records i -> person i // 2 for a quarter of the records (pairs across two systems),
+    # the rest one person each
+    systems = ("['education', 'dwp', 'police', 'health', 'housing', 'early_help', 'social_care', 'programme', "
+               "'youth_justice']")
+    con.execute("create schema if not exists intermediate")
+    con.execute("create schema if not exists linkage")
+    con.execute(f"""create table linkage.person_crosswalk as
+        select case when i % 4 < 2 then 'Q' || lpad((i // 2)::varchar, 8, '0') else 'S' || lpad(i::varchar, 8, '0') end
+               as person_id,
+               'R' || lpad(i::varchar, 8, '0') as person_record_id,
+               {systems}[1 + (i % 4 + i // 4) % 9] as source_system, i::varchar as source_record_id
+        from range(1, {rows} + 1) t(i)""")
+    con.execute("""create table intermediate.int_person_records_standardised as
+                   select person_record_id, source_system, source_record_id from linkage.person_crosswalk""")
+
+    # marts: one event per staged row, its person and (for two in three) family
+    con.execute("create schema if not exists marts")
+    con.execute("""create table marts.fct_event as
+        select md5(source_feed || '|' || record_key) as event_id, 'Q' || lpad((source_row_number // 2)::varchar, 8, '0')
+               as person_id, case when source_row_number % 3 > 0 then 'F' || (source_row_number // 6)::varchar end
+               as family_id, source_feed, record_key
+        from staging.stg_social_care__persons""")
+    con.execute("create table marts.dim_person as select distinct person_id from marts.fct_event")
+    con.execute("create table marts.dim_family as select distinct family_id from marts.fct_event "
+                "where family_id is not null")
     con.close()
 
 
@@ -73,9 +102,12 @@ def gate(data_dir: Path) -> dict:
     gx_import = time.perf_counter() - started
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"))
     figures = {}
-    for name, target in (("raw_gate", FEED), ("staged_gate", "stg_social_care__persons")):
+    runs = (("raw_gate", FEED, {}), ("staged_gate", "stg_social_care__persons", {}),
+            ("linked_gate", "person_crosswalk", {}),
+            ("marts_gate", "fct_event", {"event_models": ("stg_social_care__persons",)}))
+    for name, target, options in runs:
         t0 = time.perf_counter()
-        plan = expectations.measure_gate(con, name, target)
+        plan = expectations.measure_gate(con, name, target, **options)
         t1 = time.perf_counter()
         result = expectations.validate_gate(plan, data_dir / "artefacts" / "gx", run_id="bench")
         t2 = time.perf_counter()
@@ -85,9 +117,13 @@ def gate(data_dir: Path) -> dict:
                          "gx_seconds": round(t2 - t1, 2), "expectations": len(result.results),
                          "errors": len(result.errors), "warnings": len(result.warnings)}
     rows = con.execute(f"select count(*) from raw.{FEED}").fetchall()[0][0]
+    records = con.execute("select count(*) from linkage.person_crosswalk").fetchall()[0][0]
+    events = con.execute("select count(*) from marts.fct_event").fetchall()[0][0]
     con.close()
     return {
         "rows": rows,
+        "crosswalk_records": records,
+        "fct_event_rows": events,
         "seconds": round(sum(f["seconds"] for f in figures.values()), 2),
         "gx_import_seconds": round(gx_import, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

@@ -9,13 +9,18 @@ run), validates the one-row DataFrame of measurements with a pandas batch, and b
 Only aggregates reach GX, so gating a million-row table costs one or two SQL scans, and neither GX
 results nor Data Docs can hold a person's values: counts, shares and type names only.
 
-Severity: "error" blocks (GX severity critical), "warning" records and lets the run go on.
+Severity: "error" blocks (GX severity critical), "warning" records and lets the run go on. A check with a
+`skip_reason` is not evaluated: recorded with passed = null, neither passing nor failing the gate.
+Numeric measurements are kept in quality.gate_measurements so a gate can compare with its previous run;
+GX result files and Data Docs are pruned to the last GX_KEEP_RUNS runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +29,17 @@ import duckdb
 
 ERROR, WARNING = "error", "warning"
 _GX_SEVERITY = {ERROR: "critical", WARNING: "warning"}
+
+# GX validation result files and their Data Docs pages are kept for this many Dagster runs (per data folder);
+# older runs' files are deleted before each validation. quality.validation_results keeps the whole history.
+# Kept small because GX rebuilds the Data Docs index from every kept result at each validation: ~1 s per
+# gate with 5 runs of the demo's gates kept, ~3 s with 20.
+GX_KEEP_RUNS = 5
+
+MEASUREMENTS_DDL = """
+create table if not exists quality.gate_measurements (
+    run_id varchar, gate varchar, asset_key varchar, metric varchar, value double, measured_at timestamp
+)"""
 
 RESULTS_DDL = """
 create table if not exists quality.validation_results (
@@ -50,6 +66,9 @@ class Check:
     max_value: float | None = None
     value_set: tuple | None = None
     scope: str = "table"  # table | latest_delivery
+    # set when the check cannot be evaluated yet (e.g. a table it needs does not exist): it is recorded with
+    # passed = null and this reason as its observed value, and neither passes nor fails the gate
+    skip_reason: str | None = None
 
     @property
     def label(self) -> str:
@@ -73,10 +92,14 @@ class ExpectationResult:
     expectation: str
     column: str | None
     severity: str
-    passed: bool
+    passed: bool | None  # None: not evaluated (see Check.skip_reason)
     observed_value: str
     threshold: str
     scope: str
+
+    @property
+    def evaluated(self) -> bool:
+        return self.passed is not None
 
     @property
     def label(self) -> str:
@@ -94,14 +117,19 @@ class GateResult:
     counts: dict[str, int]
     delivery_id: str | None = None
     data_docs_url: str | None = None
+    measurements: dict[str, float] = field(default_factory=dict)  # numeric metrics, kept in quality.gate_measurements
 
     @property
     def errors(self) -> list[ExpectationResult]:
-        return [r for r in self.results if not r.passed and r.severity == ERROR]
+        return [r for r in self.results if r.passed is False and r.severity == ERROR]
 
     @property
     def warnings(self) -> list[ExpectationResult]:
-        return [r for r in self.results if not r.passed and r.severity == WARNING]
+        return [r for r in self.results if r.passed is False and r.severity == WARNING]
+
+    @property
+    def not_evaluated(self) -> list[ExpectationResult]:
+        return [r for r in self.results if not r.evaluated]
 
     @property
     def passed(self) -> bool:
@@ -113,14 +141,17 @@ class GateResult:
                    and (severity is None or r.severity == severity) for r in self.errors + self.warnings)
 
     def summary(self) -> str:
+        skipped = f", {len(self.not_evaluated)} not evaluated {[r.label for r in self.not_evaluated]}" \
+            if self.not_evaluated else ""
         return (f"{self.gate} {self.asset_key}: {len(self.results)} expectations, {len(self.errors)} error(s) "
-                f"{[r.label for r in self.errors]}, {len(self.warnings)} warning(s) {[r.label for r in self.warnings]}")
+                f"{[r.label for r in self.errors]}, {len(self.warnings)} warning(s) {[r.label for r in self.warnings]}"
+                + skipped)
 
     def metadata(self) -> dict[str, object]:
         """Counts and expectation names only (pass through orchestration.lib.metadata.safe_metadata)."""
         out: dict[str, object] = {
             "expectations": len(self.results),
-            "expectations_passed": sum(r.passed for r in self.results),
+            "expectations_passed": sum(r.passed is True for r in self.results),
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "failed_errors": [r.label for r in self.errors],
@@ -130,6 +161,8 @@ class GateResult:
                          for r in self.errors + self.warnings],
             **self.counts,
         }
+        if self.not_evaluated:
+            out["not_evaluated"] = [{"expectation": r.label, "reason": r.observed_value} for r in self.not_evaluated]
         if self.delivery_id:
             out["latest_delivery"] = self.delivery_id
         if self.data_docs_url:
@@ -153,6 +186,11 @@ def register_gate(name: str) -> Callable[[PlanFn], PlanFn]:
 
 def measure_gate(con: duckdb.DuckDBPyConnection, gate_name: str, target: str, **options) -> GatePlan:
     """Step 1: SQL in DuckDB. The only step that needs the warehouse connection (besides recording)."""
+    if gate_name not in GATES:
+        try:  # a gate registers itself when its module (expectations/<gate name>.py) is imported
+            importlib.import_module(f"expectations.{gate_name}")
+        except ModuleNotFoundError:
+            pass
     if gate_name not in GATES:
         raise KeyError(f"unknown gate {gate_name!r}; known: {sorted(GATES)}")
     return GATES[gate_name](con, target, **options)
@@ -218,15 +256,22 @@ def _frame_value(value):
     return value
 
 
-def validate_gate(plan: GatePlan, gx_root: Path, run_id: str | None = None) -> GateResult:
-    """Step 2: GX validates the measurements; Data Docs are updated. No warehouse connection needed."""
+def validate_gate(plan: GatePlan, gx_root: Path, run_id: str | None = None,
+                  keep_runs: int | None = GX_KEEP_RUNS) -> GateResult:
+    """Step 2: GX validates the measurements; Data Docs are updated. No warehouse connection needed.
+
+    Before validating, GX files of all but the newest `keep_runs` runs (this one counted) are deleted, so the
+    Data Docs index this validation rebuilds lists only the kept runs; None keeps everything."""
     import great_expectations as gx
     import pandas as pd
     from great_expectations.core.run_identifier import RunIdentifier
 
     run_id = run_id or dt.datetime.now(dt.UTC).strftime("manual-%Y%m%dT%H%M%S")
+    if keep_runs is not None:
+        prune_gx_artefacts(gx_root, keep_runs, current_run_id=run_id)
     context = gx_context(gx_root)
     name = f"{plan.gate}__{plan.target}"
+    evaluated = [(i, c) for i, c in enumerate(plan.checks) if c.skip_reason is None]
     source = context.data_sources.add_or_update_pandas("family_data_hub")
     try:
         asset = source.get_asset(name)
@@ -237,14 +282,14 @@ def validate_gate(plan: GatePlan, gx_root: Path, run_id: str | None = None) -> G
     except (LookupError, KeyError):
         batch = asset.add_batch_definition_whole_dataframe("measurements")
     suite = context.suites.add_or_update(gx.ExpectationSuite(
-        name=name, expectations=[_gx_expectation(c, i) for i, c in enumerate(plan.checks)],
+        name=name, expectations=[_gx_expectation(c, i) for i, c in evaluated],
         meta={"gate": plan.gate, "asset_key": plan.asset_key}))
     definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
         name=name, validation_definitions=[definition], result_format="BASIC",
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["local_site"])]))
 
-    frame = pd.DataFrame([{c.metric: _frame_value(plan.metrics[c.metric]) for c in plan.checks}])
+    frame = pd.DataFrame([{c.metric: _frame_value(plan.metrics[c.metric]) for _, c in evaluated}])
     validated_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_id))
 
@@ -258,15 +303,61 @@ def validate_gate(plan: GatePlan, gx_root: Path, run_id: str | None = None) -> G
     results = [
         ExpectationResult(
             expectation=c.expectation, column=c.column, severity=c.severity,
-            passed=passed_by_check.get(i, False),
-            observed_value=plan.observed.get(c.metric, _text(plan.metrics[c.metric])),
+            passed=None if c.skip_reason is not None else passed_by_check.get(i, False),
+            observed_value=(f"not evaluated: {c.skip_reason}" if c.skip_reason is not None
+                            else plan.observed.get(c.metric, _text(plan.metrics.get(c.metric)))),
             threshold=c.threshold, scope=c.scope)
         for i, c in enumerate(plan.checks)
     ]
+    measurements = {metric: float(value) for metric, value in plan.metrics.items()
+                    if isinstance(value, int | float) and not isinstance(value, bool)
+                    and not (isinstance(value, float) and math.isnan(value))}
     docs = gx_root.resolve() / "data_docs" / "index.html"
     return GateResult(gate=plan.gate, target=plan.target, asset_key=plan.asset_key, run_id=run_id,
                       validated_at=validated_at, results=results, counts=dict(plan.counts),
-                      delivery_id=plan.delivery_id, data_docs_url=docs.as_uri() if docs.exists() else None)
+                      delivery_id=plan.delivery_id, data_docs_url=docs.as_uri() if docs.exists() else None,
+                      measurements=measurements)
+
+
+def gx_runs(gx_root: Path) -> dict[str, str]:
+    """run id -> time of its newest validation (GX's sortable run-time folder name), from the result files
+    (<gx_root>/validations/<suite>/<run id>/<run time>/<batch>.json)."""
+    newest: dict[str, str] = {}
+    validations = Path(gx_root) / "validations"
+    if not validations.is_dir():
+        return newest
+    for suite_dir in validations.iterdir():
+        if not suite_dir.is_dir():
+            continue
+        for run_dir in suite_dir.iterdir():
+            if run_dir.is_dir():
+                times = [t.name for t in run_dir.iterdir() if t.is_dir()] or [""]
+                newest[run_dir.name] = max(newest.get(run_dir.name, ""), max(times))
+    return newest
+
+
+def prune_gx_artefacts(gx_root: Path, keep_runs: int = GX_KEEP_RUNS, current_run_id: str | None = None) -> list[str]:
+    """Delete the GX validation result files and Data Docs pages of all but the newest `keep_runs` runs
+    (the current run, if named, counts as the newest). Returns the run ids removed. The Data Docs index is
+    rebuilt from the remaining result files by the next validation."""
+    if keep_runs < 1:
+        raise ValueError("keep_runs must be at least 1")
+    runs = gx_runs(gx_root)
+    runs.pop(current_run_id, None)
+    keep_previous = keep_runs - (1 if current_run_id else 0)
+    ordered = sorted(runs, key=lambda r: (runs[r], r), reverse=True)
+    removed = ordered[keep_previous:]
+    for folder in (Path(gx_root) / "validations", Path(gx_root) / "data_docs" / "validations"):
+        if not folder.is_dir():
+            continue
+        for suite_dir in folder.iterdir():
+            if not suite_dir.is_dir():
+                continue
+            for run_id in removed:
+                shutil.rmtree(suite_dir / run_id, ignore_errors=True)
+            if not any(suite_dir.iterdir()):
+                suite_dir.rmdir()
+    return removed
 
 
 def _text(value) -> str:
@@ -281,6 +372,7 @@ def _text(value) -> str:
 def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists quality")
     con.execute(RESULTS_DDL)
+    con.execute(MEASUREMENTS_DDL)
 
 
 def record_results(con: duckdb.DuckDBPyConnection, result: GateResult) -> int:
@@ -290,15 +382,35 @@ def record_results(con: duckdb.DuckDBPyConnection, result: GateResult) -> int:
              r.threshold, r.severity, result.validated_at, result.delivery_id, r.scope] for r in result.results]
     if rows:
         con.executemany("insert into quality.validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    measured = [[result.run_id, result.gate, result.asset_key, metric, value, result.validated_at]
+                for metric, value in result.measurements.items()]
+    if measured:
+        con.executemany("insert into quality.gate_measurements values (?, ?, ?, ?, ?, ?)", measured)
     return len(rows)
 
 
+def previous_measurements(con: duckdb.DuckDBPyConnection, gate: str, asset_key: str,
+                          metrics: list[str] | None = None) -> dict[str, float]:
+    """metric -> value at the latest earlier run of this gate on this asset (from quality.gate_measurements);
+    empty when there is none. Called while planning, before this run's measurements are recorded."""
+    if not scalar_rows(con, "select count(*) from duckdb_tables() where schema_name = 'quality' "
+                            "and table_name = 'gate_measurements'")[0][0]:
+        return {}
+    rows = scalar_rows(con, """
+        select metric, value from quality.gate_measurements
+        where gate = ? and asset_key = ? and run_id = (
+            select run_id from quality.gate_measurements where gate = ? and asset_key = ?
+            order by measured_at desc, rowid desc limit 1)""", [gate, asset_key, gate, asset_key])
+    return {m: v for m, v in rows if metrics is None or m in metrics}
+
+
 def run_gate(con: duckdb.DuckDBPyConnection, gate_name: str, target: str, *, artefacts_dir: Path,
-             run_id: str | None = None, record: bool = True, **options) -> GateResult:
+             run_id: str | None = None, record: bool = True, keep_runs: int | None = GX_KEEP_RUNS,
+             **options) -> GateResult:
     """Measure, validate and record one gate with one connection. Dagster checks call the three steps
     separately so they hold the warehouse connection only while running SQL."""
     plan = measure_gate(con, gate_name, target, **options)
-    result = validate_gate(plan, Path(artefacts_dir) / "gx", run_id=run_id)
+    result = validate_gate(plan, Path(artefacts_dir) / "gx", run_id=run_id, keep_runs=keep_runs)
     if record:
         record_results(con, result)
     return result
@@ -311,3 +423,16 @@ def scalar_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
 
 def share(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """A table or view of that name exists in the warehouse."""
+    return bool(scalar_rows(con, """
+        select (select count(*) from duckdb_tables() where schema_name = ? and table_name = ?)
+             + (select count(*) from duckdb_views() where schema_name = ? and view_name = ?)""",
+                            [schema, table, schema, table])[0][0])
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    return {r[0] for r in scalar_rows(con, "select column_name from information_schema.columns "
+                                           "where table_schema = ? and table_name = ?", [schema, table])}

@@ -1,7 +1,10 @@
 """Blocking Dagster asset checks that run the quality gates (expectations/).
 
-One `raw_gate` check per landing asset raw/<feed> (from the feed registry) and one `staged_gate` check per
-dbt staging model staging/<model> (from the dbt manifest, or the model files when there is no manifest).
+One `raw_gate` check per landing asset raw/<feed> (from the feed registry), one `staged_gate` check per
+dbt staging model staging/<model> (from the dbt manifest, or the model files when there is no manifest),
+the `linked_gate` on linkage/person_crosswalk (beside the linkage step's own `no_giant_clusters`), and one
+`marts_gate` check per mart marts/<model> that the dbt manifest has (so the code location loads while
+marts are still being written).
 
 Outcome -> check result:
   an error-severity expectation failed   -> passed=False, severity=ERROR: blocking, downstream assets of
@@ -25,15 +28,20 @@ from orchestration.lib.resources import SettingsResource
 
 RAW_GATE = "raw_gate"
 STAGED_GATE = "staged_gate"
+LINKED_GATE = "linked_gate"
+MARTS_GATE = "marts_gate"
 
 
-def _run(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
-         gate: str, target: str, **options) -> dg.AssetCheckResult:
-    from expectations import measure_gate, record_results, validate_gate
+def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
+                   gate: str, target: str, **options) -> dg.AssetCheckResult:
+    """Measure in SQL, validate with GX, record the results; an error fails the (blocking) check."""
+    from expectations.framework import GX_KEEP_RUNS, measure_gate, record_results, validate_gate
 
+    cfg = settings.get()
     with duckdb.get_connection() as con:
         plan = measure_gate(con, gate, target, **options)
-    result = validate_gate(plan, settings.get().artefacts_dir / "gx", run_id=context.run.run_id)
+    # GX files and Data Docs keep the last GX_KEEP_RUNS runs; quality.validation_results keeps every run
+    result = validate_gate(plan, cfg.artefacts_dir / "gx", run_id=context.run.run_id, keep_runs=GX_KEEP_RUNS)
     with duckdb.get_connection() as con:
         record_results(con, result)
     context.log.info(result.summary())
@@ -56,7 +64,7 @@ def build_raw_gate_check(feed: Feed) -> dg.AssetChecksDefinition:
     )
     def _raw_gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
                   settings: SettingsResource) -> dg.AssetCheckResult:
-        return _run(context, duckdb, settings, RAW_GATE, feed.name, feed=feed)
+        return run_gate_check(context, duckdb, settings, RAW_GATE, feed.name, feed=feed)
 
     return _raw_gate
 
@@ -70,9 +78,34 @@ def build_staged_gate_check(model) -> dg.AssetChecksDefinition:
     )
     def _staged_gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
                      settings: SettingsResource) -> dg.AssetCheckResult:
-        return _run(context, duckdb, settings, STAGED_GATE, model.name, feed=model.feed, schema=model.schema)
+        return run_gate_check(context, duckdb, settings, STAGED_GATE, model.name, feed=model.feed,
+                              schema=model.schema)
 
     return _staged_gate
+
+
+@dg.asset_check(
+    asset=dg.AssetKey(["linkage", "person_crosswalk"]), name=LINKED_GATE, blocking=True,
+    description="Linked gate: every person record in the index once, largest cluster under the bound, singleton "
+                "share and cross-source match rates within expected ranges, no person_id lost or new between runs "
+                "without a lineage entry (not evaluated until the linkage lineage exists). See expectations/README.md.",
+)
+def linked_gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+                settings: SettingsResource) -> dg.AssetCheckResult:
+    return run_gate_check(context, duckdb, settings, LINKED_GATE, "person_crosswalk")
+
+
+def build_marts_gate_check(mart) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(mart.asset_path), name=MARTS_GATE, blocking=True,
+        description=f"Marts gate for {mart.name}: {mart.description} See expectations/README.md.",
+    )
+    def _marts_gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+                    settings: SettingsResource) -> dg.AssetCheckResult:
+        return run_gate_check(context, duckdb, settings, MARTS_GATE, mart.name, schema=mart.schema,
+                    unique_columns=mart.unique_columns, event_models=mart.event_models)
+
+    return _marts_gate
 
 
 def _staging_models():
@@ -82,6 +115,14 @@ def _staging_models():
     return staging_models(dbt_project.manifest_path)
 
 
+def _marts():
+    from expectations.marts_gate import gated_marts
+    from orchestration.defs.dbt.project import dbt_project
+
+    return gated_marts(dbt_project.manifest_path)
+
+
 raw_gate_checks = [build_raw_gate_check(feed) for feed in registry().values()]
 staged_gate_checks = [build_staged_gate_check(model) for model in _staging_models()]
-quality_checks = [*raw_gate_checks, *staged_gate_checks]
+marts_gate_checks = [build_marts_gate_check(mart) for mart in _marts()]
+quality_checks = [*raw_gate_checks, *staged_gate_checks, linked_gate, *marts_gate_checks]

@@ -112,7 +112,7 @@ def build_extract_gate(name: str) -> dg.AssetChecksDefinition:
                                 "identifiers in a pseudonymised return. Blocks the outbox files.")
     def _gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
               settings: SettingsResource) -> dg.AssetCheckResult:
-        from orchestration.defs.quality.checks import _run as run_gate_check  # the one gate-to-check runner
+        from orchestration.defs.quality.checks import run_gate_check  # the one gate-to-check runner
         from returns.build import stored_rows_relation
 
         relation, where = stored_rows_relation(spec, period_from_key(context.partition_key))
