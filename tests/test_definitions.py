@@ -53,6 +53,31 @@ def test_asset_key_snapshot(defs):
         "staging/stg_youth_justice__outcomes",
     ]
     assert any(k.startswith("reference/") for k in keys), "seeds should appear as reference assets"
+    assert sorted(k for k in keys if k.startswith("marts/")) == [
+        "marts/dim_family",
+        "marts/dim_person",
+        "marts/family_chronology",
+        "marts/family_criteria",
+        "marts/family_eligibility",
+        "marts/family_membership",
+        "marts/family_progress",
+        "marts/fct_event",
+        "marts/needs_cooccurrence",
+        "marts/person_chronology",
+        "marts/person_criteria",
+        "marts/person_source_xref",
+    ]
+    assert sorted(k for k in keys if k.startswith(("returns/", "outbox/", "analyst/"))) == [
+        "analyst/schema",
+        "outbox/analyst_workbook",
+        "outbox/family_progress_data",
+        "outbox/national_impact_study",
+        "outbox/results_claims",
+        "returns/family_progress_data",
+        "returns/national_impact_study",
+        "returns/results_claims",
+    ]
+    assert {"linkage/person_crosswalk", "linkage/person_id_lineage", "linkage/review_queue"} <= set(keys)
 
 
 def test_dbt_tests_are_asset_checks(defs):
@@ -65,6 +90,17 @@ def test_dbt_tests_are_asset_checks(defs):
 def test_sensor_and_job_are_registered(defs):
     assert defs.resolve_job_def("land_and_stage") is not None
     assert defs.resolve_sensor_def("new_landing_files").default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_every_return_has_a_quarterly_schedule_and_a_blocking_gate(defs):
+    for name in ("family_progress_data", "national_impact_study", "results_claims", "analyst_workbook"):
+        schedule = defs.resolve_schedule_def(f"{name}_quarterly")
+        assert schedule.execution_timezone == "Europe/London"
+        assert schedule.job.partitions_def is not None
+    graph = defs.resolve_asset_graph()
+    gated = {c.asset_key.to_user_string() for c in graph.asset_check_keys if c.name == "extract_gate"}
+    assert gated == {"returns/family_progress_data", "returns/national_impact_study", "returns/results_claims"}
+    assert all(graph.get_check_spec(c).blocking for c in graph.asset_check_keys if c.name == "extract_gate")
 
 
 def test_dagster_cli_validates_the_definitions(dbt_manifest):
