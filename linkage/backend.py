@@ -1,9 +1,10 @@
 """The one seam between linkage and the engine that runs Splink.
 
-`LinkageBackend` is what the rest of the package uses: load an Arrow table under a unique name, build
-a Splink `Linker` on it, and fetch query results back as Arrow. The default is DuckDB in memory, so
-Splink's working tables never land in the warehouse file and no connection is threaded through the
-callers; a Spark backend would implement the same four methods with `SparkAPI`.
+`LinkageBackend` is what the rest of the package uses: load an Arrow table under a unique name (or a
+view of one, filtered by record id), build a Splink `Linker` on it, and fetch query results back as
+Arrow. The default is DuckDB in memory, so Splink's working tables never land in the warehouse file and
+no connection is threaded through the callers; a Spark backend would implement the same five methods
+with `SparkAPI`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ _names = itertools.count()
 
 class LinkageBackend(Protocol):
     def load(self, records: pa.Table, name: str) -> Any: ...
+
+    def filtered(self, splink_df: Any, person_record_ids: list[str], name: str, keep: bool) -> Any: ...
 
     def linker(self, splink_df: Any, settings: Any) -> Linker: ...
 
@@ -46,6 +49,18 @@ class DuckDBBackend:
         self.con.register(f"{table}_arrow", records)
         self.con.execute(f"create table {table} as select * from {table}_arrow")
         self.con.unregister(f"{table}_arrow")
+        return self.db_api.register(table, dataset_display_name=table)
+
+    def filtered(self, splink_df, person_record_ids: list[str], name: str, keep: bool):
+        """A view of a loaded table: the records with (keep) or without these ids, without copying them."""
+        table = f"{name}_{next(_names)}"
+        ids = f"{table}_ids"
+        self.con.register(f"{ids}_arrow", pa.table({"person_record_id": pa.array(person_record_ids, pa.string())}))
+        self.con.execute(f"create table {ids} as select * from {ids}_arrow")
+        self.con.unregister(f"{ids}_arrow")
+        join = "semi" if keep else "anti"
+        self.con.execute(f"create view {table} as select * from {splink_df.physical_name} "
+                         f"{join} join {ids} using (person_record_id)")
         return self.db_api.register(table, dataset_display_name=table)
 
     def linker(self, splink_df, settings) -> Linker:

@@ -83,6 +83,16 @@ def _sets_conflict(sa: frozenset | set | None, sb: frozenset | set | None, compa
     return not any(compatible(x, y) for x in sa for y in sb)
 
 
+def _decided_pairs(pairs: pd.DataFrame | None, index: dict) -> list[tuple[int, int]]:
+    if pairs is None or not len(pairs):
+        return []
+    out = []
+    for a, b in zip(pairs["person_record_id_l"].tolist(), pairs["person_record_id_r"].tolist()):
+        if a in index and b in index and a != b:
+            out.append((index[a], index[b]))
+    return out
+
+
 @dataclass
 class ClusterResult:
     cluster_of: pd.DataFrame  # person_record_id, cluster_root (the smallest member id)
@@ -91,10 +101,16 @@ class ClusterResult:
 
 
 def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
-            no_dob_threshold: float | None = None) -> ClusterResult:
+            no_dob_threshold: float | None = None, must_link: pd.DataFrame | None = None,
+            cannot_link: pd.DataFrame | None = None, system_rules: bool = True) -> ClusterResult:
     """records: person_record_id, source_system, first_name_canonical, surname, nhs_number, ni_number, upn,
     dob (YYYYMMDD text), sex.
-    edges: person_record_id_l, person_record_id_r, match_weight (any order)."""
+    edges: person_record_id_l, person_record_id_r, match_weight (any order).
+    must_link / cannot_link: person_record_id_l, person_record_id_r: a clerical reviewer's decisions. Must-links
+    merge first, whatever the model says; no merge ever puts a cannot-linked pair in one cluster (a must-link
+    that would is refused). Pairs naming a record not in `records` are ignored.
+    system_rules: apply the same-source-system rules (off for a list whose records share one 'system',
+    such as a single partner file deduplicated by `familyhub link`)."""
     ids = records["person_record_id"].to_numpy()
     index = {rid: i for i, rid in enumerate(ids.tolist())}
     n = len(ids)
@@ -117,7 +133,13 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
         attrs[i] = a
     size = [1] * n
     # housing records are keyed by event, not person: several per person are expected
-    systems = [set() if s in EVENT_KEYED_SYSTEMS else {s} for s in records["source_system"].tolist()]
+    systems = [set() if s in EVENT_KEYED_SYSTEMS or not system_rules else {s}
+               for s in records["source_system"].tolist()]
+    # per cluster root: the records it may never share a cluster with (reviewers' cannot-links)
+    cannot: dict[int, set[int]] = {}
+    for a, b in _decided_pairs(cannot_link, index):
+        cannot.setdefault(a, set()).add(b)
+        cannot.setdefault(b, set()).add(a)
 
     def find(x: int) -> int:
         root = x
@@ -140,6 +162,11 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             return False
         return all(jaro_winkler(x, y) < NAME_SIMILAR for x in fa for y in fb)
 
+    def cannot_join(ra: int, rb: int) -> bool:
+        if len(cannot.get(rb, ())) < len(cannot.get(ra, ())):
+            ra, rb = rb, ra
+        return any(find(x) == rb for x in cannot.get(ra, ()))
+
     def conflict(a: dict, b: dict, shared_system: bool = False) -> bool:
         if not a or not b:
             return False
@@ -160,16 +187,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
     accepted_sorted = np.zeros(len(order), dtype=bool)
     refused = 0
 
-    def merge(k: int, same_system_conflicts: bool = False) -> None:
-        nonlocal refused
-        ra, rb = find(left[k]), find(right[k])
-        if ra == rb:
-            accepted_sorted[k] = True
-            return
-        shared_system = not systems[ra].isdisjoint(systems[rb])
-        if conflict(attrs[ra], attrs[rb], shared_system) or (same_system_conflicts and shared_system):
-            refused += 1
-            return
+    def union(ra: int, rb: int) -> None:
         if size[ra] < size[rb]:
             ra, rb = rb, ra
         parent[rb] = ra
@@ -185,12 +203,34 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
                 a[f] = a[f] | values if f in a else values
         attrs[rb] = None
         systems[ra] = systems[ra] | systems[rb]
+        if rb in cannot:
+            cannot.setdefault(ra, set()).update(cannot.pop(rb))
+
+    def merge(k: int, same_system_conflicts: bool = False) -> None:
+        nonlocal refused
+        ra, rb = find(left[k]), find(right[k])
+        if ra == rb:
+            accepted_sorted[k] = True
+            return
+        shared_system = not systems[ra].isdisjoint(systems[rb])
+        if (conflict(attrs[ra], attrs[rb], shared_system) or (same_system_conflicts and shared_system)
+                or cannot_join(ra, rb)):
+            refused += 1
+            return
+        union(ra, rb)
         accepted_sorted[k] = True
+
+    weak = np.array(["dob" not in a for a in attrs], dtype=bool)  # records without a date of birth
+
+    # Phase 0: reviewers' must-links, in a fixed order (by record id), refused only by a cannot-link.
+    for a, b in sorted(_decided_pairs(must_link, index), key=lambda p: (ids[p[0]], ids[p[1]])):
+        ra, rb = find(a), find(b)
+        if ra != rb and not cannot_join(ra, rb):
+            union(ra, rb)
 
     # Phase 1: edges between records that both have a date of birth, strongest first; those whose
     # forenames agree (same canonical form) before the others, so that each twin's own records have
     # come together before an edge between the twins is considered.
-    weak = np.array(["dob" not in a for a in attrs], dtype=bool)
     edge_weak = weak[left] | weak[right]
     same_forename = (forenames[left] == forenames[right]) & pd.notna(forenames[left])
     for k in np.flatnonzero(~edge_weak & same_forename).tolist():
@@ -212,7 +252,8 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
     ambiguous = set()
     for record, roots_ in candidates.items():
         roots_list = sorted(roots_)
-        if any(conflict(attrs[x], attrs[y]) for i, x in enumerate(roots_list) for y in roots_list[i + 1:]):
+        if any(conflict(attrs[x], attrs[y]) or cannot_join(x, y)
+               for i, x in enumerate(roots_list) for y in roots_list[i + 1:]):
             ambiguous.add(record)
     weights = strong["match_weight"].to_numpy()[order]
     floor = threshold if no_dob_threshold is None else no_dob_threshold

@@ -20,7 +20,7 @@ import pyarrow as pa
 from linkage import settings as model_settings
 from linkage.backend import LinkageBackend, default_backend
 from linkage.cluster import cluster
-from linkage.ids import assign_person_ids
+from linkage.ids import carry_forward
 from linkage.train import DEFAULT_MODEL_PATH, load_model, train
 
 # Pairs scored at or above this match weight are kept in linkage.pairwise_predictions (the band a
@@ -31,6 +31,7 @@ MATCH_WEIGHT_THRESHOLD = 4.0
 # at one address look like one person (the commonest false match).
 NO_DOB_MATCH_WEIGHT_THRESHOLD = 10.0
 INPUT_TABLE = "intermediate.int_person_records_standardised"
+PAIR_COLUMNS = ["person_record_id_l", "person_record_id_r", "match_weight", "match_probability"]
 SCHEMA = "linkage"
 
 
@@ -40,6 +41,14 @@ class LinkageResult:
     clusters: pd.DataFrame  # person_id, n_records, n_systems, smallest_person_record_id
     pairs: pd.DataFrame  # person_record_id_l, person_record_id_r, match_weight, match_probability, merged
     figures: dict = field(default_factory=dict)
+    lineage: pd.DataFrame | None = None  # linkage.ids.LINEAGE_COLUMNS less reason
+
+
+def records_among(records: pa.Table, person_record_ids) -> pa.Array:
+    """Boolean mask: which of the records have one of these ids (hash lookup, not a sort of text)."""
+    import pyarrow.compute as pc
+
+    return pc.is_in(records["person_record_id"], value_set=pa.array(list(person_record_ids), type=pa.string()))
 
 
 def _nodes(records: pa.Table) -> pd.DataFrame:
@@ -54,63 +63,90 @@ def _nodes(records: pa.Table) -> pd.DataFrame:
     return nodes.set_column(nodes.schema.get_field_index("dob"), "dob", dob).to_pandas()
 
 
+def load_or_train(records: pa.Table, model_path: Path | None, backend: LinkageBackend, retrain: bool) -> dict:
+    if retrain or model_path is None or not Path(model_path).exists():
+        return train(records, model_path, backend=backend)
+    return load_model(model_path)
+
+
 def link_persons(records: pa.Table, model_path: Path | None = DEFAULT_MODEL_PATH,
                  backend: LinkageBackend | None = None, retrain: bool = False,
-                 threshold: float = MATCH_WEIGHT_THRESHOLD) -> LinkageResult:
-    """records: the standardised person records (one row per person_record_id)."""
+                 threshold: float = MATCH_WEIGHT_THRESHOLD, previous: pd.DataFrame | None = None,
+                 issued: frozenset[str] = frozenset(), must_link: pd.DataFrame | None = None,
+                 cannot_link: pd.DataFrame | None = None) -> LinkageResult:
+    """Full run. records: the standardised person records (one row per person_record_id).
+    previous: the last crosswalk (person_record_id, person_id) to carry ids forward from (see linkage.ids);
+    must_link / cannot_link: reviewers' decisions (person_record_id_l, person_record_id_r)."""
     timings: dict[str, float] = {}
     own = backend is None
     backend = backend or default_backend()
     try:
         started = time.perf_counter()
-        if retrain or model_path is None or not Path(model_path).exists():
-            model = train(records, model_path, backend=backend)
-        else:
-            model = load_model(model_path)
+        model = load_or_train(records, model_path, backend, retrain)
         timings["train_seconds"] = time.perf_counter() - started
 
         started = time.perf_counter()
         sdf = backend.load(records.select(model_settings.INPUT_COLUMNS), "person_records")
         linker = backend.linker(sdf, model)
         predictions = linker.inference.predict(threshold_match_weight=PAIR_FLOOR_WEIGHT)
-        pairs = backend.to_arrow(predictions).select(
-            ["person_record_id_l", "person_record_id_r", "match_weight", "match_probability"]).to_pandas()
+        pairs = backend.to_arrow(predictions).select(PAIR_COLUMNS).to_pandas()
         timings["predict_seconds"] = time.perf_counter() - started
     finally:
         if own:
             backend.close()
 
     started = time.perf_counter()
-    nodes = _nodes(records)
-    clustered = cluster(nodes, pairs, threshold, max(threshold, NO_DOB_MATCH_WEIGHT_THRESHOLD))
+    clustered = cluster(_nodes(records), pairs, threshold, max(threshold, NO_DOB_MATCH_WEIGHT_THRESHOLD),
+                        must_link=must_link, cannot_link=cannot_link)
     pairs["merged"] = clustered.accepted
-    meta = records.select(["person_record_id", "source_system", "source_record_id"]).to_pandas()
-    crosswalk = clustered.cluster_of.merge(meta, on="person_record_id", how="left", validate="one_to_one")
-    crosswalk["person_id"] = assign_person_ids(crosswalk)
-    clusters = (crosswalk.groupby("person_id", sort=True)
-                .agg(n_records=("person_record_id", "size"), n_systems=("source_system", "nunique"),
-                     smallest_person_record_id=("cluster_root", "first"))
-                .reset_index())
-    crosswalk = crosswalk[["person_id", "person_record_id", "source_system", "source_record_id"]].sort_values(
-        ["person_id", "person_record_id"], ignore_index=True)
+    result = assemble(records, clustered.cluster_of, pairs, previous, issued)
     timings["cluster_seconds"] = time.perf_counter() - started
+    result.figures.update(
+        pairs_above_threshold=int((pairs["match_weight"] >= threshold).sum()),
+        merges_refused_for_conflict=int(clustered.refused_merges),
+        match_weight_threshold=float(threshold),
+        weak_record_match_weight_threshold=float(max(threshold, NO_DOB_MATCH_WEIGHT_THRESHOLD)),
+        model_retrained=bool(retrain or model_path is None),
+        **{k: round(v, 3) for k, v in timings.items()},
+    )
+    return result
 
+
+def assemble(records: pa.Table, cluster_of: pd.DataFrame, pairs: pd.DataFrame, previous: pd.DataFrame | None,
+             issued: frozenset[str] = frozenset(), fixed: pd.DataFrame | None = None) -> LinkageResult:
+    """Crosswalk, clusters, lineage and figures from a clustering (cluster_of: person_record_id,
+    cluster_root = the cluster's smallest record id). fixed: person_record_id, person_id, cluster_root of
+    persons an incremental run left alone (their ids stand; only cluster_of's records are re-identified)."""
+    carried = carry_forward(cluster_of[["person_record_id", "cluster_root"]], previous, issued)
+    ids = cluster_of[["person_record_id", "cluster_root"]].assign(person_id=carried.person_id.to_numpy())
+    if fixed is not None and len(fixed):
+        ids = pd.concat([fixed[["person_record_id", "cluster_root", "person_id"]], ids], ignore_index=True)
+    # joins, grouping and sorting in Arrow (C++): the index can hold hundreds of thousands of records
+    meta = records.select(["person_record_id", "source_system", "source_record_id"])
+    table = pa.Table.from_pandas(ids, preserve_index=False).join(meta, "person_record_id", join_type="left outer")
+    clusters = (table.group_by("person_id")
+                .aggregate([("person_record_id", "count"), ("source_system", "count_distinct"),
+                            ("cluster_root", "min")])
+                .rename_columns(["person_id", "n_records", "n_systems", "smallest_person_record_id"])
+                .sort_by("person_id").to_pandas())
+    crosswalk = (table.select(["person_id", "person_record_id", "source_system", "source_record_id"])
+                 .sort_by([("person_id", "ascending"), ("person_record_id", "ascending")]).to_pandas())
     sizes = clusters["n_records"].to_numpy()
+    changes = carried.lineage["change"].value_counts()
     figures = {
         "person_records": int(records.num_rows),
         "persons": int(len(clusters)),
         "pairs_scored_above_floor": int(len(pairs)),
-        "pairs_above_threshold": int((pairs["match_weight"] >= threshold).sum()),
-        "merges_refused_for_conflict": int(clustered.refused_merges),
         "largest_cluster_size": int(sizes.max()) if len(sizes) else 0,
         "singleton_clusters": int((sizes == 1).sum()),
         "cluster_size_distribution": cluster_size_distribution(sizes),
-        "match_weight_threshold": float(threshold),
-        "weak_record_match_weight_threshold": float(max(threshold, NO_DOB_MATCH_WEIGHT_THRESHOLD)),
-        "model_retrained": bool(retrain or model_path is None),
-        **{k: round(v, 3) for k, v in timings.items()},
+        "person_ids_new": int(changes.get("new", 0)),
+        "person_ids_merged": int(changes.get("merged", 0)),
+        "person_ids_split": int(changes.get("split", 0)),
+        "person_ids_retired": int(changes.get("retired", 0)),
     }
-    return LinkageResult(crosswalk=crosswalk, clusters=clusters, pairs=pairs, figures=figures)
+    return LinkageResult(crosswalk=crosswalk, clusters=clusters, pairs=pairs, figures=figures,
+                         lineage=carried.lineage)
 
 
 def cluster_size_distribution(sizes: np.ndarray) -> dict[str, int]:

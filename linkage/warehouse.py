@@ -47,8 +47,11 @@ def land(data_dir: Path) -> int:
 def dbt_build(data_dir: Path, select: str) -> None:
     env = {**os.environ, "FAMILYHUB_WAREHOUSE": str(data_dir / "warehouse.duckdb")}
     dbt = Path(sys.executable).parent / "dbt"
-    proc = subprocess.run([str(dbt), "build", "--select", *select.split(), "--profiles-dir", ".", "--project-dir", ".",
-                           "--quiet"], cwd=DBT_DIR, env=env, capture_output=True, text=True)
+    # cautious: only the tests whose parents are all selected (a later layer's test on a staging model
+    # would otherwise run against tables this build does not make)
+    proc = subprocess.run([str(dbt), "build", "--select", *select.split(), "--indirect-selection", "cautious",
+                           "--profiles-dir", ".", "--project-dir", ".", "--quiet"],
+                          cwd=DBT_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         # dbt's own output names models and tests, not values
         raise RuntimeError(f"dbt build --select {select} failed:\n{proc.stdout[-4000:]}")

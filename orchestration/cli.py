@@ -1,4 +1,5 @@
-"""`familyhub`: generate synthetic feeds, run the whole pipeline, summarise the warehouse.
+"""`familyhub`: generate synthetic feeds, run the whole pipeline, summarise the warehouse; link or match any
+partner list (`link`, `match`); clerical review of uncertain pairs (`review export`, `review import`).
 
 Output is counts and table names only: no names, dates of birth or identifiers.
 """
@@ -141,6 +142,81 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_link(args: argparse.Namespace) -> int:
+    """Dedupe one list, or link and dedupe several, with the project's linkage (see linkage/README.md)."""
+    from linkage.match import ListError, link_files, parse_mapping
+
+    try:
+        figures = link_files([Path(p) for p in args.input], args.id, parse_mapping(args.map), Path(args.out),
+                             Path(args.pairs_out) if args.pairs_out else None, args.dob_format, args.threshold)
+    except ListError as exc:
+        print(f"familyhub link: {exc}", file=sys.stderr)
+        return 2
+    _log(f"{figures['records']:,} records -> {figures['persons']:,} persons "
+         f"({figures['pairs_at_or_above_threshold']:,} pairs at or above the threshold) in {figures['seconds']}s; "
+         f"wrote {args.out}" + (f" and {args.pairs_out}" if args.pairs_out else ""))
+    if figures["unparsed_dates_of_birth"]:
+        _log(f"{figures['unparsed_dates_of_birth']:,} dates of birth did not parse (see --dob-format): "
+             "compared as missing")
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """Match a list against the warehouse's person index."""
+    from linkage.match import ListError, match_list, parse_mapping
+
+    try:
+        figures = match_list(Path(args.input), args.id, parse_mapping(args.map), Path(args.out),
+                             get_settings().warehouse, args.dob_format, args.threshold)
+    except ListError as exc:
+        print(f"familyhub match: {exc}", file=sys.stderr)
+        return 2
+    _log(f"{figures['records']:,} rows: {figures['match']:,} match, {figures['review']:,} review, "
+         f"{figures['no_match']:,} no match, in {figures['seconds']}s; wrote {args.out}")
+    return 0
+
+
+def cmd_review_export(args: argparse.Namespace) -> int:
+    """Write the review queue to an Excel workbook under <data_dir>/artefacts/review/ (personal data:
+    it stays in the data folder; only its path and the count are printed)."""
+    import duckdb
+
+    from linkage.review import export_workbook
+    from linkage.train import load_model
+
+    settings = get_settings()
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        path, pairs = export_workbook(con, settings.artefacts_dir / "review", load_model())
+    finally:
+        con.close()
+    _log(f"{pairs:,} pairs to review written to {path}")
+    return 0
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    """Apply a filled review workbook (or CSV with pair_id, decision[, reviewer]) on the next linkage run."""
+    import duckdb
+
+    from linkage.review import ReviewImportError, import_decisions
+
+    con = duckdb.connect(str(get_settings().warehouse))
+    try:
+        counts = import_decisions(con, Path(args.file), reviewer=args.reviewer)
+    except (ReviewImportError, FileNotFoundError) as exc:
+        print(f"familyhub review import: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    if counts["already_imported"]:
+        _log(f"{Path(args.file).name} was imported before (same sha256): nothing to do")
+    else:
+        _log(f"{counts['decisions_imported']:,} decisions recorded in linkage.review_decisions "
+             f"({counts['rows_without_decision']:,} rows left blank); they apply on the next run of "
+             "linkage/person_crosswalk")
+    return 0
+
+
 def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
@@ -170,6 +246,38 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--csv", action="store_true", help="print CSV (for Excel) instead of a table")
     sql.add_argument("--max-rows", type=int, default=50)
     sql.set_defaults(func=cmd_sql)
+
+    def list_arguments(command: argparse.ArgumentParser, several: bool) -> None:
+        command.add_argument("--input", required=True, action="append" if several else "store",
+                             help="CSV file" + (" (repeat to link several)" if several else ""))
+        command.add_argument("--id", required=True, help="the column holding each row's id (unique per file)")
+        command.add_argument("--map", required=True, action="append", metavar="FIELD=COL",
+                             help="FIELD: first_name, middle_names, surname, dob, sex, address_line, locality, "
+                                  "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id")
+        command.add_argument("--dob-format", default=None, help="strptime format, e.g. %%d/%%m/%%Y "
+                                                                "(default: try ISO and common day-first forms)")
+        command.add_argument("--threshold", type=float, default=None,
+                             help="match probability to link at (default: match weight 4, p = 0.94)")
+        command.add_argument("--out", required=True)
+
+    link = sub.add_parser("link", help="deduplicate one CSV or link and deduplicate several: clusters.csv")
+    list_arguments(link, several=True)
+    link.add_argument("--pairs-out", default=None, help="also write the scored pairs")
+    link.set_defaults(func=cmd_link)
+
+    match = sub.add_parser("match", help="match a CSV against the warehouse's person index")
+    list_arguments(match, several=False)
+    match.set_defaults(func=cmd_match)
+
+    review = sub.add_parser("review", help="clerical review of uncertain pairs")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    export = review_sub.add_parser("export", help="write the review queue to an Excel workbook")
+    export.set_defaults(func=cmd_review_export)
+    imp = review_sub.add_parser("import", help="record decisions from a filled workbook or CSV")
+    imp.add_argument("file")
+    imp.add_argument("--reviewer", default=None, help="who decided, where the file has no reviewer column "
+                                                      "(default: the login name)")
+    imp.set_defaults(func=cmd_review_import)
     return parser
 
 

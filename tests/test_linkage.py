@@ -8,6 +8,7 @@ materialised in-process through Dagster once per module."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -21,6 +22,9 @@ PERSONS = 2000
 # Achieved on this data with the committed model: precision 1.0, recall 0.991 (see linkage/README.md).
 PRECISION_FLOOR = 0.995
 RECALL_FLOOR = 0.98
+# the outputs of the person_linkage step (one multi-asset: rerun together)
+PERSON_LINKAGE = ["linkage/person_crosswalk", "linkage/person_clusters", "linkage/pairwise_predictions",
+                  "linkage/person_id_lineage", "linkage/review_queue"]
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +132,18 @@ def test_standardised_records(first_run, settings):
 
 def test_person_ids_are_stable_across_reruns(first_run, graph, settings, instance):
     before = query(settings, "select * from linkage.person_crosswalk order by person_record_id")
-    result = materialize(graph, settings, instance, selection=["linkage/person_crosswalk", "linkage/person_clusters",
-                                                             "linkage/pairwise_predictions"])
+    result = materialize(graph, settings, instance, selection=PERSON_LINKAGE)
     assert result.success
     after = query(settings, "select * from linkage.person_crosswalk order by person_record_id")
     pd.testing.assert_frame_equal(before, after)
     assert before["person_id"].str.fullmatch(r"FH[0-9A-F]{16}").all()
+    # lineage: the first run created every id; the rerun on the same data changed none
+    lineage = query(settings, "select run_id, change, count(*) as n, sum(n_records) as records "
+                              "from linkage.person_id_lineage group by all")
+    assert lineage["run_id"].nunique() == 1 and set(lineage["change"]) == {"new"}
+    assert lineage["n"].iloc[0] == before["person_id"].nunique() and lineage["records"].iloc[0] == len(before)
+    runs = query(settings, "select mode, mode_reason from linkage.linkage_runs order by recorded_at")
+    assert runs.values.tolist()[-2:] == [["full", "first run"], ["full", "no new records"]]
 
 
 def test_person_ids_do_not_depend_on_row_order(first_run, settings):
@@ -212,3 +222,181 @@ def test_committed_model_loads_and_has_trained_parameters():
     exact_first = model["comparisons"][0]["comparison_levels"][1]
     assert exact_first["tf_adjustment_column"] == "first_name"
     assert exact_first["m_probability"] > exact_first["u_probability"]
+
+
+def test_incremental_link_agrees_with_a_full_run(first_run, settings):
+    """1.5% of the records arrive in a later delivery: linked incrementally against the index of the
+    rest, they get the clusters (and the ids) a full run gives them."""
+    import pyarrow as pa
+
+    from linkage.incremental import link_incremental
+    from linkage.run import link_persons, read_records
+    from linkage.train import load_model
+
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        records = read_records(con)
+    finally:
+        con.close()
+    ids = np.array(records["person_record_id"].to_pylist(), dtype=object)
+    new = np.random.default_rng(5).random(len(ids)) < 0.015
+    before = link_persons(records.filter(pa.array(~new)))
+    full = link_persons(records, previous=before.crosswalk)
+    incremental = link_incremental(records, ids[new].tolist(), before.pairs, before.crosswalk, load_model())
+    assert incremental.figures["new_records"] == new.sum() > 10
+    assert incremental.figures["records_reclustered"] < len(ids) / 5  # the rest was not touched
+    a = full.crosswalk.sort_values("person_record_id", ignore_index=True)
+    b = incremental.crosswalk.sort_values("person_record_id", ignore_index=True)
+    pd.testing.assert_frame_equal(a, b)
+    key = ["person_record_id_l", "person_record_id_r"]
+    pd.testing.assert_frame_equal(full.pairs.sort_values(key, ignore_index=True)[key + ["merged"]],
+                                  incremental.pairs.sort_values(key, ignore_index=True)[key + ["merged"]])
+    # existing persons keep their ids: a person can only have gained records
+    old_ids = set(before.crosswalk["person_id"])
+    kept = b[b["person_record_id"].isin(before.crosswalk["person_record_id"])]
+    assert kept["person_id"].isin(old_ids).all()
+
+
+def _metadata(result, key):
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
+    return event.materialization.metadata
+
+
+def test_charts_and_review_queue_are_written(first_run, settings):
+    meta = crosswalk_metadata(first_run)
+    for name in ("match_weights", "m_u_parameters", "comparison_viewer", "cluster_studio"):
+        path = meta[f"chart_{name}"]
+        assert isinstance(path, dg.PathMetadataValue)
+        assert path.path.startswith(str(settings.artefacts_dir)) and Path(path.path).stat().st_size > 10_000
+    queue = query(settings, "select * from linkage.review_queue")
+    review_meta = _metadata(first_run, ["linkage", "review_queue"])
+    assert review_meta["dagster/row_count"].value == len(queue) > 0
+    assert 0 < review_meta["review_pairs_per_1000_records"].value < 50
+    assert (queue["match_weight"] >= 6.0).all() and (queue["person_id_l"] != queue["person_id_r"]).all()
+    weights = queue[[c for c in queue.columns if c.startswith("weight_")]]
+    assert weights.shape[1] == 8 and weights.notna().all().all()
+    # the per-comparison weights add up to the pair's weight (plus the prior)
+    from linkage.train import load_model
+
+    prior = load_model()["probability_two_random_records_match"]
+    total = weights.sum(axis=1) + np.log2(prior / (1 - prior))
+    assert np.allclose(total, queue["match_weight"], atol=0.01)
+
+
+def test_asset_goes_incremental_when_only_new_records_arrived(first_run, graph, settings, instance):
+    """Make the last run forget a few records (as if they arrived since): the next materialisation links
+    only them, and the index comes out as it was."""
+    before = query(settings, "select * from linkage.person_crosswalk order by person_record_id")
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        # one record from each of 25 persons with several (a forgotten person's id was issued once and is
+        # never reissued, so a forgotten singleton would come back under a new id)
+        con.execute("""create temp table forget as select max(c.person_record_id) as person_record_id
+                       from linkage.person_crosswalk c join linkage.person_clusters p using (person_id)
+                       where p.n_records >= 2 group by person_id order by md5(person_id) limit 25""")
+        forget = "(select person_record_id from forget)"
+        con.execute(f"delete from linkage.pairwise_predictions where person_record_id_l in {forget} "
+                    f"or person_record_id_r in {forget}")
+        con.execute(f"delete from linkage.person_crosswalk where person_record_id in {forget}")
+        con.execute(f"delete from linkage.linked_records where person_record_id in {forget}")
+    finally:
+        con.close()
+    result = materialize(graph, settings, instance, selection=PERSON_LINKAGE)
+    assert result.success
+    meta = crosswalk_metadata(result)
+    assert meta["mode"].value == "incremental" and meta["new_records"].value == 25
+    after = query(settings, "select * from linkage.person_crosswalk order by person_record_id")
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_review_decisions_apply_on_the_next_run(first_run, graph, settings, instance, monkeypatch, tmp_path):
+    from openpyxl import load_workbook
+
+    from orchestration.cli import main
+
+    monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(settings.data_dir))
+    queue = query(settings, "select * from linkage.review_queue order by match_weight desc, pair_id")
+    assert main(["review", "export"]) == 0
+    [workbook] = sorted((settings.artefacts_dir / "review").glob("review_*.xlsx"))
+    book = load_workbook(workbook)
+    sheet = book["review"]
+    header = [c.value for c in sheet[1]]
+    assert {"pair_id", "decision", "first_name A", "first_name B", "dob A", "dob B", "surname weight"} <= set(header)
+    assert sheet.max_row == len(queue) + 1
+    [validation] = sheet.data_validations.dataValidation
+    assert validation.type == "list" and "not a match" in validation.formula1
+
+    # a reviewer says the top queued pair is one person, and (in a CSV) that a merged pair is not
+    top = queue.iloc[0]
+    column = {name: i + 1 for i, name in enumerate(header)}
+    for row in range(2, sheet.max_row + 1):
+        if sheet.cell(row, column["pair_id"]).value == top["pair_id"]:
+            sheet.cell(row, column["decision"]).value = "match"
+            sheet.cell(row, column["reviewer"]).value = "reviewer-1"
+    book.save(workbook)
+    merged = query(settings, """select p.person_record_id_l, p.person_record_id_r from linkage.pairwise_predictions p
+        join linkage.person_crosswalk a on a.person_record_id = p.person_record_id_l
+        join linkage.person_clusters c on c.person_id = a.person_id
+        where p.merged and c.n_records = 2 order by p.person_record_id_l limit 1""").iloc[0]
+    from linkage.review import pair_id
+
+    split_pair = pair_id(merged["person_record_id_l"], merged["person_record_id_r"])
+    decisions_csv = tmp_path / "decisions.csv"
+    pd.DataFrame({"pair_id": [split_pair], "person_record_id_l": [merged["person_record_id_l"]],
+                  "person_record_id_r": [merged["person_record_id_r"]], "decision": ["Not a match"]}).to_csv(
+        decisions_csv, index=False)
+    bad_csv = tmp_path / "bad.csv"
+    pd.DataFrame({"pair_id": [top["pair_id"]], "decision": ["probably"]}).to_csv(bad_csv, index=False)
+    assert main(["review", "import", str(bad_csv)]) == 2  # nothing recorded
+    assert main(["review", "import", str(workbook)]) == 0
+    assert main(["review", "import", str(decisions_csv), "--reviewer", "reviewer-2"]) == 0
+    assert main(["review", "import", str(decisions_csv)]) == 0  # the same file twice: recorded once
+    audit = query(settings, "select * from linkage.review_decisions order by reviewer")
+    assert audit["decision"].tolist() == ["match", "not a match"]
+    assert audit["reviewer"].tolist() == ["reviewer-1", "reviewer-2"]
+    assert audit["source_file_name"].tolist() == [workbook.name, "decisions.csv"]
+    assert audit["source_file_sha256"].str.fullmatch("[0-9a-f]{64}").all() and audit["decided_at"].notna().all()
+
+    result = materialize(graph, settings, instance, selection=PERSON_LINKAGE)
+    assert result.success
+    meta = crosswalk_metadata(result)
+    assert meta["mode"].value == "full" and meta["mode_reason"].value == "review decisions changed"
+    assert meta["review_decisions_applied"].value == 2
+    person = query(settings, "select person_record_id, person_id from linkage.person_crosswalk").set_index(
+        "person_record_id")["person_id"]
+    assert person[top["person_record_id_l"]] == person[top["person_record_id_r"]]
+    assert person[merged["person_record_id_l"]] != person[merged["person_record_id_r"]]
+    assert top["pair_id"] not in set(query(settings, "select pair_id from linkage.review_queue")["pair_id"])
+    run_id = result.run_id
+    changes = query(settings, f"select change, reason from linkage.person_id_lineage where run_id = '{run_id}'")
+    assert {"merged", "split"} <= set(changes["change"])
+    assert changes.loc[changes["change"].isin(["merged", "split"]), "reason"].str.startswith("review decision").all()
+
+
+def test_match_command_finds_people_in_the_index(first_run, settings, monkeypatch, tmp_path, capsys):
+    from orchestration.cli import main
+
+    monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(settings.data_dir))
+    rows = query(settings, """select r.record_key as ref, r.first_name, r.surname, strftime(r.dob, '%d/%m/%Y') as dob,
+                                     r.postcode, c.person_id
+        from intermediate.int_person_records r join linkage.person_crosswalk c using (person_record_id)
+        where r.source_system = 'health' and r.dob is not null order by r.record_key limit 60""")
+    rows = rows.drop_duplicates("ref")
+    partner = tmp_path / "partner.csv"
+    stranger = pd.DataFrame([{"ref": "zz-1", "first_name": "Qwerty", "surname": "Uiopasdf", "dob": "01/02/1931",
+                              "postcode": "ZZ99 9ZZ"}])
+    pd.concat([rows.drop(columns="person_id"), stranger]).to_csv(partner, index=False)
+    out = tmp_path / "matched.csv"
+    code = main(["match", "--input", str(partner), "--id", "ref", "--map", "first_name=first_name", "--map",
+                 "surname=surname", "--map", "dob=dob", "--map", "postcode=postcode", "--dob-format", "%d/%m/%Y",
+                 "--out", str(out)])
+    assert code == 0
+    matched = pd.read_csv(out, dtype=str).set_index("ref")
+    assert list(matched.columns) == ["person_id", "match_probability", "match_weight", "band", "candidates"]
+    assert matched.loc["zz-1", "band"] == "no match" and pd.isna(matched.loc["zz-1", "person_id"])
+    found = matched.loc[rows["ref"]]
+    truth = rows.set_index("ref")["person_id"]
+    is_match = found["band"] == "match"
+    assert is_match.mean() >= 0.9
+    assert (found.loc[is_match, "person_id"] == truth[is_match[is_match].index]).all()
+    assert rows["surname"].iloc[0] not in capsys.readouterr().out

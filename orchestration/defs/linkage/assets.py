@@ -3,7 +3,8 @@
     intermediate/int_person_records               (dbt: every person-bearing staging row, one vocabulary)
     intermediate/int_person_records_standardised  (dbt: one row per person record, standardised)
     linkage/person_crosswalk                      (Splink predict + anti-chaining clustering + stable ids)
-    linkage/person_clusters, linkage/pairwise_predictions (written by the same step)
+    linkage/person_clusters, linkage/pairwise_predictions, linkage/person_id_lineage, linkage/review_queue
+                                                  (written by the same step: linkage.index.update_person_index)
 
 Checks: `no_giant_clusters` (blocking) on linkage/person_crosswalk.
 Wire into Definitions with `assets=[..., *linkage_assets]`, `asset_checks=[*linkage_checks]`.
@@ -24,6 +25,8 @@ PERSON_RECORDS = dg.AssetKey(["intermediate", "int_person_records"])
 CROSSWALK = dg.AssetKey(["linkage", "person_crosswalk"])
 CLUSTERS = dg.AssetKey(["linkage", "person_clusters"])
 PAIRS = dg.AssetKey(["linkage", "pairwise_predictions"])
+LINEAGE = dg.AssetKey(["linkage", "person_id_lineage"])
+REVIEW_QUEUE = dg.AssetKey(["linkage", "review_queue"])
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, select="path:models/intermediate/person_records", name="intermediate",
@@ -33,29 +36,46 @@ def intermediate_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, set
     yield from dbt.cli(["build"], context=context).stream()
 
 
+class PersonLinkageConfig(dg.Config):
+    """mode: auto | full | incremental (auto: incremental when only new person records arrived and the model
+    and review decisions are unchanged; see linkage/index.py). charts: Splink's HTML charts under
+    artefacts/linkage/."""
+
+    mode: str = "auto"
+    charts: bool = True
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(CROSSWALK, deps=[STANDARDISED, PERSON_RECORDS], group_name=LINKAGE_GROUP, kinds={"splink", "duckdb"},
+        dg.AssetSpec(CROSSWALK, deps=[STANDARDISED, PERSON_RECORDS], group_name=LINKAGE_GROUP,
+                     kinds={"splink", "duckdb"},
                      description="person_id <-> (source_system, source_record_id): the person index. "
-                                 "person_id is stable: derived from the cluster's smallest hashed record id."),
+                                 "person_id is stable: carried forward from the last run (see linkage/ids.py)."),
         dg.AssetSpec(CLUSTERS, deps=[STANDARDISED], group_name=LINKAGE_GROUP, kinds={"duckdb"},
                      description="One row per person_id: records, systems."),
         dg.AssetSpec(PAIRS, deps=[STANDARDISED], group_name=LINKAGE_GROUP, kinds={"duckdb"},
                      description="Scored record pairs at or above the floor weight, with whether each merged."),
+        dg.AssetSpec(LINEAGE, deps=[STANDARDISED], group_name=LINKAGE_GROUP, kinds={"duckdb"},
+                     description="Appended each run: person ids new, merged, split or retired, with run id and "
+                                 "reason."),
+        dg.AssetSpec(REVIEW_QUEUE, deps=[STANDARDISED], group_name=LINKAGE_GROUP, kinds={"duckdb"},
+                     description="Pairs in the uncertain band with per-comparison weights, for clerical review "
+                                 "(`familyhub review export`; decisions come back with `familyhub review import` "
+                                 "into linkage.review_decisions and apply on the next run)."),
     ],
     name="person_linkage",
 )
-def person_linkage(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource):
+def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfig, duckdb: DuckDBResource,
+                   settings: SettingsResource):
     from linkage.evaluate import accuracy, truth_labels, twin_pairs_merged
-    from linkage.run import link_persons, read_records, write_outputs
+    from linkage.index import update_person_index
 
     cfg = settings.get()
+    charts_dir = cfg.artefacts_dir / "linkage" if config.charts else None
     with duckdb.get_connection() as con:
-        records = read_records(con)
-    result = link_persons(records)
-    with duckdb.get_connection() as con:
-        write_outputs(con, result)
-        figures = dict(result.figures)
+        outcome = update_person_index(con, run_id=context.run_id, mode=config.mode, charts_dir=charts_dir)
+        result = outcome.result
+        figures = dict(outcome.figures)
         truth = cfg.truth_dir / "source_records.parquet"
         if truth.exists():
             labels = truth_labels(con, cfg.truth_dir)
@@ -63,9 +83,10 @@ def person_linkage(context: dg.AssetExecutionContext, duckdb: DuckDBResource, se
             figures["hard_cases"] = twin_pairs_merged(result.crosswalk, labels, cfg.truth_dir)
     acc = figures.get("accuracy", {})
     context.log.info(
-        f"{figures['person_records']} person records -> {figures['persons']} persons; largest cluster "
-        f"{figures['largest_cluster_size']}" + (f"; precision {acc['pairwise_precision']}, recall "
-                                                 f"{acc['pairwise_recall']}" if acc else ""))
+        f"{figures['mode']} run ({figures['mode_reason']}): {figures['person_records']} person records -> "
+        f"{figures['persons']} persons; largest cluster {figures['largest_cluster_size']}; "
+        f"{figures['review_pairs']} pairs to review"
+        + (f"; precision {acc['pairwise_precision']}, recall {acc['pairwise_recall']}" if acc else ""))
     flat = {k: v for k, v in figures.items() if k not in ("accuracy", "hard_cases")}
     for key in ("pairwise_precision", "pairwise_recall", "pairwise_f1", "persons_found_whole_share"):
         if key in acc:
@@ -73,12 +94,21 @@ def person_linkage(context: dg.AssetExecutionContext, duckdb: DuckDBResource, se
     if acc:
         flat["accuracy"] = acc
         flat["hard_cases"] = figures["hard_cases"]
+    # paths only: the comparison viewer and cluster studio show record values and stay in the data folder
+    chart_paths = {f"chart_{name}": dg.MetadataValue.path(str(path)) for name, path in outcome.charts.items()}
     yield dg.MaterializeResult(asset_key=CROSSWALK, metadata=safe_metadata(
-        {**flat, "dagster/row_count": int(len(result.crosswalk))}))
+        {**flat, **chart_paths, "dagster/row_count": int(len(result.crosswalk))}))
     yield dg.MaterializeResult(asset_key=CLUSTERS, metadata=safe_metadata(
         {"dagster/row_count": int(len(result.clusters)), "largest_cluster_size": figures["largest_cluster_size"]}))
     yield dg.MaterializeResult(asset_key=PAIRS, metadata=safe_metadata(
         {"dagster/row_count": int(len(result.pairs)), "merged_pairs": int(result.pairs["merged"].sum())}))
+    yield dg.MaterializeResult(asset_key=LINEAGE, metadata=safe_metadata(
+        {k: figures[k] for k in ("person_ids_new", "person_ids_merged", "person_ids_split", "person_ids_retired",
+                                 "mode", "mode_reason")}))
+    yield dg.MaterializeResult(asset_key=REVIEW_QUEUE, metadata=safe_metadata(
+        {"dagster/row_count": figures["review_pairs"],
+         **{k: figures[k] for k in ("review_pairs_per_1000_records", "review_min_match_weight",
+                                    "review_decisions_applied")}}))
 
 
 @dg.asset_check(asset=CROSSWALK, name="no_giant_clusters", blocking=True,

@@ -1,0 +1,130 @@
+"""Standardise any partner list the way the warehouse does, for `familyhub link` / `familyhub match`.
+
+The SQL is the warehouse's own: the dbt macros in `dbt_project/macros/standardise.sql` (clean name,
+clean address, soundex, NHS / NI / UPN checks) are rendered here with Jinja, so there is one definition
+of each rule. What differs is tolerance: a partner
+list need not be British, so a value in an unknown format is kept as an upper-cased string and compared
+as a string, not set to NULL. Only a value in a UK identifier's own shape that fails its check is nulled
+(a mistyped NHS number), as in the warehouse; a postcode that is not UK-shaped is kept compacted, and a
+name in a non-Latin script, which the warehouse's A-Z cleaning would empty, is kept as written.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MACROS_SQL = REPO_ROOT / "dbt_project" / "macros" / "standardise.sql"
+NICKNAMES_CSV = REPO_ROOT / "seeds" / "nicknames.csv"
+
+# the vocabulary a partner list can map onto (FIELD in `--map FIELD=COL`)
+FIELDS = ("first_name", "middle_names", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn",
+          "nhs_number", "ni_number", "upn", "pnc_id", "other_id")
+DEFAULT_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d", "%d %b %Y",
+                       "%d %B %Y")
+
+
+@lru_cache(maxsize=1)
+def _macros():
+    import jinja2
+
+    return jinja2.Environment().from_string(MACROS_SQL.read_text(encoding="utf-8")).module
+
+
+def _h(name: str, column: str) -> str:
+    """The dbt macro `name` rendered for `column` (plain Jinja: the macros use no dbt context)."""
+    return str(getattr(_macros(), name)(column)).strip()
+
+
+def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
+    """raw: source, record_id and any of FIELDS as text (missing fields are NULL). Returns the columns
+    the model and the clustering read (linkage.settings.INPUT_COLUMNS and more), one row per record."""
+    frame = raw.copy()
+    for field in FIELDS:
+        if field not in frame:
+            frame[field] = None
+    frame = frame[["source", "record_id", *FIELDS]].astype(object).where(frame.notna(), None)
+    formats = [dob_format] if dob_format else list(DEFAULT_DOB_FORMATS)
+    dob_parse = "coalesce(" + ", ".join(f"try_strptime(nullif(trim(dob), ''), '{f}')::date" for f in formats) + ")"
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("raw_list", pa.Table.from_pandas(frame.astype(str).where(frame.notna(), None),
+                                                      preserve_index=False))
+        nick = NICKNAMES_CSV.as_posix()
+        sql = f"""
+        with nicknames as (
+            select upper(strip_accents(trim(name))) as name, min(upper(strip_accents(trim(canonical)))) as canonical
+            from read_csv('{nick}', header = true, all_varchar = true) group by 1
+        ),
+        cleaned as (
+            select
+                source as source_system, record_id as source_record_id,
+                md5(source || '|' || record_id) as person_record_id,
+                coalesce({_h('clean_name', 'first_name')}, nullif(upper(trim(first_name)), '')) as first_name,
+                coalesce({_h('clean_name', 'middle_names')}, nullif(upper(trim(middle_names)), '')) as middle_names,
+                coalesce({_h('clean_name', 'surname')}, nullif(upper(trim(surname)), '')) as surname,
+                {dob_parse} as dob_parsed,
+                nullif(trim(dob), '') is not null as dob_given,
+                case when upper(trim(sex)) in ('M', 'MALE', 'MAN', 'BOY', '1') then 'M'
+                     when upper(trim(sex)) in ('F', 'FEMALE', 'WOMAN', 'GIRL', '2') then 'F'
+                     when upper(trim(sex)) in ('U', 'UNKNOWN', 'NOT KNOWN', 'NK', '?', 'N/A') then null
+                     else nullif(upper(trim(sex)), '') end as sex,
+                coalesce({_h('clean_address', 'address_line')}, nullif(upper(trim(address_line)), '')) as address_line,
+                coalesce({_h('clean_address', 'locality')}, nullif(upper(trim(locality)), '')) as locality,
+                nullif(regexp_replace(upper(postcode), '[^[:alnum:]]', '', 'g'), '') as postcode_compact,
+                nullif(regexp_replace(upper(trim(postcode)), '\\s+', ' ', 'g'), '') as postcode_spaced,
+                nullif(case when regexp_full_match(regexp_replace(uprn, '\\s', '', 'g'), '[0-9]+')
+                            then regexp_replace(uprn, '\\s', '', 'g') else upper(trim(uprn)) end, '') as uprn,
+                nullif(regexp_replace(nhs_number, '[\\s-]', '', 'g'), '') as nhs_raw,
+                nullif(regexp_replace(upper(ni_number), '\\s', '', 'g'), '') as ni_raw,
+                nullif(upper(trim(upn)), '') as upn_raw,
+                nullif(upper(trim(pnc_id)), '') as pnc_id,
+                nullif(regexp_replace(upper(other_id), '[\\s-]', '', 'g'), '') as other_id
+            from raw_list
+        ),
+        checked as (
+            select cleaned.*,
+                -- a value in a UK identifier's shape that fails its check is a typo: NULL; any other
+                -- format is kept and compared as a string
+                case when regexp_full_match(nhs_raw, '[0-9]{{10}}') and not {_h('nhs_number_is_valid', 'nhs_raw')}
+                     then null else nhs_raw end as nhs_number,
+                case when regexp_full_match(ni_raw, '[A-Z]{{2}}[0-9]{{6}}[A-D]')
+                          and not {_h('ni_number_is_valid', 'ni_raw')} then null else ni_raw end as ni_number,
+                case when regexp_full_match(upn_raw, '[A-Z][0-9]{{11}}[0-9A-Z]') and not {_h('upn_is_valid', 'upn_raw')}
+                     then null else upn_raw end as upn,
+                case when dob_parsed is not null and ((month(dob_parsed) = 1 and day(dob_parsed) = 1)
+                                                      or year(dob_parsed) <= 1900) then null
+                     else dob_parsed end as dob,
+                case when length(postcode_compact) between 5 and 7
+                          and regexp_full_match(postcode_compact, '[A-Z]{{1,2}}[0-9][A-Z0-9]?[0-9][A-Z]{{2}}')
+                     then substr(postcode_compact, 1, length(postcode_compact) - 3) || ' ' || right(postcode_compact, 3)
+                end as uk_postcode
+            from cleaned
+        )
+        select
+            person_record_id, source_system, source_record_id,
+            checked.first_name,
+            coalesce(nicknames.canonical, checked.first_name) as first_name_canonical,
+            {_h('soundex', 'checked.first_name')} as first_name_soundex,
+            middle_names, surname,
+            {_h('soundex', "regexp_replace(surname, '[ -]', '', 'g')")} as surname_soundex,
+            nullif(list_filter(string_split(regexp_replace(surname, '-', ' ', 'g'), ' '), lambda x: x <> ''), [])
+                as surname_tokens,
+            dob, year(dob) as dob_year, sex, address_line, locality,
+            coalesce(uk_postcode, postcode_spaced) as postcode,
+            case when uk_postcode is not null then split_part(uk_postcode, ' ', 1)
+                 when contains(postcode_spaced, ' ') then split_part(postcode_spaced, ' ', 1) end as postcode_outward,
+            uprn, nhs_number, ni_number, upn, pnc_id, other_id,
+            dob_given and dob_parsed is null as has_unparsed_dob
+        from checked
+        left join nicknames on nicknames.name = checked.first_name
+        order by person_record_id
+        """
+        return con.sql(sql).to_arrow_table()
+    finally:
+        con.close()

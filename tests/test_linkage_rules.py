@@ -1,0 +1,219 @@
+"""Rules of the person index on small hand-made inputs: id carry-forward and lineage, reviewers'
+must-link / cannot-link in clustering, list standardisation, and the `familyhub link` command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from linkage.cluster import cluster
+from linkage.ids import carry_forward, person_id_for
+
+
+def rid(i: int) -> str:
+    return f"{i:032x}"
+
+
+def clusters(groups: list[list[int]]) -> pd.DataFrame:
+    """cluster_of frame: each group's key is its smallest record id (as linkage.cluster gives it)."""
+    rows = [(rid(i), rid(min(g))) for g in groups for i in g]
+    return pd.DataFrame(rows, columns=["person_record_id", "cluster_root"])
+
+
+def crosswalk(groups: list[list[int]]) -> pd.DataFrame:
+    frame = clusters(groups)
+    return frame.assign(person_id=carry_forward(frame, None).person_id.to_numpy())[["person_record_id", "person_id"]]
+
+
+def ids_by_record(result, groups) -> dict[int, str]:
+    frame = clusters(groups)
+    return dict(zip([int(x, 16) for x in frame["person_record_id"]], result.person_id.to_numpy()))
+
+
+def test_same_clusters_keep_their_ids_and_record_no_change():
+    groups = [[10, 11], [20], [30, 31, 32]]
+    previous = crosswalk(groups)
+    again = carry_forward(clusters(groups), previous, frozenset(previous["person_id"]))
+    assert list(again.person_id) == list(previous["person_id"])
+    assert again.lineage.empty
+
+
+def test_a_new_record_smaller_than_the_old_root_keeps_the_persons_id():
+    previous = crosswalk([[10, 11], [20]])
+    old_id = previous.set_index("person_record_id").loc[rid(10), "person_id"]
+    now = carry_forward(clusters([[1, 10, 11], [20], [40]]), previous)
+    ids = ids_by_record(now, [[1, 10, 11], [20], [40]])
+    assert ids[1] == ids[10] == old_id  # the id no longer derives from the smallest member
+    assert ids[40] == person_id_for(rid(40))
+    assert now.lineage[["change", "person_id"]].values.tolist() == [["new", ids[40]]]
+
+
+def test_merge_keeps_the_larger_persons_id_and_retires_the_other():
+    previous = crosswalk([[10, 11, 12], [20, 21]])
+    big, small = previous["person_id"].iloc[0], previous["person_id"].iloc[3]
+    now = carry_forward(clusters([[10, 11, 12, 20, 21]]), previous)
+    assert set(now.person_id) == {big}
+    [row] = now.lineage.to_dict("records")
+    assert (row["change"], row["person_id"], row["related_person_id"], row["n_records"]) == ("merged", small, big, 2)
+
+
+def test_split_keeps_the_id_with_the_majority_and_never_reuses_an_issued_id():
+    previous = crosswalk([[10, 11, 12]])
+    old = previous["person_id"].iloc[0]
+    # record 10 (the old root, whose derived id is `old`) splits off on its own
+    now = carry_forward(clusters([[10], [11, 12]]), previous, frozenset({old}))
+    ids = ids_by_record(now, [[10], [11, 12]])
+    assert ids[11] == ids[12] == old
+    assert ids[10] != old and ids[10].startswith("FH")
+    [row] = now.lineage.to_dict("records")
+    assert (row["change"], row["person_id"], row["related_person_id"], row["n_records"]) == ("split", ids[10], old, 1)
+
+
+def test_an_id_with_no_records_left_is_retired():
+    previous = crosswalk([[10], [20]])
+    gone = previous.set_index("person_record_id").loc[rid(20), "person_id"]
+    now = carry_forward(clusters([[10]]), previous)
+    assert now.lineage[["change", "person_id"]].values.tolist() == [["retired", gone]]
+
+
+def _records(n: int, dobs: list[str | None], forenames: list[str] | None = None) -> pd.DataFrame:
+    return pd.DataFrame({"person_record_id": [rid(i) for i in range(n)], "source_system": [f"s{i}" for i in range(n)],
+                         "first_name_canonical": forenames or ["ANN"] * n, "surname": "LEE", "nhs_number": None,
+                         "ni_number": None, "upn": None, "dob": dobs, "sex": "F"})
+
+
+def _edges(pairs: list[tuple[int, int, float]]) -> pd.DataFrame:
+    return pd.DataFrame({"person_record_id_l": [rid(a) for a, _, _ in pairs],
+                         "person_record_id_r": [rid(b) for _, b, _ in pairs],
+                         "match_weight": [w for _, _, w in pairs]})
+
+
+def _decided(pairs: list[tuple[int, int]]) -> pd.DataFrame:
+    return pd.DataFrame({"person_record_id_l": [rid(a) for a, _ in pairs],
+                         "person_record_id_r": [rid(b) for _, b in pairs]})
+
+
+def _partition(result) -> set[frozenset[str]]:
+    return {frozenset(g) for g in result.cluster_of.groupby("cluster_root")["person_record_id"].apply(list)}
+
+
+def test_must_link_overrides_a_model_conflict():
+    records = _records(2, ["19800101", "19950606"])  # DOBs conflict: the model would never merge them
+    edges = _edges([(0, 1, 20.0)])
+    assert len(_partition(cluster(records, edges, 4.0))) == 2
+    merged = cluster(records, edges, 4.0, must_link=_decided([(0, 1)]))
+    assert len(_partition(merged)) == 1
+
+
+def test_cannot_link_holds_even_through_a_chain():
+    records = _records(3, ["19800101"] * 3)
+    edges = _edges([(0, 1, 25.0), (1, 2, 24.0)])
+    assert len(_partition(cluster(records, edges, 4.0))) == 1
+    apart = cluster(records, edges, 4.0, cannot_link=_decided([(0, 2)]))
+    assert not any({rid(0), rid(2)} <= group for group in _partition(apart))
+    assert apart.refused_merges == 1
+    # and a must-link that contradicts a cannot-link is refused
+    both = cluster(records, _edges([]), 4.0, must_link=_decided([(0, 2)]), cannot_link=_decided([(0, 2)]))
+    assert len(_partition(both)) == 3
+
+
+def test_list_standardisation_keeps_unknown_formats_and_nulls_mistyped_uk_identifiers():
+    from linkage.standardise import standardise
+
+    raw = pd.DataFrame({"source": "a", "record_id": ["1", "2", "3"], "first_name": ["Zoë", "Алексей", "bob"],
+                        "surname": ["Müller", "Иванов", "o'neil"],
+                        "dob": ["03/04/1990", "1990-04-03", "nonsense"],
+                        "postcode": ["sw1a1aa", "75008", "1234 ab"],
+                        "nhs_number": ["943 476 5919", "943 476 5918", "AB-12"], "other_id": ["x-1", None, "Y 2"]})
+    out = standardise(raw).to_pandas().set_index("source_record_id")
+    assert out.loc["1", "first_name"] == "ZOE" and out.loc["2", "first_name"] == "АЛЕКСЕЙ"  # not emptied
+    assert out.loc["3", "first_name_canonical"] == "ROBERT" and out.loc["3", "surname"] == "ONEIL"
+    assert str(out.loc["1", "dob"]) == str(out.loc["2", "dob"]) == "1990-04-03"
+    assert bool(out.loc["3", "has_unparsed_dob"])
+    assert out.loc["1", "postcode"] == "SW1A 1AA" and out.loc["1", "postcode_outward"] == "SW1A"
+    assert out.loc["2", "postcode"] == "75008" and out.loc["3", "postcode"] == "1234 AB"
+    assert out.loc["1", "nhs_number"] == "9434765919"
+    assert out.loc["2", "nhs_number"] is None  # NHS-shaped, fails modulus 11: a typo
+    assert out.loc["3", "nhs_number"] == "AB12"  # another format: compared as a string
+    assert out.loc["1", "other_id"] == "X1"
+
+
+def _write(path, rows, header):
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False)
+
+
+def test_link_command_dedupes_and_links_lists_that_are_not_british(tmp_path, capsys):
+    from orchestration.cli import main
+
+    header = ["Ref", "Given", "Family", "Born", "Zip", "Passport"]
+    _write(tmp_path / "clinic.csv", [
+        ["c1", "Émile", "Dubois", "1984-07-12", "75011", "P1234567"],
+        ["c2", "Emile", "Dubois", "1984-07-12", "75011", ""],  # a duplicate in the same file
+        ["c3", "Chloé", "Martin", "2001-02-27", "69002", "P7654321"],
+        ["c4", "Chloe", "Martin", "2003-11-05", "69002", ""],  # a sister: same surname and address
+    ], header)
+    _write(tmp_path / "school.csv", [
+        ["s1", "EMILE", "DUBOIS", "12/07/1984", "75011", "P1234567"],
+        ["s2", "Lucas", "Bernard", "05/05/2010", "13001", ""],
+    ], header)
+    maps = ["--map", "first_name=Given", "--map", "surname=Family", "--map", "dob=Born", "--map", "postcode=Zip",
+            "--map", "other_id=Passport"]
+    out, pairs = tmp_path / "clusters.csv", tmp_path / "pairs.csv"
+    code = main(["link", "--input", str(tmp_path / "clinic.csv"), "--input", str(tmp_path / "school.csv"),
+                 "--id", "Ref", *maps, "--out", str(out), "--pairs-out", str(pairs)])
+    assert code == 0
+    result = pd.read_csv(out, dtype=str)
+    assert list(result.columns) == ["source", "record_id", "person_id"] and len(result) == 6
+    person = dict(zip(result["source"] + ":" + result["record_id"], result["person_id"]))
+    assert person["clinic:c1"] == person["clinic:c2"] == person["school:s1"]
+    assert person["clinic:c3"] != person["clinic:c4"]  # sisters stay apart
+    assert len({person["school:s2"], person["clinic:c1"], person["clinic:c3"]}) == 3
+    scored = pd.read_csv(pairs, dtype={"record_id_l": str, "record_id_r": str})
+    assert list(scored.columns) == ["source_l", "record_id_l", "source_r", "record_id_r", "match_probability"]
+    assert scored["match_probability"].between(0, 1).all()
+    printed = capsys.readouterr()
+    assert "Dubois" not in printed.out + printed.err and "DUBOIS" not in printed.out + printed.err
+
+    # bad input: a clear error naming the column, and no output written
+    missing = tmp_path / "missing.csv"
+    code = main(["link", "--input", str(tmp_path / "clinic.csv"), "--id", "Ref", "--map", "surname=Nom",
+                 "--out", str(missing)])
+    assert code == 2 and "Nom" in capsys.readouterr().err and not missing.exists()
+    _write(tmp_path / "dupes.csv", [["x", "A", "B", "", "", ""], ["x", "C", "D", "", "", ""]], header)
+    code = main(["link", "--input", str(tmp_path / "dupes.csv"), "--id", "Ref", "--map", "surname=Family",
+                 "--out", str(missing)])
+    assert code == 2 and "repeats" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("items", [["first_name"], ["shoe_size=Col"]])
+def test_link_mapping_is_validated(items):
+    from linkage.match import ListError, parse_mapping
+
+    with pytest.raises(ListError):
+        parse_mapping(items)
+
+
+def test_probability_threshold_converts_to_weight():
+    from linkage.match import probability_to_weight
+
+    assert np.isclose(probability_to_weight(0.5), 0.0) and probability_to_weight(0.99) > 6
+
+
+def test_incremental_only_when_nothing_but_new_records_arrived():
+    from linkage.index import choose_mode
+    from linkage.lineage import PreviousState
+
+    last = {"model_sha256": "m", "decisions_sha256": "d"}
+    state = PreviousState(crosswalk=pd.DataFrame({"person_record_id": ["a"], "person_id": ["FH1"]}),
+                          issued=frozenset({"FH1"}), last_run=last)
+    only_new = {"new_records": 5, "changed_records": 0, "removed_records": 0}
+    assert choose_mode("auto", state, only_new, "m", "d", 1000)[0] == "incremental"
+    assert choose_mode("full", state, only_new, "m", "d", 1000)[0] == "full"
+    assert choose_mode("auto", state, only_new, "other model", "d", 1000) == ("full", "model changed")
+    assert choose_mode("auto", state, only_new, "m", "new decisions", 1000) == ("full", "review decisions changed")
+    assert choose_mode("incremental", state, {**only_new, "changed_records": 1}, "m", "d", 1000)[0] == "full"
+    assert choose_mode("auto", state, {**only_new, "new_records": 0}, "m", "d", 1000)[0] == "full"
+    assert choose_mode("auto", state, {**only_new, "new_records": 200}, "m", "d", 1000)[0] == "full"
+    first = PreviousState(crosswalk=None, issued=frozenset(), last_run=None)
+    assert choose_mode("incremental", first, only_new, "m", "d", 1000) == ("full", "first run")
