@@ -63,26 +63,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _log("step 2/3: parsing the dbt project")
     from orchestration.defs.dbt.project import prepare
 
+    # Criteria and ages as at the synthetic data's date (a council's runs use the run date).
+    reporting_date = settings.reporting_date or args.as_at
+    settings = settings.with_reporting_date(reporting_date)
+
     settings.export_for_dbt()  # parse against this warehouse so every dbt step can reuse the parse
     prepare()
 
-    _log("step 3/3: materialising every asset (landing -> staging) in-process")
+    _log(f"step 3/3: materialising every asset in-process, as at {reporting_date} (the synthetic data's date)")
     import dagster as dg
 
     from orchestration.definitions import defs
+    from returns.periods import latest_complete_quarter
 
     started = time.perf_counter()
-    # With DAGSTER_HOME set (the Makefile sets it) the run lands in the UI's history.
+    # With DAGSTER_HOME set (the Makefile sets it) the runs land in the UI's history.
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        tags={"familyhub/trigger": "make demo"},
-    )
-    _log(f"run {result.run_id[:8]} finished in {time.perf_counter() - started:.1f}s: "
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    result = defs.resolve_job_def("build_warehouse").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=run_config, tags={"familyhub/trigger": "make demo"})
+    _log(f"run {result.run_id[:8]} (build_warehouse) finished in {time.perf_counter() - started:.1f}s: "
          f"{'success' if result.success else 'FAILED'}")
+    if result.success:
+        period = latest_complete_quarter(reporting_date)
+        started = time.perf_counter()
+        returns = defs.resolve_job_def("quarterly_returns_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=run_config, partition_key=period.partition_key,
+            tags={"familyhub/trigger": "make demo", "familyhub/period": period.label})
+        _log(f"run {returns.run_id[:8]} (returns for {period.label}) finished in "
+             f"{time.perf_counter() - started:.1f}s: {'success' if returns.success else 'FAILED'}")
+        from orchestration.lib.settings import pseudonym_key_configured
+
+        if not pseudonym_key_configured():
+            _log("the returns' pseudonyms use a demo key generated in the data folder (secrets/); set "
+                 "FAMILYHUB_PSEUDONYM_KEY in production")
+        result = returns if not returns.success else result
     print_summary(settings)
     print("\nOpen the Dagster UI with `make ui` (http://127.0.0.1:3000); query the warehouse read-only with "
           "`.venv/bin/familyhub sql \"select ...\"` or any DuckDB client (DuckDB CLI, DBeaver) on "
@@ -98,7 +113,8 @@ def print_summary(settings=None) -> None:
     try:
         tables = con.execute(
             "select schema_name, table_name from duckdb_tables() "
-            "where schema_name in ('raw', 'reference', 'staging', 'intermediate', 'linkage', 'marts', 'quality') "
+            "where schema_name in ('raw', 'reference', 'staging', 'intermediate', 'linkage', 'marts', 'analyst', "
+            "'restricted', 'returns', 'quality') "
             "order by 1, 2").fetchall()
         print("\nTables built (schema.table: rows)")
         for schema, table in tables:
@@ -117,8 +133,31 @@ def print_summary(settings=None) -> None:
             print("\nTop reject reasons (see raw._rejects for row numbers and original text)")
             for feed, kind, n in reasons:
                 print(f"  {feed:<22} {kind:<28} {n:>6,}")
+        gates = con.execute("""
+            with latest as (
+                select gate, asset_key, max(validated_at) as at from quality.validation_results group by all
+            )
+            select results.gate, count(distinct results.asset_key),
+                   count(*) filter (where results.passed), count(*) filter (where results.passed is null),
+                   count(*) filter (where not results.passed and results.severity = 'error'),
+                   count(*) filter (where not results.passed and results.severity = 'warning')
+            from quality.validation_results as results
+            inner join latest using (gate, asset_key)
+            where results.validated_at = latest.at
+            group by all order by 1""").fetchall()
+        print("\nQuality gates, latest validation of each table (gate: tables, expectations passed, not evaluated, "
+              "errors, warnings)")
+        for gate, tables_gated, passed, not_evaluated, errors, warnings in gates:
+            print(f"  {gate:<14} {tables_gated:>4} tables {passed:>6,} passed {not_evaluated:>3} not evaluated "
+                  f"{errors:>3} errors {warnings:>3} warnings")
     finally:
         con.close()
+    manifests = sorted(settings.outbox_dir.glob("*/manifest.json"))
+    if manifests:
+        print(f"\nReturns in {settings.outbox_dir} (the National Impact Study only under restricted/)")
+        for manifest in manifests[-1:]:
+            for path in sorted(p for p in manifest.parent.rglob("*") if p.is_file()):
+                print(f"  {path.relative_to(settings.outbox_dir)}")
 
 
 def cmd_summary(_: argparse.Namespace) -> int:

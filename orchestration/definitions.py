@@ -15,10 +15,17 @@ from orchestration.defs.returns.assets import returns_assets, returns_checks
 from orchestration.defs.returns.schedules import returns_job_defs, returns_schedules
 from orchestration.lib.resources import build_resources
 
+# Everything but the quarterly returns (which run per period): what `familyhub demo` and a person in the UI run
+# to refresh the warehouse.
+QUARTERLY_KEYS = [key for asset in returns_assets if asset.partitions_def is not None for key in asset.keys]
+build_warehouse_job = dg.define_asset_job(
+    "build_warehouse", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*QUARTERLY_KEYS),
+    description="Land, gate, stage, link, build the marts and the reader schemas: all but the quarterly returns.")
+
 defs = dg.Definitions(
     assets=[*landing_assets, *dbt_asset_defs, *linkage_assets, *marts_assets, *returns_assets],
     asset_checks=[*quality_checks, *linkage_checks, *returns_checks],
-    jobs=[land_and_stage_job, *returns_job_defs],
+    jobs=[land_and_stage_job, build_warehouse_job, *returns_job_defs],
     sensors=[new_landing_files],
     schedules=returns_schedules,
     resources=build_resources(),

@@ -16,8 +16,10 @@
     The as-at date of ages, families and criteria: the dbt var `reporting_date`
     (`--vars '{reporting_date: 2026-03-31}'`), or the run date when it is null.
 #}
+{#- The as-at date: the var `reporting_date`, else FAMILYHUB_REPORTING_DATE (what Dagster sets: an
+    environment variable, unlike --vars, keeps dbt's partial parse), else the run date. -#}
 {% macro reporting_date() -%}
-    {%- set value = var('reporting_date', none) -%}
+    {%- set value = var('reporting_date', none) or env_var('FAMILYHUB_REPORTING_DATE', '') -%}
     {%- if value is none or value | string | trim in ('', 'None', 'null') -%}
         current_date
     {%- else -%}

@@ -41,9 +41,18 @@ class Settings:
         for path in (self.data_dir, self.landing_dir, self.outbox_dir, self.artefacts_dir):
             path.mkdir(parents=True, exist_ok=True)
 
+    def with_reporting_date(self, reporting_date: dt.date) -> "Settings":
+        """These settings as at another date, exported so code locations loaded later in this process see it."""
+        os.environ["FAMILYHUB_REPORTING_DATE"] = reporting_date.isoformat()
+        return Settings(data_dir=self.data_dir, reporting_date=reporting_date)
+
     def export_for_dbt(self) -> None:
-        """dbt reads its warehouse path from the environment (dbt_project/profiles.yml)."""
+        """dbt reads its warehouse path (dbt_project/profiles.yml) and as-at date from the environment."""
         os.environ["FAMILYHUB_WAREHOUSE"] = str(self.warehouse)
+        if self.reporting_date:  # read by the dbt macro reporting_date()
+            os.environ["FAMILYHUB_REPORTING_DATE"] = self.reporting_date.isoformat()
+        else:
+            os.environ.pop("FAMILYHUB_REPORTING_DATE", None)
         # A test between a mart and a seed belongs to the marts step: with dbt's default ("eager") the staging
         # step, which builds the seeds, would run it before the mart exists. dagster-dbt still switches to
         # explicit test selection when a run picks a subset of checks.

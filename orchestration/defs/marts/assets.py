@@ -4,10 +4,8 @@ One dbt invocation for every model downstream of linkage (intermediate families/
 each `dbt build` pays ~7 s of start-up. dbt tests run as asset checks; a failed linkage gate stops this step, so
 the marts keep their last good tables.
 
-`reporting_date` (the as-at date of ages and criteria) comes from the settings; unset means the run date.
+The as-at date of ages and criteria comes from the settings (FAMILYHUB_REPORTING_DATE); unset means the run date.
 """
-
-import json
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -23,12 +21,8 @@ MARTS_EXCLUDE = "path:models/intermediate/person_records"
 @dbt_assets(manifest=dbt_project.manifest_path, select=MARTS_SELECT, exclude=MARTS_EXCLUDE, name="dbt_marts",
             dagster_dbt_translator=FamilyHubTranslator(), project=dbt_project)
 def marts_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource):
-    cfg = settings.get()
-    cfg.export_for_dbt()  # the profile reads the warehouse path of this run's settings
-    args = ["build"]
-    if cfg.reporting_date:
-        args += ["--vars", json.dumps({"reporting_date": cfg.reporting_date.isoformat()})]
-    yield from dbt.cli(args, context=context).stream()
+    settings.get().export_for_dbt()  # the warehouse path and reporting date of this run's settings
+    yield from dbt.cli(["build"], context=context).stream()
 
 
 marts_assets = [marts_dbt]
