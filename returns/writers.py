@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from returns.periods import Period
@@ -48,7 +49,7 @@ def _is_null(value) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return True
     try:
-        return bool(pd.isna(value)) if not isinstance(value, list | tuple | dict) else False
+        return bool(pd.isna(value)) if not isinstance(value, list | tuple | dict | np.ndarray) else False
     except (TypeError, ValueError):
         return False
 
@@ -72,7 +73,7 @@ def typed_value(column: ColumnSpec, value):
         if isinstance(value, bool):
             return "Y" if value else "N"
         return str(value)
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | np.ndarray):  # DuckDB lists reach pandas as numpy arrays
         return ";".join(str(v) for v in value)  # evidence lists: one cell, semicolon-separated, in list order
     return str(value)
 
@@ -165,7 +166,8 @@ def _width(column: ColumnSpec, table: Table, index: int) -> int:
 
 def xlsx_bytes(sheets: Sequence[Sheet], *, title: str, created: dt.datetime, subject: str = "") -> bytes:
     """One workbook: per sheet a bold, filled, wrapped header row, frozen under the header, an autofilter
-    over the data, widths fitted to the content, dates as real Excel dates, numbers as numbers."""
+    over the data, widths fitted to the content, dates as real Excel dates, numbers as numbers, and a print
+    layout one page wide."""
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -203,6 +205,12 @@ def xlsx_bytes(sheets: Sequence[Sheet], *, title: str, created: dt.datetime, sub
                 else:
                     worksheet.write_string(row_number, index, value)
         worksheet.freeze_panes(1, 0)
+        # Printed (or saved as PDF): landscape A4, every column on one page width, the header on every page.
+        worksheet.set_landscape()
+        worksheet.set_paper(9)
+        worksheet.fit_to_pages(1, 0)
+        worksheet.repeat_rows(0)
+        worksheet.set_footer("&L&A&R&P / &N")
         if columns:
             worksheet.autofilter(0, 0, max(len(sheet.table.rows), 1), len(columns) - 1)
     workbook.close()
