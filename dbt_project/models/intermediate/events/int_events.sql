@@ -8,6 +8,12 @@
     substance, intensity); measure_value a number the criteria read (absence %, sessions
     excluded, arrears). description is short and made of codes and their labels only: never
     names, addresses or free text.
+
+    The criteria ruleset (int_criteria__events) reads its events from here too, so two columns
+    serve it alone: criteria_event_code, the code seed criteria_indicator_events matches on
+    (which differs from event_code for police: the domestic-abuse flag, not the offence; and
+    for attendance: the term alone), and for attendance terms the term's sequence number and
+    its sessions possible and missed.
 #}
 with
 
@@ -112,6 +118,8 @@ social_care as (
             when social_care_episodes.event_type = 'CPP' then social_care_episodes.cp_category_code
             else social_care_episodes.primary_need_code
         end as event_code,
+        coalesce(social_care_episodes.cp_category_code, social_care_episodes.primary_need_code)
+            as criteria_event_code,
         social_care_episodes.event_date,
         social_care_episodes.end_date,
         social_care_episodes.record_date,
@@ -141,6 +149,7 @@ early_help as (
         cast(null as varchar) as social_care_person_id,
         early_help_members.event_type,
         early_help_members.presenting_issue as event_code,
+        early_help_members.presenting_issue as criteria_event_code,
         early_help_members.event_date,
         early_help_members.end_date,
         early_help_members.record_date,
@@ -168,6 +177,7 @@ enrolments as (
         cast(null as varchar) as social_care_person_id,
         pupil_enrolments.event_type,
         pupil_enrolments.sen_provision_code as event_code,
+        cast(null as varchar) as criteria_event_code,
         pupil_enrolments.event_date,
         pupil_enrolments.end_date,
         pupil_enrolments.record_date,
@@ -196,9 +206,15 @@ attendance as (
         cast(null as varchar) as social_care_person_id,
         event_type,
         academic_year || ' ' || term as event_code,
+        term as criteria_event_code,
         event_date,
         end_date,
         record_date,
+        -- consecutive terms have consecutive numbers: 3 per academic year (AUT, SPR, SUM)
+        cast(left(academic_year, 4) as integer) * 3
+        + case term when 'AUT' then 0 when 'SPR' then 1 when 'SUM' then 2 end as term_sequence,
+        sessions_possible,
+        coalesce(sessions_authorised, 0) + coalesce(sessions_unauthorised, 0) as sessions_missed,
         -- overall absence (authorised + unauthorised) as a share of possible sessions, as DfE measures it
         round(
             100.0 * (coalesce(sessions_authorised, 0) + coalesce(sessions_unauthorised, 0))
@@ -228,6 +244,7 @@ school_exclusions as (
         cast(null as varchar) as social_care_person_id,
         exclusions.event_type,
         exclusions.exclusion_reason_code as event_code,
+        exclusions.exclusion_reason_code as criteria_event_code,
         exclusions.event_date,
         exclusions.end_date,
         exclusions.record_date,
@@ -255,6 +272,7 @@ police as (
         cast(null as varchar) as social_care_person_id,
         police_nominals.event_type,
         police_nominals.offence_code as event_code,
+        case when police_nominals.is_domestic_abuse then 'DOMESTIC_ABUSE' end as criteria_event_code,
         police_nominals.event_date,
         police_nominals.end_date,
         police_nominals.record_date,
@@ -285,6 +303,7 @@ youth_justice as (
         cast(null as varchar) as social_care_person_id,
         youth_justice_outcomes.event_type,
         youth_justice_outcomes.offence_category as event_code,
+        youth_justice_outcomes.offence_category as criteria_event_code,
         youth_justice_outcomes.event_date,
         youth_justice_outcomes.end_date,
         youth_justice_outcomes.record_date,
@@ -311,6 +330,7 @@ dwp as (
         cast(null as varchar) as social_care_person_id,
         benefit_claims.event_type,
         benefit_claims.conditionality_regime as event_code,
+        benefit_claims.conditionality_regime as criteria_event_code,
         benefit_claims.event_date,
         benefit_claims.end_date,
         benefit_claims.record_date,
@@ -337,6 +357,7 @@ health as (
         cast(null as varchar) as social_care_person_id,
         health_referrals.event_type,
         health_referrals.primary_substance as event_code,
+        health_referrals.primary_substance as criteria_event_code,
         health_referrals.event_date,
         health_referrals.end_date,
         health_referrals.record_date,
@@ -363,6 +384,7 @@ housing as (
         cast(null as varchar) as social_care_person_id,
         housing_events.event_type,
         cast(null as varchar) as event_code,
+        cast(null as varchar) as criteria_event_code,
         housing_events.event_date,
         housing_events.end_date,
         housing_events.record_date,
@@ -389,6 +411,7 @@ programme as (
         cast(null as varchar) as social_care_person_id,
         event_type,
         intensity as event_code,
+        cast(null as varchar) as criteria_event_code,
         event_date,
         end_date,
         record_date,
@@ -401,6 +424,7 @@ programme as (
 
 ),
 
+-- by name: a column a feed lacks (term_sequence, sessions_possible, sessions_missed outside attendance) is null
 final as (
 
     select * from social_care
