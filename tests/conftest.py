@@ -26,11 +26,18 @@ def isolated_environment(tmp_path_factory):
             os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
-def dbt_manifest():
+def pytest_configure(config):
+    """Parse the dbt project before collection: test modules import Dagster assets, which read the manifest."""
     from orchestration.defs.dbt.project import prepare
 
-    return prepare()
+    prepare()
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest():
+    from orchestration.defs.dbt.project import dbt_project
+
+    return dbt_project.manifest_path
 
 
 # The shared pipeline: generated and materialised once per session; tests that only read the warehouse use it,
