@@ -38,6 +38,7 @@ bench: venv  ## benchmarks: one JSON line each
 	$(BIN)/python bench/landing.py
 	$(BIN)/python bench/gates.py
 	$(BIN)/python bench/linkage.py
+	$(BIN)/python bench/linkage_incremental.py
 	$(BIN)/python bench/pipeline.py
 
 lint: venv  ## sqlfluff over the dbt models (dbt templater; the same check runs in the tests)
