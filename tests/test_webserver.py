@@ -1,4 +1,4 @@
-"""The Dagster webserver loads the code location with every asset and check (checked over GraphQL)."""
+"""The Dagster webserver loads the code location with every asset, check and schedule (checked over GraphQL)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ QUERY = """
     ... on Workspace {
       locationEntries {
         name
-        locationOrLoadError { __typename ... on PythonError { message } }
+        locationOrLoadError {
+          __typename
+          ... on PythonError { message }
+          ... on RepositoryLocation { repositories { schedules { name } } }
+        }
       }
     }
   }
@@ -79,5 +83,13 @@ def test_code_location_loads_with_every_asset_and_check(webserver):
     keys = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
     assert {f"raw/{feed}" for feed in registry()} <= keys
     assert sum(k.startswith("staging/") for k in keys) == len(registry())
-    checks = sum(len(node["assetChecksOrError"].get("checks", [])) for node in data["assetNodes"])
-    assert checks >= 26
+    assert {"marts/fct_event", "marts/family_eligibility", "returns/family_progress_data",
+            "outbox/analyst_workbook"} <= keys
+    checks = {(("/".join(node["assetKey"]["path"])), check["name"]) for node in data["assetNodes"]
+              for check in node["assetChecksOrError"].get("checks", [])}
+    assert ("linkage/person_crosswalk", "linked_gate") in checks
+    assert ("returns/results_claims", "extract_gate") in checks
+    assert sum(name == "raw_gate" for _, name in checks) == len(registry())
+    schedules = {s["name"] for repo in entry["locationOrLoadError"]["repositories"] for s in repo["schedules"]}
+    assert {"family_progress_data_quarterly", "national_impact_study_quarterly", "results_claims_quarterly",
+            "analyst_workbook_quarterly"} <= schedules
