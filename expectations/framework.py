@@ -18,7 +18,9 @@ GX result files and Data Docs are pruned to the last GX_KEEP_RUNS runs.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import importlib
+import json
 import math
 import shutil
 from collections.abc import Callable
@@ -312,11 +314,44 @@ def validate_gate(plan: GatePlan, gx_root: Path, run_id: str | None = None,
     measurements = {metric: float(value) for metric, value in plan.metrics.items()
                     if isinstance(value, int | float) and not isinstance(value, bool)
                     and not (isinstance(value, float) and math.isnan(value))}
-    docs = gx_root.resolve() / "data_docs" / "index.html"
+    docs = write_offline_index(gx_root)
     return GateResult(gate=plan.gate, target=plan.target, asset_key=plan.asset_key, run_id=run_id,
                       validated_at=validated_at, results=results, counts=dict(plan.counts),
                       delivery_id=plan.delivery_id, data_docs_url=docs.as_uri() if docs.exists() else None,
                       measurements=measurements)
+
+
+def write_offline_index(gx_root: Path) -> Path:
+    """data_docs/offline.html: every kept validation page, newest first, with its outcome, in plain HTML.
+
+    GX's own index.html draws its table with scripts from public CDNs, so on a council network without
+    internet access it shows an empty page; the validation pages themselves read fine without them."""
+    docs_root = Path(gx_root).resolve() / "data_docs"
+    rows = []
+    for page in (docs_root / "validations").glob("*/*/*/*.html"):
+        suite, run_id, run_time = page.parts[-4], page.parts[-3], page.parts[-2]
+        result_file = next((Path(gx_root) / "validations" / suite / run_id / run_time).glob("*.json"), None)
+        success = json.loads(result_file.read_text()).get("success") if result_file else None
+        rows.append((run_time, suite, run_id, success, page.relative_to(docs_root).as_posix()))
+    rows.sort(reverse=True)
+    status = {True: "passed", False: "failed", None: "unknown"}
+    body = "\n".join(
+        f"<tr><td>{html.escape(t)}</td><td>{html.escape(s)}</td><td>{html.escape(r)}</td>"
+        f"<td class='{status[ok]}'>{status[ok]}</td><td><a href='{html.escape(link)}'>open</a></td></tr>"
+        for t, s, r, ok, link in rows)
+    page = ("<!doctype html><meta charset='utf-8'><title>Family Data Hub: quality gates</title>"
+            "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}"
+            ".failed{color:#b00;font-weight:bold}.passed{color:#070}</style>"
+            "<h1>Quality gates: kept validation results</h1>"
+            "<p>Each row is one gate on one table in one Dagster run (a failed validation may be an error or a "
+            "warning: the Dagster check and <code>quality.validation_results</code> say which). "
+            "<a href='index.html'>GX's own index</a> needs internet access for its scripts.</p>"
+            "<table><tr><th>validated (UTC)</th><th>gate__table</th><th>run</th><th>outcome</th><th></th></tr>"
+            f"{body}</table>")
+    docs_root.mkdir(parents=True, exist_ok=True)
+    target = docs_root / "offline.html"
+    target.write_text(page, encoding="utf-8")
+    return target
 
 
 def gx_runs(gx_root: Path) -> dict[str, str]:

@@ -35,3 +35,18 @@ def test_only_the_last_runs_files_and_pages_are_kept(tmp_path):
     # None keeps everything
     validate_gate(tiny_plan(1), gx_root, run_id="run-4", keep_runs=None)
     assert set(gx_runs(gx_root)) == {"run-2", "run-3", "run-4"}
+
+
+def test_offline_data_docs_index_links_every_kept_validation_page(built_pipeline):
+    """Data Docs open without internet: offline.html links each kept page, and every link resolves."""
+    import re
+
+    settings = built_pipeline[0]
+    docs = settings.artefacts_dir / "gx" / "data_docs"
+    index = (docs / "offline.html").read_text(encoding="utf-8")
+    links = re.findall(r"href='(validations/[^']+)'", index)
+    pages = sorted(p.relative_to(docs).as_posix() for p in (docs / "validations").glob("*/*/*/*.html"))
+    assert links and sorted(links) == pages
+    assert all((docs / link).exists() for link in links)
+    assert {"raw_gate", "staged_gate", "linked_gate", "marts_gate"} <= {
+        link.split("/")[1].split("__")[0] for link in links}
