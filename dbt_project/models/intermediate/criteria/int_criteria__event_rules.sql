@@ -17,7 +17,9 @@ evaluation_points as (
 
 ),
 
-evidence as (
+-- materialized: DuckDB 2.0.0's dictionary-surviving hash join fails on this plan at scale ("dict-surviving
+-- cache: global dictionary column ... changed identity"); a materialized CTE gives it a plain input
+evidence as materialized (
 
     select * from {{ ref('int_criteria__indicator_evidence') }}
     where rule_kind in ('event_count', 'episode_open')
