@@ -1,7 +1,9 @@
 """`familyhub link` and `familyhub match`: the project's linkage for any list.
 
-    link_files([A.csv, B.csv], id_column, {"first_name": "Forename", ...}, out=clusters.csv)
-    match_list(list.csv, id_column, mapping, out=matched.csv, warehouse=.../warehouse.duckdb)
+    link_files([A.csv, B.xlsx], id_column, {"first_name": "Forename", ...}, out=clusters.csv)
+    match_list(list.parquet, id_column, mapping, out=matched.csv, warehouse=.../warehouse.duckdb)
+
+Lists are read by read_list: CSV / TSV / TXT, XLSX / XLSM, Parquet or JSON lines, every column as text.
 
 Both standardise with linkage.standardise (the warehouse's rules, tolerant of non-UK formats) and score
 with the project's Splink model (linkage/settings.py, committed as linkage/models/person_model.json).
@@ -18,10 +20,14 @@ Nothing here prints a record's values: the summaries are counts.
 from __future__ import annotations
 
 import copy
+import csv
+import datetime as dt
 import json
 import logging
 import math
+import re
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +51,16 @@ class ListError(ValueError):
     """A list that cannot be linked as asked; the message names files, columns and row numbers only."""
 
 
+TEXT_SUFFIXES = {".csv": None, ".txt": None, ".tsv": "\t"}  # None: sniff the separator from the header line
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+PARQUET_SUFFIXES = (".parquet",)
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+LIST_SUFFIXES = (*TEXT_SUFFIXES, *WORKBOOK_SUFFIXES, *PARQUET_SUFFIXES, *JSON_SUFFIXES)
+SNIFFED_SEPARATORS = ",;\t|"
+ZERO_PADDED_FORMAT = re.compile(r"0+")  # an Excel number format such as 00000 that shows leading zeros
+SHOWN_ROWS = 10  # row numbers quoted in an error
+
+
 def parse_mapping(items: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for item in items:
@@ -60,36 +76,275 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
-def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str | None = None) -> pd.DataFrame:
-    """source, record_id and the mapped fields, as text."""
+def _cell_text(value, date_format: str | None = None) -> str:
+    """One typed value (Excel, Parquet, JSON) as the text a CSV would hold: integers without a trailing .0
+    (Excel stores every number as a float), dates as ISO (or date_format, for the column mapped to dob, so
+    typed and typed-in dates read alike), missing as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return ""
+        return str(int(value)) if value == value.to_integral_value() else str(value)
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return ""
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0) and value.tzinfo is None:
+            return value.strftime(date_format) if date_format else value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.strftime(date_format) if date_format else value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _read_text(path: Path, separator: str | None) -> tuple[list, pd.DataFrame]:
+    """Delimited text: UTF-16 (Excel's 'Unicode text') by its byte-order mark, else UTF-8, then Windows-1252,
+    then Latin-1; the separator, unless the suffix fixes it, is the one of , ; tab | the header line uses."""
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    encodings = ["utf-16"] if start[:2] in (b"\xff\xfe", b"\xfe\xff") else ["utf-8-sig", "cp1252", "latin-1"]
+    for encoding in encodings:
+        try:
+            if separator is None:
+                with path.open(encoding=encoding, newline="") as handle:
+                    header_line = handle.readline()
+                try:
+                    sep = csv.Sniffer().sniff(header_line, delimiters=SNIFFED_SEPARATORS).delimiter
+                except csv.Error:  # one column, or nothing to tell them apart
+                    sep = ","
+            else:
+                sep = separator
+            frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_filter=False,
+                                encoding=encoding, sep=sep)
+            break
+        except UnicodeError:
+            continue
+        except pd.errors.EmptyDataError:
+            return [], pd.DataFrame()
+        except pd.errors.ParserError as exc:
+            line = re.search(r"line (\d+)", str(exc))
+            raise ListError(f"{path.name}: not readable as delimited text"
+                            + (f" (line {line.group(1)} has more fields than the header)" if line else "")) from None
+    else:  # pragma: no cover - Latin-1 decodes any byte
+        raise ListError(f"{path.name}: not readable as text in UTF-8, UTF-16 or Windows-1252")
+    frame = frame.fillna("")  # a short row's missing fields
+    if frame.empty:
+        return [], frame
+    header = frame.iloc[0].tolist()
+    body = frame.iloc[1:]
+    body.index = np.arange(2, len(frame) + 1)  # as a spreadsheet numbers them: the header is row 1
+    body.columns = range(body.shape[1])
+    return header, body
+
+
+def _read_workbook(path: Path, sheet: str | None, date_formats: dict[str, str]) -> tuple[list, pd.DataFrame]:
+    """The named sheet, else the first: its first non-empty row is the header."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheets = book.worksheets
+        if sheet is not None:
+            if sheet not in book.sheetnames:
+                raise ListError(f"{path.name}: no sheet {sheet!r}; its sheets are {book.sheetnames}")
+            worksheet = book[sheet]
+        elif sheets:
+            worksheet = sheets[0]
+        else:
+            raise ListError(f"{path.name}: the workbook has no worksheet")
+        worksheet.reset_dimensions()  # some writers record a wrong used range, which read-only mode trusts
+        header, formats, rows, numbers = None, {}, [], []
+        for number, cells in enumerate(worksheet.iter_rows(), start=1):
+            if header is None:
+                if any(c.value not in (None, "") for c in cells):
+                    header = [_cell_text(c.value).strip() for c in cells]
+                    formats = {i: date_formats.get(name) for i, name in enumerate(header)}
+                continue
+            rows.append([_workbook_cell_text(c, formats.get(i)) for i, c in enumerate(cells)])
+            numbers.append(number)
+    finally:
+        book.close()
+    if header is None:
+        return [], pd.DataFrame()
+    width = max([len(header), *map(len, rows)])
+    body = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], index=numbers, columns=range(width), dtype=object)
+    return header + [""] * (width - len(header)), body
+
+
+def _workbook_cell_text(cell, date_format: str | None) -> str:
+    value = getattr(cell, "value", None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+        number_format = getattr(cell, "number_format", "General") or "General"
+        if ZERO_PADDED_FORMAT.fullmatch(number_format):  # an id typed as a number and shown zero-padded
+            return str(int(value)).zfill(len(number_format))
+    return _cell_text(value, date_format)
+
+
+def _read_parquet(path: Path, date_formats: dict[str, str]) -> tuple[list, pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    header = list(table.column_names)
+    columns = {}
+    for i, name in enumerate(header):
+        column = table.column(i)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            columns[i] = column.fill_null("").to_pylist()
+        else:
+            date_format = date_formats.get(str(name).strip())
+            columns[i] = [_cell_text(v, date_format) for v in column.to_pylist()]
+    body = pd.DataFrame(columns, index=np.arange(1, table.num_rows + 1), dtype=object)
+    return header, body
+
+
+def _read_json(path: Path) -> tuple[list, pd.DataFrame, str]:
+    """JSON lines (one object per line), or a JSON array of objects; the header is every key, in the
+    order first seen."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ListError(f"{path.name}: JSON must be UTF-8") from None
+    records: list = []
+    numbers: list[int] = []
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            records = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ListError(f"{path.name}: not valid JSON (line {exc.lineno})") from None
+        numbers = list(range(1, len(records) + 1))
+        unit = "record"
+    else:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ListError(f"{path.name}: line {number} is not one JSON object (expected JSON lines, "
+                                "or an array of objects)") from None
+            numbers.append(number)
+        unit = "line"
+    bad = [n for n, r in zip(numbers, records) if not isinstance(r, dict)]
+    if bad:
+        raise ListError(f"{path.name}: {unit} {bad[0]} is not a JSON object ({len(bad)} such)")
+    header = list(dict.fromkeys(k for r in records for k in r))
+    body = pd.DataFrame({i: [_cell_text(r.get(k)) for r in records] for i, k in enumerate(header)},
+                        index=numbers, dtype=object)
+    return header, body, unit
+
+
+def _sniff_kind(path: Path) -> str:
+    """The reader the suffix names; a file whose first bytes say otherwise gets an error naming what it is."""
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    suffix = path.suffix.lower()
+    looks = ("workbook" if magic.startswith(b"PK\x03\x04") else "parquet" if magic.startswith(b"PAR1")
+             else "xls" if magic.startswith(b"\xd0\xcf\x11\xe0") else None)
+    if suffix == ".xls" or (looks == "xls" and suffix in WORKBOOK_SUFFIXES):
+        raise ListError(f"{path.name}: an old-format .xls workbook: save it as .xlsx (or CSV)")
+    if suffix in TEXT_SUFFIXES or suffix in JSON_SUFFIXES:
+        if looks is not None:
+            named = {"workbook": "an Excel workbook (.xlsx)", "parquet": "Parquet", "xls": "an .xls workbook"}
+            raise ListError(f"{path.name}: the file is {named[looks]}, not text: rename it to its format's suffix")
+        return "text" if suffix in TEXT_SUFFIXES else "json"
+    if suffix in WORKBOOK_SUFFIXES:
+        if looks != "workbook" and magic:
+            raise ListError(f"{path.name}: not an Excel workbook (.xlsx files are zip archives)")
+        return "workbook"
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    raise ListError(f"{path.name}: unknown suffix {path.suffix!r}; lists are read from {', '.join(LIST_SUFFIXES)}")
+
+
+def _rows(numbers, unit: str) -> str:
+    """'rows 2, 5, ...': where to look, never what is there."""
+    numbers = list(numbers)
+    shown = ", ".join(str(n) for n in numbers[:SHOWN_ROWS]) + (", ..." if len(numbers) > SHOWN_ROWS else "")
+    return f"{unit}{'s' if len(numbers) > 1 else ''} {shown}"
+
+
+def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str | None = None,
+              sheet: str | None = None, dob_format: str | None = None) -> pd.DataFrame:
+    """source, record_id and the mapped fields, as text, from a CSV / TSV / TXT (delimited text), XLSX / XLSM
+    (`sheet`, else the first), Parquet, or JSON / JSONL / NDJSON file, chosen by suffix. Every column is
+    read as text: leading zeros stay; typed dates become ISO text (dob_format for the dob column, when
+    given); whole numbers lose Excel's .0. Rows with every cell empty are skipped. Errors name the file,
+    columns and row numbers, never a value."""
     path = Path(path)
     if not path.exists():
         raise ListError(f"{path}: no such file")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, sep=None, engine="python")
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - cp1252 decodes nearly anything
-        raise ListError(f"{path.name}: neither UTF-8 nor Windows-1252 text")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    wanted = [id_column, *mapping.values()]
-    missing = [c for c in wanted if c not in frame.columns]
+    if not path.is_file():
+        raise ListError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ListError(f"{path.name}: the file is empty")
+    kind = "file"
+    try:
+        kind = _sniff_kind(path)
+        date_formats = {mapping["dob"]: dob_format} if dob_format and "dob" in mapping else {}
+        unit = "row"  # spreadsheet rows, the header being row 1; JSON counts lines or records
+        if kind == "text":
+            header, body = _read_text(path, TEXT_SUFFIXES[path.suffix.lower()])
+        elif kind == "workbook":
+            header, body = _read_workbook(path, sheet, date_formats)
+        elif kind == "parquet":
+            header, body = _read_parquet(path, date_formats)
+        else:
+            header, body, unit = _read_json(path)
+    except PermissionError:
+        raise ListError(f"{path}: cannot be read (permission denied)") from None
+    except ListError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt file: the library's own message may quote its content
+        named = {"workbook": "Excel workbook", "parquet": "Parquet file"}.get(kind, "file")
+        raise ListError(f"{path.name}: not a readable {named} ({type(exc).__name__})") from None
+    if not header:
+        raise ListError(f"{path.name}: the file is empty")
+    names = [str(name).strip() for name in header]
+    wanted = list(dict.fromkeys([id_column, *mapping.values()]))
+    missing = [c for c in wanted if c not in names]
     if missing:
-        raise ListError(f"{path.name}: no column(s) {missing}; it has {list(frame.columns)}")
-    ids = frame[id_column].str.strip()
-    empty = np.flatnonzero((ids == "").to_numpy())
+        near = {c: [n for n in names if n.casefold() == c.casefold()] for c in missing}
+        hints = "; ".join(f"{c!r} is written {n[0]!r} there" for c, n in near.items() if len(n) == 1)
+        raise ListError(f"{path.name}: no column(s) {missing} among its {len(names)} columns (names must match "
+                        "exactly" + (f": {hints}" if hints else "") + ")")
+    twice = [c for c in wanted if names.count(c) > 1]
+    if twice:
+        raise ListError(f"{path.name}: column(s) {twice} appear more than once in the header: rename the copies")
+    position = {name: names.index(name) for name in wanted}
+    body = body.reindex(columns=range(len(names)), fill_value="").astype(object)
+    body = body.where(body.notna(), "").astype(str)
+    body = body[(body.apply(lambda column: column.str.strip()) != "").any(axis=1)]  # wholly blank rows
+    if body.empty:
+        raise ListError(f"{path.name}: a header but no rows")
+    ids = body[position[id_column]].str.strip()
+    empty = ids.index[(ids == "").to_numpy()]
     if len(empty):
-        raise ListError(f"{path.name}: empty {id_column!r} on row(s) {', '.join(str(i + 2) for i in empty[:20])}")
-    duplicated = np.flatnonzero(ids.duplicated(keep=False).to_numpy())
-    if len(duplicated):
-        raise ListError(f"{path.name}: {id_column!r} repeats on row(s) "
-                        f"{', '.join(str(i + 2) for i in duplicated[:20])}: each record needs its own id")
-    out = pd.DataFrame({"source": source or path.stem, "record_id": ids})
+        raise ListError(f"{path.name}: {id_column!r} is empty on {len(empty)} {unit}(s) "
+                        f"({_rows(empty, unit)})")
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if repeated.any():
+        raise ListError(f"{path.name}: {id_column!r} repeats: {ids[repeated].nunique()} id(s) appear on more than "
+                        f"one {unit} ({int(repeated.sum())} {unit}s: {_rows(ids.index[repeated], unit)}); "
+                        "each record needs its own id")
+    out = pd.DataFrame({"source": source or path.stem, "record_id": ids.to_numpy()})
     for field, column in mapping.items():
-        values = frame[column].str.strip()
-        out[field] = values.where(values != "", None)
+        values = body[position[column]].str.strip().to_numpy()
+        out[field] = pd.Series(values, dtype=object).where(values != "", None)
     return out
 
 
@@ -166,14 +421,15 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
 
 def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out: Path,
                pairs_out: Path | None = None, dob_format: str | None = None,
-               threshold: float | None = None) -> dict:
+               threshold: float | None = None, sheet: str | None = None) -> dict:
     """Deduplicate one list or link and deduplicate several. Writes clusters.csv (source, record_id,
     person_id) and optionally pairs.csv. Returns counts and timings."""
     started = time.perf_counter()
     stems = [Path(p).stem for p in inputs]
     if len(set(stems)) != len(stems):
         raise ListError("two inputs share a file name stem: `source` in the output would be ambiguous")
-    raw = pd.concat([read_list(p, id_column, mapping) for p in inputs], ignore_index=True)
+    raw = pd.concat([read_list(p, id_column, mapping, sheet=sheet, dob_format=dob_format) for p in inputs],
+                    ignore_index=True)
     records = standardise(raw, dob_format)
     present = _present(records)
     weight = probability_to_weight(threshold) if threshold is not None else MATCH_WEIGHT_THRESHOLD
@@ -228,7 +484,7 @@ def band_of(best: float, runner_up: float, threshold: float) -> str:
 
 
 def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, warehouse: Path,
-               dob_format: str | None = None, threshold: float | None = None) -> dict:
+               dob_format: str | None = None, threshold: float | None = None, sheet: str | None = None) -> dict:
     """Each row of the list: its best person_id in the warehouse's index, the probability and a band
     ('match' / 'review' / 'no match'). Writes <id column>, person_id, match_probability, match_weight,
     band, candidates."""
@@ -238,7 +494,7 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
     from linkage.run import read_records
 
     started = time.perf_counter()
-    raw = read_list(path, id_column, mapping, source="list")
+    raw = read_list(path, id_column, mapping, source="list", sheet=sheet, dob_format=dob_format)
     records = standardise(raw, dob_format)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:

@@ -49,7 +49,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
         if field not in frame:
             frame[field] = None
     frame = frame[["source", "record_id", *FIELDS]].astype(object).where(frame.notna(), None)
-    formats = [dob_format] if dob_format else list(DEFAULT_DOB_FORMATS)
+    # the given format first, then ISO (how typed dates from a workbook or Parquet arrive as text)
+    formats = [dob_format, "%Y-%m-%d"] if dob_format else list(DEFAULT_DOB_FORMATS)
     dob_parse = "coalesce(" + ", ".join(f"try_strptime(nullif(trim(dob), ''), '{f}')::date" for f in formats) + ")"
     con = duckdb.connect(":memory:")
     try:

@@ -187,7 +187,8 @@ def cmd_link(args: argparse.Namespace) -> int:
 
     try:
         figures = link_files([Path(p) for p in args.input], args.id, parse_mapping(args.map), Path(args.out),
-                             Path(args.pairs_out) if args.pairs_out else None, args.dob_format, args.threshold)
+                             Path(args.pairs_out) if args.pairs_out else None, args.dob_format, args.threshold,
+                             args.sheet)
     except ListError as exc:
         print(f"familyhub link: {exc}", file=sys.stderr)
         return 2
@@ -206,7 +207,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 
     try:
         figures = match_list(Path(args.input), args.id, parse_mapping(args.map), Path(args.out),
-                             get_settings().warehouse, args.dob_format, args.threshold)
+                             get_settings().warehouse, args.dob_format, args.threshold, args.sheet)
     except ListError as exc:
         print(f"familyhub match: {exc}", file=sys.stderr)
         return 2
@@ -288,8 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def list_arguments(command: argparse.ArgumentParser, several: bool) -> None:
         command.add_argument("--input", required=True, action="append" if several else "store",
-                             help="CSV file" + (" (repeat to link several)" if several else ""))
-        command.add_argument("--id", required=True, help="the column holding each row's id (unique per file)")
+                             help="the list, read by its suffix: .csv/.txt/.tsv (any of , ; tab | as separator), "
+                                  ".xlsx/.xlsm, .parquet, .json/.jsonl/.ndjson; every column is read as text"
+                                  + (" (repeat to link several; each file's stem is its `source`)" if several else ""))
+        command.add_argument("--sheet", default=None, help="the worksheet to read from each .xlsx/.xlsm input "
+                                                           "(default: the first)")
+        command.add_argument("--id", required=True, help="the column holding each row's id (unique per file: a "
+                                                         "repeated id is an error)")
         command.add_argument("--map", required=True, action="append", metavar="FIELD=COL",
                              help="FIELD: first_name, middle_names, surname, dob, sex, address_line, locality, "
                                   "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id")
@@ -299,12 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
                              help="match probability to link at (default: match weight 4, p = 0.94)")
         command.add_argument("--out", required=True)
 
-    link = sub.add_parser("link", help="deduplicate one CSV or link and deduplicate several: clusters.csv")
+    link = sub.add_parser("link", help="deduplicate one list (CSV, Excel, Parquet, JSON lines) or link and "
+                                       "deduplicate several: clusters.csv")
     list_arguments(link, several=True)
     link.add_argument("--pairs-out", default=None, help="also write the scored pairs")
     link.set_defaults(func=cmd_link)
 
-    match = sub.add_parser("match", help="match a CSV against the warehouse's person index")
+    match = sub.add_parser("match", help="match a list (CSV, Excel, Parquet, JSON lines) against the warehouse's "
+                                         "person index: matched.csv")
     list_arguments(match, several=False)
     match.set_defaults(func=cmd_match)
 

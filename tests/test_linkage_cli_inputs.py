@@ -1,0 +1,202 @@
+"""`familyhub link` / `match` read CSV, TSV, Excel, Parquet and JSON lines alike (linkage.match.read_list):
+every column as text, the same clusters whatever the format, and one clear error, free of data values,
+for a list that cannot be read as asked. Small hand-made synthetic lists only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from linkage.match import ListError, read_list
+from orchestration.cli import main
+
+HEADER = ["Ref", "Given", "Family", "Born", "Zip", "Card"]
+# A partner list that is not British: ids with leading zeros, French postcodes (one with a leading zero),
+# a numeric card number. Records 0001/0002/0005 are one person; 0003 and 0004 are sisters.
+PEOPLE = [
+    ["0001", "Émile", "Dubois", dt.date(1984, 7, 12), "75011", 1234567890],
+    ["0002", "Emile", "Dubois", dt.date(1984, 7, 12), "75011", None],
+    ["0003", "Chloé", "Martin", dt.date(2001, 2, 27), "01000", 7654321098],
+    ["0004", "Chloe", "Martin", dt.date(2003, 11, 5), "01000", None],
+    ["0005", "EMILE", "DUBOIS", dt.date(1984, 7, 12), "75011", 1234567890],
+    ["0006", "Lucas", "Bernard", dt.date(2010, 5, 5), "13001", None],
+]
+MAPS = ["--map", "first_name=Given", "--map", "surname=Family", "--map", "dob=Born", "--map", "postcode=Zip",
+        "--map", "other_id=Card"]
+MAPPING = {"first_name": "Given", "surname": "Family", "dob": "Born", "postcode": "Zip", "other_id": "Card"}
+# what no message may show: every name and identifier in the list
+VALUES = {str(v) for row in PEOPLE for v in row[1:] if v is not None and not isinstance(v, dt.date)}
+
+
+def as_text(value) -> str:
+    return "" if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def write_csv(path: Path, rows=PEOPLE, header=HEADER, sep=",") -> Path:
+    path.write_text("\n".join(sep.join(as_text(v) for v in row) for row in [header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def write_xlsx(path: Path, rows=PEOPLE, sheet="Clients") -> Path:
+    """As a council's workbook holds them: ids and postcodes as text, dates as dates, card numbers as
+    Excel floats, and one postcode typed as a number shown with a 00000 format."""
+    book = openpyxl.Workbook()
+    cover = book.active
+    cover.title = "About"
+    cover.append(["synthetic test list"])
+    clients = book.create_sheet(sheet)
+    clients.append(HEADER)
+    for row in rows:
+        ref, given, family, born, zip_code, card = row
+        clients.append([ref, given, family, dt.datetime.combine(born, dt.time()), zip_code,
+                        float(card) if card is not None else None])
+    zero_padded = clients.cell(row=4, column=5)  # 0003's postcode 01000
+    zero_padded.value, zero_padded.number_format = 1000, "00000"
+    book.save(path)
+    return path
+
+
+def write_parquet(path: Path, rows=PEOPLE) -> Path:
+    columns = list(zip(*rows))
+    pq.write_table(pa.table({
+        "Ref": pa.array(columns[0]), "Given": pa.array(columns[1]), "Family": pa.array(columns[2]),
+        "Born": pa.array(columns[3], pa.date32()), "Zip": pa.array(columns[4]),
+        # a nullable integer column stored as float, as pandas writes one
+        "Card": pa.array([float(c) if c is not None else None for c in columns[5]], pa.float64()),
+    }), path)
+    return path
+
+
+def write_jsonl(path: Path, rows=PEOPLE) -> Path:
+    path.write_text("".join(json.dumps({h: (v.isoformat() if isinstance(v, dt.date) else v)
+                                        for h, v in zip(HEADER, row)}) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+WRITERS = {"csv": write_csv, "xlsx": write_xlsx, "parquet": write_parquet, "jsonl": write_jsonl,
+           "tsv": lambda p: write_csv(p, sep="\t")}
+
+
+def link(capsys, *args) -> tuple[int, str]:
+    code = main(["link", *map(str, args)])
+    printed = capsys.readouterr()
+    return code, printed.out + printed.err
+
+
+def test_every_format_reads_as_the_same_text(tmp_path):
+    expected = read_list(write_csv(tmp_path / "clinic.csv"), "Ref", MAPPING)
+    assert expected["record_id"].tolist() == ["0001", "0002", "0003", "0004", "0005", "0006"]
+    assert expected.loc[0, "other_id"] == "1234567890" and expected.loc[2, "postcode"] == "01000"
+    for suffix, write in WRITERS.items():
+        folder = tmp_path / suffix
+        folder.mkdir()
+        frame = read_list(write(folder / f"clinic.{suffix}"), "Ref", MAPPING, sheet="Clients")
+        pd.testing.assert_frame_equal(frame, expected, obj=suffix)
+    # typed dates follow --dob-format, so they read like the dates typed in as text
+    frame = read_list(tmp_path / "xlsx" / "clinic.xlsx", "Ref", MAPPING, sheet="Clients", dob_format="%d/%m/%Y")
+    assert frame.loc[0, "dob"] == "12/07/1984"
+
+
+def test_link_gives_the_same_clusters_from_csv_xlsx_parquet_and_jsonl(tmp_path, capsys):
+    results = {}
+    for suffix in ("csv", "xlsx", "parquet", "jsonl"):
+        folder = tmp_path / suffix
+        folder.mkdir()
+        source = WRITERS[suffix](folder / f"clinic.{suffix}")
+        out = folder / "clusters.csv"
+        code, printed = link(capsys, "--input", source, "--sheet", "Clients", "--id", "Ref", *MAPS, "--out", out)
+        assert code == 0, printed
+        assert not any(value in printed for value in VALUES)
+        results[suffix] = out.read_text()
+    assert len(set(results.values())) == 1, "a format changed the clusters"
+    clusters = pd.read_csv(tmp_path / "csv" / "clusters.csv", dtype=str)
+    assert list(clusters.columns) == ["source", "record_id", "person_id"] and set(clusters["source"]) == {"clinic"}
+    person = dict(zip(clusters["record_id"], clusters["person_id"]))
+    assert person["0001"] == person["0002"] == person["0005"]
+    assert len({person["0001"], person["0003"], person["0004"], person["0006"]}) == 4  # sisters stay apart
+
+
+def test_sheet_and_separators(tmp_path):
+    workbook = write_xlsx(tmp_path / "clinic.xlsx", sheet="Clients")
+    with pytest.raises(ListError, match="no column"):  # the first sheet is the cover note
+        read_list(workbook, "Ref", MAPPING)
+    assert len(read_list(workbook, "Ref", MAPPING, sheet="Clients")) == len(PEOPLE)
+    with pytest.raises(ListError, match="no sheet 'Missing'"):
+        read_list(workbook, "Ref", MAPPING, sheet="Missing")
+    semicolons = read_list(write_csv(tmp_path / "semi.txt", sep=";"), "Ref", MAPPING)
+    assert semicolons["record_id"].tolist()[:2] == ["0001", "0002"] and semicolons.loc[0, "source"] == "semi"
+    # a Windows-1252 export, a trailing blank row, and JSON lines with a blank line
+    (tmp_path / "legacy.csv").write_bytes("Ref,Given\r\n0001,Chloé\r\n,\r\n".encode("cp1252"))
+    assert read_list(tmp_path / "legacy.csv", "Ref", {"first_name": "Given"})["first_name"].tolist() == ["Chloé"]
+    (tmp_path / "gaps.jsonl").write_text('{"Ref": 1, "Given": "A"}\n\n{"Ref": 2}\n')
+    gaps = read_list(tmp_path / "gaps.jsonl", "Ref", {"first_name": "Given"})
+    assert gaps["record_id"].tolist() == ["1", "2"] and gaps["first_name"].tolist() == ["A", None]
+    # a .json array of objects, and Excel's 'Unicode text' export (UTF-16, tab-separated)
+    (tmp_path / "array.json").write_text(json.dumps([{"Ref": "01", "Given": "A"}, {"Ref": 2.0, "Given": None}]))
+    assert read_list(tmp_path / "array.json", "Ref", {"first_name": "Given"})["record_id"].tolist() == ["01", "2"]
+    (tmp_path / "unicode.txt").write_text("Ref\tGiven\n0001\tChloé\n", encoding="utf-16")
+    assert read_list(tmp_path / "unicode.txt", "Ref", {"first_name": "Given"})["first_name"].tolist() == ["Chloé"]
+
+
+def unreadable(folder: Path) -> dict[str, tuple[Path, str]]:
+    """file -> (path, what the error must say)."""
+    files = {}
+    (folder / "empty.csv").write_bytes(b"")
+    files["empty csv"] = (folder / "empty.csv", "empty")
+    (folder / "empty.jsonl").write_text("\n")
+    files["empty jsonl"] = (folder / "empty.jsonl", "empty")
+    files["header only"] = (write_csv(folder / "header.csv", rows=[]), "no rows")
+    (folder / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
+    files["broken xlsx"] = (folder / "broken.xlsx", "not a readable Excel workbook")
+    (folder / "broken.parquet").write_bytes(b"PAR1 truncated")
+    files["broken parquet"] = (folder / "broken.parquet", "not a readable Parquet file")
+    (folder / "broken.jsonl").write_text('{"Ref": "0001", "Given": "Émile"}\n{"Ref": "0002", "Given": \n')
+    files["broken jsonl"] = (folder / "broken.jsonl", "line 2 is not one JSON object")
+    write_xlsx(folder / "renamed.xlsx")
+    files["workbook named .csv"] = ((folder / "renamed.xlsx").rename(folder / "renamed.csv"), "Excel workbook")
+    files["unknown suffix"] = (write_csv(folder / "clinic.dat"), "unknown suffix '.dat'")
+    files["missing"] = (folder / "absent.csv", "no such file")
+    duplicated = [PEOPLE[0], PEOPLE[1], [*PEOPLE[0][:1], *PEOPLE[2][1:]], PEOPLE[3], PEOPLE[3]]
+    files["repeated ids"] = (write_csv(folder / "dupes.csv", rows=duplicated),
+                             "'Ref' repeats: 2 id(s) appear on more than one row (4 rows: rows 2, 4, 5, 6)")
+    files["empty id"] = (write_csv(folder / "blank.csv", rows=[["", *PEOPLE[0][1:]], PEOPLE[1]]),
+                         "'Ref' is empty on 1 row(s) (row 2)")
+    return files
+
+
+def test_bad_lists_get_one_clear_error_without_values(tmp_path, capsys):
+    for case, (path, says) in unreadable(tmp_path).items():
+        out = tmp_path / "clusters.csv"
+        code, printed = link(capsys, "--input", path, "--id", "Ref", *MAPS, "--out", out)
+        assert code == 2 and says in printed, (case, printed)
+        assert printed.startswith("familyhub link: ") and printed.count("\n") == 1, case
+        assert not any(value in printed for value in VALUES), case
+        assert not out.exists(), case
+    # missing columns are named, in every format, with no value from the file
+    for suffix, write in WRITERS.items():
+        source = write(tmp_path / f"list.{suffix}")
+        code, printed = link(capsys, "--input", source, "--sheet", "Clients", "--id", "ref", "--map",
+                             "surname=Nom", "--map", "first_name=Given", "--out", tmp_path / "clusters.csv")
+        assert code == 2 and "no column(s) ['ref', 'Nom']" in printed and "'ref' is written 'Ref'" in printed, suffix
+        assert not any(value in printed for value in VALUES), suffix
+    # a headerless list: its first row would be the header, so column names are not echoed
+    write_csv(tmp_path / "headerless.csv", rows=PEOPLE[1:], header=[as_text(v) for v in PEOPLE[0]])
+    code, printed = link(capsys, "--input", tmp_path / "headerless.csv", "--id", "Ref", *MAPS,
+                         "--out", tmp_path / "clusters.csv")
+    assert code == 2 and "no column(s)" in printed and "Dubois" not in printed and "0001" not in printed
+
+
+def test_match_reads_the_same_formats(tmp_path, capsys):
+    """`match` shares read_list: a bad list stops it before the warehouse is opened."""
+    source = write_parquet(tmp_path / "partner.parquet", rows=[PEOPLE[0], PEOPLE[0]])
+    code = main(["match", "--input", str(source), "--id", "Ref", *MAPS, "--out", str(tmp_path / "matched.csv")])
+    printed = capsys.readouterr().err
+    assert code == 2 and "'Ref' repeats: 1 id(s)" in printed and "0001" not in printed
+    assert not (tmp_path / "matched.csv").exists()
