@@ -4,15 +4,18 @@ Connected components at a threshold chain households into one person: a record w
 links the father to the son who shares his name, and both to their address. Here edges above the
 threshold are taken strongest first and two clusters merge only when no pair of their records
 conflicts on a strong identifier (NHS number, NI number, UPN: different and not one typo apart),
-on date of birth (different, not transposed, not one character apart), on sex, or, when both clusters
-already hold a record of the same source system, on forename (twins: same surname, DOB and address). A refused merge
-stays two clusters; the edge is reported as refused.
+on date of birth (different, not transposed, not one character apart), on sex, or on forename (twins:
+same surname, DOB and address) when both clusters already hold a record of the same source system, or
+when nothing else (sex on both sides, a shared identifier) corroborates an edge below the no-DOB bar.
+A refused merge stays two clusters; the edge is reported as refused.
 
-Pure Python over an Arrow/pandas edge list: it needs no database, so it is the same on any backend.
+Numpy over an Arrow/pandas edge list, with the rules in pure Python for the few components where a
+conflict is possible: it needs no database, so it is the same on any backend.
 """
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,14 +86,86 @@ def _sets_conflict(sa: frozenset | set | None, sb: frozenset | set | None, compa
     return not any(compatible(x, y) for x in sa for y in sb)
 
 
-def _decided_pairs(pairs: pd.DataFrame | None, index: dict) -> list[tuple[int, int]]:
+def _positions(lookup: pd.Index, record_ids) -> np.ndarray:
+    """Each id's row in `records` (-1 when absent)."""
+    return lookup.get_indexer(pd.Index(record_ids, dtype=object))
+
+
+def _decided_pairs(pairs: pd.DataFrame | None, lookup: pd.Index) -> np.ndarray:
+    """A reviewer's pairs as rows of `records`, in the order given, less those naming an unknown record
+    or the same record twice: shape (k, 2)."""
     if pairs is None or not len(pairs):
-        return []
-    out = []
-    for a, b in zip(pairs["person_record_id_l"].tolist(), pairs["person_record_id_r"].tolist()):
-        if a in index and b in index and a != b:
-            out.append((index[a], index[b]))
-    return out
+        return np.empty((0, 2), dtype=np.int64)
+    a, b = _positions(lookup, pairs["person_record_id_l"]), _positions(lookup, pairs["person_record_id_r"])
+    keep = (a >= 0) & (b >= 0) & (a != b)
+    return np.column_stack([a[keep], b[keep]]).astype(np.int64)
+
+
+def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Connected components of the graph on n nodes with these edges: each node's label is the smallest
+    node of its component. Hook every root onto the smallest root it has an edge to, then point every
+    node at its root; a few rounds, each a pass of numpy over the edges."""
+    label = np.arange(n, dtype=np.int64)
+    while True:
+        la, lb = label[left], label[right]
+        apart = la != lb
+        if not apart.any():
+            return label
+        la, lb = la[apart], lb[apart]
+        np.minimum.at(label, np.maximum(la, lb), np.minimum(la, lb))
+        while True:  # parents are always smaller than their children, so this ends
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+
+
+CONFLICT_FIELDS = (*STRONG_IDS, "dob", "sex")
+
+
+def _many_values(values: np.ndarray, component: np.ndarray) -> np.ndarray:
+    """Per component label: do its records hold more than one distinct non-missing value?"""
+    n = len(component)
+    codes = pd.factorize(values)[0]  # -1: missing (None or NaN)
+    present = codes >= 0
+    lowest = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    highest = np.full(n, -1, dtype=np.int64)
+    np.minimum.at(lowest, component[present], codes[present])
+    np.maximum.at(highest, component[present], codes[present])
+    return highest > lowest
+
+
+def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarray,
+                system_rules: bool) -> np.ndarray:
+    """Per record: is its component one the rules could split? A component is settled without them, as
+    one cluster with every edge merging, when no two of its records can conflict whatever the merge
+    order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
+    distinct value across it; so do forenames, or else no source system registers two of its records
+    and each has its sex recorded (the forename rules' preconditions); and no reviewer's decision
+    names one of its records."""
+    n = len(component)
+    size = np.bincount(component, minlength=n)
+
+    def any_of(mask: np.ndarray) -> np.ndarray:  # per component label: does one of its records match?
+        out = np.zeros(n, dtype=bool)
+        out[component[mask]] = True
+        return out
+
+    tangled = any_of(pd.isna(records["dob"].to_numpy()))
+    for f in CONFLICT_FIELDS:
+        tangled |= _many_values(records[f].to_numpy(), component)
+    forename_rules = any_of(pd.isna(records["sex"].to_numpy()))
+    if system_rules:
+        systems = records["source_system"].to_numpy()
+        person_keyed = ~pd.Series(systems).isin(EVENT_KEYED_SYSTEMS).to_numpy()
+        system_codes = pd.factorize(systems)[0]
+        per_system = component * (system_codes.max(initial=-1) + 2) + system_codes + 1
+        repeated = np.zeros(n, dtype=bool)
+        repeated[person_keyed] = pd.Series(per_system[person_keyed]).duplicated(keep=False).to_numpy()
+        forename_rules |= any_of(repeated)
+    tangled |= forename_rules & _many_values(records["first_name_canonical"].to_numpy(), component)
+    tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
+    return tangled[component] & (size[component] > 1)
 
 
 @dataclass
@@ -103,17 +178,88 @@ class ClusterResult:
 def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             no_dob_threshold: float | None = None, must_link: pd.DataFrame | None = None,
             cannot_link: pd.DataFrame | None = None, system_rules: bool = True) -> ClusterResult:
-    """records: person_record_id, source_system, first_name_canonical, surname, nhs_number, ni_number, upn,
-    dob (YYYYMMDD text), sex.
+    """records: person_record_id (text), source_system, first_name_canonical, surname, nhs_number, ni_number,
+    upn, dob (YYYYMMDD text), sex.
     edges: person_record_id_l, person_record_id_r, match_weight (any order).
     must_link / cannot_link: person_record_id_l, person_record_id_r: a clerical reviewer's decisions. Must-links
     merge first, whatever the model says; no merge ever puts a cannot-linked pair in one cluster (a must-link
     that would is refused). Pairs naming a record not in `records` are ignored.
     system_rules: apply the same-source-system rules (off for a list whose records share one 'system',
-    such as a single partner file deduplicated by `familyhub link`)."""
+    such as a single partner file deduplicated by `familyhub link`).
+
+    Merges only ever follow edges at or above the threshold and must-links, so the clustering decomposes
+    over the connected components of that graph: a record in none stays alone, a component nothing in
+    can conflict is one cluster, and only the others go through the rules (`_cluster_by_rules`)."""
     ids = records["person_record_id"].to_numpy()
-    index = {rid: i for i, rid in enumerate(ids.tolist())}
     n = len(ids)
+    lookup = pd.Index(ids, dtype=object)
+    if not lookup.is_unique:
+        raise ValueError(f"records: person_record_id repeats ({n - lookup.nunique()} duplicates)")
+    # each id's place in text order: the tie-break between equal weights, and the cluster key
+    text_order = np.argsort(ids.astype(str), kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[text_order] = np.arange(n)
+
+    strong_mask = (edges["match_weight"] >= threshold).to_numpy()
+    strong = edges[strong_mask]
+    left_in = _positions(lookup, strong["person_record_id_l"])
+    right_in = _positions(lookup, strong["person_record_id_r"])
+    unknown = int(((left_in < 0) | (right_in < 0)).sum())
+    if unknown:
+        raise ValueError(f"edges: {unknown} edges above the threshold name a record not in records")
+    weights_in = strong["match_weight"].to_numpy()
+    # strongest first, ties by ids
+    order = np.lexsort((rank[right_in], rank[left_in], -weights_in))
+    left, right, weights = left_in[order], right_in[order], weights_in[order]
+    must = _decided_pairs(must_link, lookup)
+    cannot = _decided_pairs(cannot_link, lookup)
+
+    component = _components(n, np.concatenate([left, must[:, 0]]), np.concatenate([right, must[:, 1]]))
+    ruled = _need_rules(records, component, np.concatenate([must, cannot]), system_rules)
+    # an edge from a record to itself (Splink makes none) goes through the phases like any other (one
+    # touching a record without DOB, below the no-DOB bar, is not accepted): leave its component to the rules
+    ruled |= np.isin(component, component[left[left == right]])
+    cluster_label = component.copy()
+    accepted_sorted = np.ones(len(order), dtype=bool)  # every edge of a settled component merges
+    refused = 0
+    subset = np.flatnonzero(ruled)
+    if len(subset):
+        local = np.full(n, -1, dtype=np.int64)
+        local[subset] = np.arange(len(subset))
+        edge_ruled = ruled[left]
+        # the rules allocate a few small sets per record: the cyclic collector's repeated scans of every
+        # live object would cost a third of the time, and the work makes no garbage cycles to collect
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            roots, accepted_sorted[edge_ruled], refused = _cluster_by_rules(
+                records.iloc[subset], rank[subset], local[left[edge_ruled]], local[right[edge_ruled]],
+                weights[edge_ruled], threshold, no_dob_threshold, local[must[ruled[must[:, 0]]]],
+                local[cannot[ruled[cannot[:, 0]] & ruled[cannot[:, 1]]]], system_rules)
+        finally:
+            if collecting:
+                gc.enable()
+        cluster_label[subset] = n + roots  # clear of the component labels, which are < n
+
+    # the smallest member id of each cluster, without a per-group Python fallback on text
+    smallest = np.full(2 * n, n, dtype=np.int64)
+    np.minimum.at(smallest, cluster_label, rank)
+    frame = pd.DataFrame({"person_record_id": ids, "cluster_root": ids[text_order][smallest[cluster_label]]})
+    accepted = np.zeros(len(edges), dtype=bool)
+    positions = np.flatnonzero(strong_mask)
+    accepted[positions[order]] = accepted_sorted
+    return ClusterResult(frame, accepted, refused)
+
+
+def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray, right: np.ndarray,
+                      weights: np.ndarray, threshold: float, no_dob_threshold: float | None,
+                      must: np.ndarray, cannot_pairs: np.ndarray,
+                      system_rules: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """The anti-chaining rules over records (rows 0..n-1) and the edges between them (left, right: rows;
+    already strongest first, ties by ids; all at or above the threshold). rank: each record's place in
+    id order. must / cannot: reviewers' pairs as rows, shape (k, 2). Returns each record's root row, per
+    edge whether it was accepted, and the number of refused merges."""
+    n = len(records)
     parent = list(range(n))
     attrs: list[dict[str, set] | None] = [None] * n
     fields = (*STRONG_IDS, "dob", "sex")
@@ -137,7 +283,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
                for s in records["source_system"].tolist()]
     # per cluster root: the records it may never share a cluster with (reviewers' cannot-links)
     cannot: dict[int, set[int]] = {}
-    for a, b in _decided_pairs(cannot_link, index):
+    for a, b in cannot_pairs.tolist():
         cannot.setdefault(a, set()).add(b)
         cannot.setdefault(b, set()).add(a)
 
@@ -149,28 +295,39 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             parent[x], x = root, parent[x]
         return root
 
-    def names_conflict(a: dict, b: dict, shared_system: bool) -> bool:
+    def names_conflict(a: dict, b: dict, shared_system: bool, weight: float | None) -> bool:
         """Different forenames (not a nickname, a swap or a typo apart) in two clusters that already
         share a source system: two people that system registered separately, e.g. twins. (Requiring
-        this across systems cost 1.5 points of recall: forenames vary between systems.)"""
+        this across systems cost 1.5 points of recall: forenames vary between systems.)
+        Across systems, an edge (of this weight) on which the forenames differ and nothing corroborates
+        the person (no NHS/NI/UPN in common, sex not recorded on both sides) rests on surname, DOB and
+        address: what twins share. It must then clear the same higher bar as an edge to a record
+        without DOB (twins each known to one system merged at weight 7.3 in the 30k demo)."""
         fa, fb = a.get("forenames"), b.get("forenames")
         if not fa or not fb or not fa.keys().isdisjoint(fb):
             return False
         if not fa.keys().isdisjoint(b.get("surname", ())) or not fb.keys().isdisjoint(a.get("surname", ())):
             return False  # a forename keyed in the surname field
-        if not shared_system:
+        if not shared_system and not (weight is not None and weight < floor and not corroborated(a, b)):
             return False
         return all(jaro_winkler(x, y) < NAME_SIMILAR for x in fa for y in fb)
+
+    def corroborated(a: dict, b: dict) -> bool:
+        """Something beyond name, DOB and address says one person: sex on both sides (a difference is
+        a conflict of its own) or a shared NHS / NI number or UPN."""
+        if "sex" in a and "sex" in b:
+            return True
+        return any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in STRONG_IDS)
 
     def cannot_join(ra: int, rb: int) -> bool:
         if len(cannot.get(rb, ())) < len(cannot.get(ra, ())):
             ra, rb = rb, ra
         return any(find(x) == rb for x in cannot.get(ra, ()))
 
-    def conflict(a: dict, b: dict, shared_system: bool = False) -> bool:
+    def conflict(a: dict, b: dict, shared_system: bool = False, weight: float | None = None) -> bool:
         if not a or not b:
             return False
-        if names_conflict(a, b, shared_system):
+        if names_conflict(a, b, shared_system, weight):
             return True
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):
@@ -179,13 +336,9 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             return True
         return _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
 
-    strong = edges[edges["match_weight"] >= threshold]
-    order = np.lexsort((strong["person_record_id_r"].to_numpy(), strong["person_record_id_l"].to_numpy(),
-                        -strong["match_weight"].to_numpy()))
-    left = np.fromiter((index[x] for x in strong["person_record_id_l"].to_numpy()[order]), np.int64, len(order))
-    right = np.fromiter((index[x] for x in strong["person_record_id_r"].to_numpy()[order]), np.int64, len(order))
-    accepted_sorted = np.zeros(len(order), dtype=bool)
+    accepted_sorted = np.zeros(len(left), dtype=bool)
     refused = 0
+    floor = threshold if no_dob_threshold is None else no_dob_threshold
 
     def union(ra: int, rb: int) -> None:
         if size[ra] < size[rb]:
@@ -213,7 +366,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             accepted_sorted[k] = True
             return
         shared_system = not systems[ra].isdisjoint(systems[rb])
-        if (conflict(attrs[ra], attrs[rb], shared_system) or (same_system_conflicts and shared_system)
+        if (conflict(attrs[ra], attrs[rb], shared_system, weights[k]) or (same_system_conflicts and shared_system)
                 or cannot_join(ra, rb)):
             refused += 1
             return
@@ -223,7 +376,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
     weak = np.array(["dob" not in a for a in attrs], dtype=bool)  # records without a date of birth
 
     # Phase 0: reviewers' must-links, in a fixed order (by record id), refused only by a cannot-link.
-    for a, b in sorted(_decided_pairs(must_link, index), key=lambda p: (ids[p[0]], ids[p[1]])):
+    for a, b in sorted(must.tolist(), key=lambda p: (rank[p[0]], rank[p[1]])):
         ra, rb = find(a), find(b)
         if ra != rb and not cannot_join(ra, rb):
             union(ra, rb)
@@ -231,6 +384,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
     # Phase 1: edges between records that both have a date of birth, strongest first; those whose
     # forenames agree (same canonical form) before the others, so that each twin's own records have
     # come together before an edge between the twins is considered.
+    left, right = left.tolist(), right.tolist()
     edge_weak = weak[left] | weak[right]
     same_forename = (forenames[left] == forenames[right]) & pd.notna(forenames[left])
     for k in np.flatnonzero(~edge_weak & same_forename).tolist():
@@ -244,7 +398,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
     # same-name father) it is ambiguous and stays on its own, where a clerical review can pick it up.
     candidates: dict[int, set[int]] = {}
     for k in np.flatnonzero(edge_weak).tolist():
-        a, b = int(left[k]), int(right[k])
+        a, b = left[k], right[k]
         if weak[a] and not weak[b]:
             candidates.setdefault(a, set()).add(find(b))
         elif weak[b] and not weak[a]:
@@ -255,25 +409,13 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
         if any(conflict(attrs[x], attrs[y]) or cannot_join(x, y)
                for i, x in enumerate(roots_list) for y in roots_list[i + 1:]):
             ambiguous.add(record)
-    weights = strong["match_weight"].to_numpy()[order]
-    floor = threshold if no_dob_threshold is None else no_dob_threshold
     for k in np.flatnonzero(edge_weak).tolist():
         if weights[k] < floor:
             continue
-        if int(left[k]) in ambiguous or int(right[k]) in ambiguous:
+        if left[k] in ambiguous or right[k] in ambiguous:
             refused += 1
             continue
         merge(k, same_system_conflicts=True)
 
     roots = np.fromiter((find(i) for i in range(n)), dtype=np.int64, count=n)
-    # the smallest member id of each cluster, without a per-group Python fallback on text
-    order_of_ids = np.argsort(ids.astype(str), kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order_of_ids] = np.arange(n)
-    smallest = np.full(n, n, dtype=np.int64)
-    np.minimum.at(smallest, roots, rank)
-    frame = pd.DataFrame({"person_record_id": ids, "cluster_root": ids[order_of_ids][smallest[roots]]})
-    accepted = np.zeros(len(edges), dtype=bool)
-    positions = np.flatnonzero((edges["match_weight"] >= threshold).to_numpy())
-    accepted[positions[order]] = accepted_sorted
-    return ClusterResult(frame[["person_record_id", "cluster_root"]], accepted, refused)
+    return roots, accepted_sorted, refused
