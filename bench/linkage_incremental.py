@@ -1,16 +1,16 @@
-"""Benchmark: a full linkage run against an incremental one for a 1% delivery.
+"""Benchmark: a delivery linked into the person index in place, against a full run on the same state.
 
 Builds a standardised warehouse for N synthetic persons (generation, landing and dbt are not timed), holds
-back a random 1% of the person records, links the rest (the existing index), then puts them back and times
+back a random share of the person records (--new-share, default 1%), indexes the rest with a full run,
+then makes the delivery: the held-back records arrive, and optionally a share of the indexed records
+change (--changed-share: a new postcode) or are withdrawn (--withdrawn-share). From that one state it
+times `linkage.index.update_person_index` end to end (read the delta, score, recluster, carry ids,
+lineage, review queue, writes), once chosen automatically (incremental) and once in full, each on its
+own copy of the warehouse, and checks that both give every record the same person id and every pair
+the same merge decision. Prints one JSON line.
 
-  - link:   linkage.run.link_persons on everything vs linkage.incremental.link_incremental (predict +
-            cluster + ids, in memory);
-  - index:  linkage.index.update_person_index end to end (read records, fingerprints, link, lineage,
-            review queue, writes), mode auto (incremental) vs mode full, on the same warehouse;
-
-and checks that both give every record the same person id. Prints one JSON line.
-
-Usage: python bench/linkage_incremental.py [--persons N] [--new-share 0.01] [--keep DIR] [--reuse]
+Usage: python bench/linkage_incremental.py [--persons N] [--new-share 0.01] [--changed-share 0]
+       [--withdrawn-share 0] [--keep DIR] [--reuse]
 """
 
 from __future__ import annotations
@@ -26,87 +26,89 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _sample(share: float, salt: str) -> str:
+    """A reproducible share of the records, chosen by a hash of the id."""
+    return f"hash(person_record_id || '{salt}') % 1000000 < {int(share * 1_000_000)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--persons", type=int, default=50000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--new-share", type=float, default=0.01)
+    parser.add_argument("--changed-share", type=float, default=0.0)
+    parser.add_argument("--withdrawn-share", type=float, default=0.0)
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated data and warehouse here")
     parser.add_argument("--reuse", action="store_true", help="reuse --keep's warehouse if it is already built")
     args = parser.parse_args()
 
     import duckdb
-    import numpy as np
-    import pyarrow as pa
 
-    from linkage.incremental import link_incremental
     from linkage.index import update_person_index
-    from linkage.run import INPUT_TABLE, link_persons, read_records
-    from linkage.train import load_model
+    from linkage.run import INPUT_TABLE
     from linkage.warehouse import build_standardised_warehouse
 
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="bench-linkage-incr-"))
-    if not (args.reuse and (data_dir / "warehouse.duckdb").exists()):
+    reused = args.reuse and (data_dir / "warehouse.duckdb").exists()
+    if not reused:
         if data_dir.exists():
             shutil.rmtree(data_dir)
         build_standardised_warehouse(args.persons, args.seed, data_dir, {})
     work = Path(tempfile.mkdtemp(prefix="bench-linkage-incr-work-"))
     try:
-        warehouse = work / "warehouse.duckdb"
-        shutil.copy(data_dir / "warehouse.duckdb", warehouse)
-        con = duckdb.connect(str(warehouse))
-        records = read_records(con)
-        ids = np.array(records["person_record_id"].to_pylist(), dtype=object)
-        new = np.random.default_rng(args.seed).random(len(ids)) < args.new_share
-        model = load_model()
-
-        # 1. in memory: the link step alone
-        existing = link_persons(records.filter(pa.array(~new)))
-        started = time.perf_counter()
-        full = link_persons(records, previous=existing.crosswalk)
-        full_link = time.perf_counter() - started
-        started = time.perf_counter()
-        incremental = link_incremental(records, ids[new].tolist(), existing.pairs, existing.crosswalk, model)
-        incremental_link = time.perf_counter() - started
-        a = full.crosswalk.sort_values("person_record_id", ignore_index=True)
-        b = incremental.crosswalk.sort_values("person_record_id", ignore_index=True)
-        link_agree = float((a["person_id"] == b["person_id"]).mean())
-        on_new = a["person_record_id"].isin(set(ids[new]))
-        link_agree_new = float((a.loc[on_new, "person_id"] == b.loc[on_new, "person_id"]).mean())
-
-        # 2. end to end on the warehouse: index the 99%, then the delivery arrives
+        state = work / "state.duckdb"
+        shutil.copy(data_dir / "warehouse.duckdb", state)
+        con = duckdb.connect(str(state))
+        records = con.execute(f"select count(*) from {INPUT_TABLE}").fetchall()[0][0]
+        # the index before the delivery: everything but the held-back records
         con.execute(f"create table intermediate.__bench_all as select * from {INPUT_TABLE}")
-        con.register("__bench_new", pa.table({"person_record_id": ids[new].tolist()}))
-        con.execute(f"delete from {INPUT_TABLE} where person_record_id in (select person_record_id from __bench_new)")
-        update_person_index(con, run_id="bench-0")
-        con.execute(f"create or replace table {INPUT_TABLE} as select * from intermediate.__bench_all")
-        started = time.perf_counter()
-        incr = update_person_index(con, run_id="bench-incremental")
-        incremental_index = time.perf_counter() - started
-        incremental_crosswalk = incr.result.crosswalk.sort_values("person_record_id", ignore_index=True)
-        started = time.perf_counter()
-        again = update_person_index(con, run_id="bench-full", mode="full")
-        full_index = time.perf_counter() - started
-        full_crosswalk = again.result.crosswalk.sort_values("person_record_id", ignore_index=True)
-        index_agree = float((incremental_crosswalk["person_id"] == full_crosswalk["person_id"]).mean())
+        con.execute(f"delete from {INPUT_TABLE} where {_sample(args.new_share, 'new')}")
+        update_person_index(con, run_id="bench-index")
+        # the delivery
+        con.execute(f"insert into {INPUT_TABLE} select * from intermediate.__bench_all "
+                    f"where {_sample(args.new_share, 'new')}")
+        con.execute(f"drop table intermediate.__bench_all")
+        changed = con.execute(f"update {INPUT_TABLE} set postcode = 'ZZ9 9ZZ' "
+                              f"where {_sample(args.changed_share, 'changed')} and not {_sample(args.new_share, 'new')}"
+                              ).fetchall()[0][0]
+        withdrawn = con.execute(f"delete from {INPUT_TABLE} where {_sample(args.withdrawn_share, 'withdrawn')} "
+                                f"and not {_sample(args.new_share, 'new')}").fetchall()[0][0]
         con.close()
+
+        runs = {}
+        for mode in ("auto", "full"):
+            path = work / f"{mode}.duckdb"
+            shutil.copy(state, path)
+            con = duckdb.connect(str(path))
+            started = time.perf_counter()
+            outcome = update_person_index(con, run_id=f"bench-{mode}", mode=mode)
+            seconds = time.perf_counter() - started
+            crosswalk = con.execute("select person_record_id, person_id from linkage.person_crosswalk "
+                                    "order by person_record_id").df()
+            pairs = con.execute("select person_record_id_l, person_record_id_r, merged from linkage.pairwise_predictions "
+                                "order by all").df()
+            con.close()
+            runs[mode] = {"seconds": seconds, "figures": outcome.figures, "crosswalk": crosswalk, "pairs": pairs}
+        incremental, full = runs["auto"], runs["full"]
+        same_ids = incremental["crosswalk"].merge(full["crosswalk"], on="person_record_id", how="outer")
+        key = ["person_record_id_l", "person_record_id_r"]
+        same_pairs = incremental["pairs"].merge(full["pairs"], on=key, how="outer")
+        f = incremental["figures"]
         print(json.dumps({
             "bench": "linkage_incremental",
-            "persons_generated": args.persons,
-            "person_records": int(records.num_rows),
-            "new_records": int(new.sum()),
-            "new_share": args.new_share,
-            "link_seconds": {"full": round(full_link, 2), "incremental": round(incremental_link, 2),
-                             "ratio": round(incremental_link / full_link, 3)},
-            "index_update_seconds": {"full": round(full_index, 2), "incremental": round(incremental_index, 2),
-                                     "ratio": round(incremental_index / full_index, 3),
-                                     "mode_chosen": incr.figures["mode"]},
-            "records_reclustered": incremental.figures["records_reclustered"],
-            # the new records get a full run's ids; elsewhere an old pair whose weight drifts across the
-            # threshold with the new term frequencies is left as it was until the next full run
-            "same_person_ids_new_records": link_agree_new,
-            "same_person_ids_link": link_agree,
-            "same_person_ids_index": index_agree,
+            "persons_generated": None if reused else args.persons,
+            "person_records": int(records),
+            "delivery": {"new_records": f["new_records"], "changed_records": int(changed),
+                         "withdrawn_records": int(withdrawn)},
+            "mode_chosen": f["mode"],
+            "index_update_seconds": {"full": round(full["seconds"], 3), "incremental": round(incremental["seconds"], 3),
+                                     "ratio": round(incremental["seconds"] / full["seconds"], 4)},
+            "incremental_seconds": {k: f.get(k) for k in ("predict_seconds", "reach_seconds", "cluster_seconds",
+                                                          "review_queue_seconds", "link_seconds")},
+            "blocking_candidates": f.get("blocking_candidates"),
+            "records_reclustered": f.get("records_reclustered"),
+            "same_person_ids": float((same_ids["person_id_x"] == same_ids["person_id_y"]).mean()),
+            "same_pairs_and_merges": float((same_pairs["merged_x"] == same_pairs["merged_y"]).mean()),
         }))
     finally:
         shutil.rmtree(work, ignore_errors=True)

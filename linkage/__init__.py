@@ -7,7 +7,8 @@ Public surface:
                        giant_clusters(con, bound)
     linkage.cluster    cluster(records, edges, threshold): clustering that refuses chaining merges
     linkage.index      update_person_index(con, run_id, mode): one run against a warehouse (full or incremental)
-    linkage.incremental link_incremental: a new delivery against the existing index (predict_between/_within)
+    linkage.incremental link_delta / write_delta: a delivery (new, changed, withdrawn records) into the index
+                       in place (predict_between/_within on what it can reach)
     linkage.ids        person_id_for / carry_forward: stable ids and their changes
     linkage.lineage    the index's memory between runs: previous crosswalk, lineage, fingerprints, runs
     linkage.review     review queue, Excel workbook export, decisions import (must-link / cannot-link)

@@ -24,7 +24,7 @@ class LinkageBackend(Protocol):
 
     def filtered(self, splink_df: Any, person_record_ids: list[str], name: str, keep: bool) -> Any: ...
 
-    def linker(self, splink_df: Any, settings: Any) -> Linker: ...
+    def linker(self, splink_df: Any, settings: Any, validate: bool = True) -> Linker: ...
 
     def to_arrow(self, splink_df: Any) -> pa.Table: ...
 
@@ -63,8 +63,10 @@ class DuckDBBackend:
                          f"{join} join {ids} using (person_record_id)")
         return self.db_api.register(table, dataset_display_name=table)
 
-    def linker(self, splink_df, settings) -> Linker:
-        return Linker(splink_df, settings, log_level="WARNING")
+    def linker(self, splink_df, settings, validate: bool = True) -> Linker:
+        """validate=False skips Splink's check of the settings against the columns (a third of a second;
+        the committed model was checked when it was trained, and INPUT_COLUMNS are loaded as they were)."""
+        return Linker(splink_df, settings, log_level="WARNING", validate_settings=validate)
 
     def to_arrow(self, splink_df) -> pa.Table:
         return self.con.sql(f"select * from {splink_df.physical_name}").to_arrow_table()

@@ -4,9 +4,10 @@ record lineage, rebuild the review queue, optionally draw the charts.
     outcome = update_person_index(con, run_id, mode="auto", charts_dir=None)
 
 Full or incremental (`choose_mode`): incremental when the last run used the same model and the same
-review decisions, no record it linked has changed or gone, and the new records are at most
-`INCREMENTAL_MAX_SHARE` of all; otherwise full. A full run on unchanged data gives the same ids and no
-lineage rows.
+review decisions and the delivery (records new, changed or withdrawn since) is at most
+`INCREMENTAL_MAX_SHARE` of all; otherwise full. An incremental run updates the index in place
+(linkage.incremental): only the persons the delivery can reach are redone and rewritten. A full run on
+unchanged data gives the same ids and no lineage rows.
 """
 
 from __future__ import annotations
@@ -39,19 +40,18 @@ def choose_mode(requested: str, previous: lineage.PreviousState, changes: dict, 
     if requested == "full":
         return "full", "asked for a full run"
     last = previous.last_run
-    if previous.crosswalk is None or last is None:
+    if not previous.has_index or last is None:
         return "full", "first run"
     if last.get("model_sha256") != model_sha:
         return "full", "model changed"
     if last.get("decisions_sha256") != decisions_sha:
         return "full", "review decisions changed"
-    if changes["changed_records"] or changes["removed_records"]:
-        return "full", "records changed or withdrawn"
-    if not changes["new_records"]:
+    delivered = changes["new_records"] + changes["changed_records"] + changes["removed_records"]
+    if not delivered:
         return "full", "no new records"
-    if changes["new_records"] > INCREMENTAL_MAX_SHARE * total_records:
-        return "full", "new records above the incremental share"
-    return "incremental", "only new records since the last run"
+    if delivered > INCREMENTAL_MAX_SHARE * total_records:
+        return "full", "delivery above the incremental share"
+    return "incremental", "records new, changed or withdrawn since the last run"
 
 
 def _decision_spans(decisions: pd.DataFrame, previous: pd.DataFrame | None, crosswalk: pd.DataFrame) -> pd.DataFrame:
@@ -72,24 +72,23 @@ def update_person_index(con, run_id: str, mode: str = "auto", charts_dir: Path |
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     started = time.perf_counter()
-    records = read_records(con)
-    previous = lineage.read_previous(con)
+    previous = lineage.read_previous(con, crosswalk=False)
     decisions = review.latest_decisions(con)
     must_link, cannot_link = review.constraints(decisions)
     model = load_model(model_path)
     model_sha = lineage.model_fingerprint(model)
     decisions_sha = review.decisions_fingerprint(decisions)
     changes = lineage.record_changes(con, INPUT_TABLE)
-    chosen, why = choose_mode(mode, previous, changes, model_sha, decisions_sha, records.num_rows)
+    total = con.execute(f"select count(*) from {INPUT_TABLE}").fetchall()[0][0]
+    chosen, why = choose_mode(mode, previous, changes, model_sha, decisions_sha, total)
     if chosen == "incremental":
-        from linkage.incremental import link_incremental
+        return _update_in_place(con, run_id, why, model, model_sha, decisions, decisions_sha, must_link,
+                                cannot_link, changes, charts_dir, started)
 
-        previous_pairs = con.execute("select * from linkage.pairwise_predictions").df()
-        result = link_incremental(records, lineage.new_record_ids(con, INPUT_TABLE), previous_pairs,
-                                  previous.crosswalk, model, previous.issued, must_link, cannot_link)
-    else:
-        result = link_persons(records, model_path=model_path, previous=previous.crosswalk, issued=previous.issued,
-                              must_link=must_link, cannot_link=cannot_link)
+    previous = lineage.read_previous(con)
+    records = read_records(con)
+    result = link_persons(records, model_path=model_path, previous=previous.crosswalk, issued=previous.issued,
+                          must_link=must_link, cannot_link=cannot_link)
     link_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -97,11 +96,7 @@ def update_person_index(con, run_id: str, mode: str = "auto", charts_dir: Path |
     review_seconds = time.perf_counter() - started
 
     f = result.figures
-    run = {"mode": chosen, "mode_reason": why, "model_sha256": model_sha, "decisions_sha256": decisions_sha,
-           "person_records": f["person_records"], "persons": f["persons"], **changes,
-           "person_ids_new": f["person_ids_new"], "person_ids_merged": f["person_ids_merged"],
-           "person_ids_split": f["person_ids_split"], "person_ids_retired": f["person_ids_retired"],
-           "link_seconds": round(link_seconds, 3)}
+    run = _run_row(chosen, why, model_sha, decisions_sha, f, changes, link_seconds)
     spans = _decision_spans(decisions, previous.crosswalk, result.crosswalk)
     # one transaction: a failure leaves the last index, its lineage and its queue as they were
     con.execute("begin transaction")
@@ -113,14 +108,76 @@ def update_person_index(con, run_id: str, mode: str = "auto", charts_dir: Path |
     except BaseException:
         con.execute("rollback")
         raise
+    return _outcome(result, queue, f, chosen, why, changes, link_seconds, review_seconds, charts_dir, model,
+                    records)
 
+
+def _run_row(chosen: str, why: str, model_sha: str, decisions_sha: str, f: dict, changes: dict,
+             link_seconds: float) -> dict:
+    return {"mode": chosen, "mode_reason": why, "model_sha256": model_sha, "decisions_sha256": decisions_sha,
+            "person_records": f["person_records"], "persons": f["persons"], **changes,
+            "person_ids_new": f["person_ids_new"], "person_ids_merged": f["person_ids_merged"],
+            "person_ids_split": f["person_ids_split"], "person_ids_retired": f["person_ids_retired"],
+            "link_seconds": round(link_seconds, 3)}
+
+
+def _update_in_place(con, run_id: str, why: str, model: dict, model_sha: str, decisions: pd.DataFrame,
+                     decisions_sha: str, must_link: pd.DataFrame, cannot_link: pd.DataFrame, changes: dict,
+                     charts_dir: Path | None, started: float) -> IndexOutcome:
+    from linkage import incremental
+
+    link = incremental.link_delta(con, model, must_link=must_link, cannot_link=cannot_link)
+    result = link.result
+    link_seconds = time.perf_counter() - started
+    f = result.figures
+    spans = _decision_spans(decisions, link.previous, result.crosswalk)
+    con.execute("begin transaction")
+    try:
+        review_started = time.perf_counter()
+        lineage.write_run(con, run_id, result.lineage, {}, INPUT_TABLE, spans, context="incremental run",
+                          in_place=incremental.TOUCHED)
+        incremental.write_delta(con, link)
+        f.update(incremental.index_figures(con))
+        queue = review.update_queue_in_place(con, link.scored, result.crosswalk, decisions, model, run_id,
+                                             incremental.TOUCHED, f["person_records"])
+        review_seconds = time.perf_counter() - review_started
+        lineage.append_run(con, run_id, _run_row("incremental", why, model_sha, decisions_sha, f, changes,
+                                                 link_seconds))
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    records = read_records(con) if charts_dir is not None else None
+    return _outcome(result, queue, f, "incremental", why, changes, link_seconds, review_seconds, charts_dir,
+                    model, records, con)
+
+
+def read_index(con) -> LinkageResult:
+    """The whole index as the warehouse holds it now (crosswalk, clusters, pairs)."""
+    from linkage.run import SCHEMA
+
+    frames = {name: con.execute(f"select * from {SCHEMA}.{name}").df()
+              for name in ("person_crosswalk", "person_clusters", "pairwise_predictions")}
+    return LinkageResult(crosswalk=frames["person_crosswalk"].sort_values(["person_id", "person_record_id"],
+                                                                          ignore_index=True),
+                         clusters=frames["person_clusters"].sort_values("person_id", ignore_index=True),
+                         pairs=frames["pairwise_predictions"])
+
+
+def _outcome(result: LinkageResult, queue: review.ReviewQueue, f: dict, chosen: str, why: str, changes: dict,
+             link_seconds: float, review_seconds: float, charts_dir: Path | None, model: dict, records,
+             con=None) -> IndexOutcome:
     charts: dict[str, Path] = {}
     chart_seconds = 0.0
     if charts_dir is not None:
         from linkage.charts import write_charts
 
         started = time.perf_counter()
-        charts = write_charts(Path(charts_dir), model, records, result, queue)
+        whole = read_index(con) if con is not None else result  # an in-place run holds only what it redid
+        whole_queue = (review.ReviewQueue(con.execute(f"select * from {review.QUEUE_TABLE} "
+                                                      "order by match_weight desc, pair_id").df(),
+                                          queue.comparisons, queue.figures) if con is not None else queue)
+        charts = write_charts(Path(charts_dir), model, records, whole, whole_queue)
         chart_seconds = time.perf_counter() - started
     figures = {**f, "mode": chosen, "mode_reason": why, **changes, **queue.figures,
                "link_seconds": round(link_seconds, 3), "review_queue_seconds": round(review_seconds, 3),

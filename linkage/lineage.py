@@ -1,6 +1,8 @@
 """The person index's memory between runs (schema `linkage`):
 
-    person_crosswalk_previous  the crosswalk as it was before this run replaced it
+    person_crosswalk_previous  the crosswalk as it was before this run replaced it: a view of today's rows
+                               less those the run redid (records_redone) plus their old rows
+                               (person_crosswalk_replaced), so an in-place run copies only what it changed
     person_id_lineage          run_id, recorded_at, change ('new'|'merged'|'split'|'retired'), person_id,
                                related_person_id, n_records, reason: appended each run (see linkage.ids)
     linked_records             person_record_id, record_hash: the records as last linked (what changed?)
@@ -27,6 +29,8 @@ LINEAGE_TABLE = f"{SCHEMA}.person_id_lineage"
 RUNS_TABLE = f"{SCHEMA}.linkage_runs"
 LINKED_RECORDS_TABLE = f"{SCHEMA}.linked_records"
 PREVIOUS_CROSSWALK_TABLE = f"{SCHEMA}.person_crosswalk_previous"
+REPLACED_TABLE = f"{SCHEMA}.person_crosswalk_replaced"
+REDONE_TABLE = f"{SCHEMA}.records_redone"
 
 REASONS = {
     "new": "records not linked before",
@@ -55,74 +59,101 @@ def model_fingerprint(model: dict) -> str:
 
 
 def record_hash_sql(table: str) -> str:
-    """person_record_id and an md5 of every column the model reads: a record whose standardised
-    values change gets a new hash (then the index is rebuilt in full)."""
-    parts = ", ".join(f"coalesce(cast({c} as varchar), '\u2400')" for c in model_settings.INPUT_COLUMNS)
-    return f"select person_record_id, md5(concat_ws('|', {parts})) as record_hash from {table}"
+    """person_record_id and a hash of every column the model reads: a record whose standardised values
+    change gets a new hash (then its person is redone). DuckDB's 64-bit hash(), as text: four times
+    cheaper than an md5 of the values at 1M records; should a DuckDB upgrade change it, every record
+    looks changed once and that run is a full one."""
+    return (f"select person_record_id, cast(hash({', '.join(model_settings.INPUT_COLUMNS)}) as varchar) "
+            f"as record_hash from {table}")
 
 
 @dataclass
 class PreviousState:
-    crosswalk: pd.DataFrame | None  # person_record_id, person_id
-    issued: frozenset[str]  # every person id handed out before
+    crosswalk: pd.DataFrame | None  # person_record_id, person_id (None: no index, or not read)
+    issued: frozenset[str]  # every person id handed out before (empty when not read)
     last_run: dict | None  # the last row of linkage_runs
+    indexed: bool | None = None  # is there an index (None: as crosswalk says)
+
+    @property
+    def has_index(self) -> bool:
+        return self.indexed if self.indexed is not None else self.crosswalk is not None
 
 
-def read_previous(con) -> PreviousState:
-    crosswalk = None
-    issued: set[str] = set()
-    if table_exists(con, f"{SCHEMA}.person_crosswalk"):
-        crosswalk = con.execute(f"select person_record_id, person_id from {SCHEMA}.person_crosswalk").df()
-        issued.update(crosswalk["person_id"].unique())
-    if table_exists(con, LINEAGE_TABLE):
-        issued.update(r[0] for r in con.execute(
-            f"select distinct person_id from {LINEAGE_TABLE} where person_id is not null").fetchall())
+def read_previous(con, crosswalk: bool = True) -> PreviousState:
+    """crosswalk=False: only whether an index exists and the last run (what choosing a mode needs)."""
+    indexed = table_exists(con, f"{SCHEMA}.person_crosswalk")
     last_run = None
     if table_exists(con, RUNS_TABLE):
         rows = con.execute(f"select * from {RUNS_TABLE} order by recorded_at desc limit 1").df()
         if len(rows):
             last_run = rows.iloc[0].to_dict()
-    return PreviousState(crosswalk=crosswalk, issued=frozenset(issued), last_run=last_run)
+    if not crosswalk:
+        return PreviousState(crosswalk=None, issued=frozenset(), last_run=last_run, indexed=indexed)
+    frame = None
+    issued: set[str] = set()
+    if indexed:
+        frame = con.execute(f"select person_record_id, person_id from {SCHEMA}.person_crosswalk").df()
+        issued.update(frame["person_id"].unique())
+    if table_exists(con, LINEAGE_TABLE):
+        issued.update(r[0] for r in con.execute(
+            f"select distinct person_id from {LINEAGE_TABLE} where person_id is not null").fetchall())
+    return PreviousState(crosswalk=frame, issued=frozenset(issued), last_run=last_run, indexed=indexed)
 
 
 CURRENT_HASHES = "__linkage_current_record_hashes"  # a temp table: this connection's hashes of this run
+DELTA = "__linkage_delta"  # a temp table: person_record_id, change ('new' | 'changed' | 'removed') since the last run
 
 
 def record_changes(con, table: str) -> dict[str, int]:
     """Records new, changed and removed since the last run (all new when there was none). Keeps the
-    records' hashes in a temp table for write_run."""
+    records' hashes (for write_run) and the delta (for linkage.incremental) in temp tables."""
     con.execute(f"create or replace temp table {CURRENT_HASHES} as {record_hash_sql(table)}")
     if not table_exists(con, LINKED_RECORDS_TABLE):
-        n = con.execute(f"select count(*) from {CURRENT_HASHES}").fetchall()[0][0]
-        return {"new_records": int(n), "changed_records": 0, "removed_records": 0}
-    new, changed, removed = con.execute(f"""
-        with now as (select * from {CURRENT_HASHES})
-        select count(*) filter (where before.person_record_id is null),
-               count(*) filter (where now.person_record_id is not null and before.person_record_id is not null
-                                and now.record_hash <> before.record_hash),
-               count(*) filter (where now.person_record_id is null)
-        from now full outer join {LINKED_RECORDS_TABLE} before using (person_record_id)
-    """).fetchall()[0]
-    return {"new_records": int(new), "changed_records": int(changed), "removed_records": int(removed)}
+        con.execute(f"create or replace temp table {DELTA} as "
+                    f"select person_record_id, 'new' as change from {CURRENT_HASHES}")
+    else:
+        con.execute(f"""
+            create or replace temp table {DELTA} as
+            select coalesce(now.person_record_id, before.person_record_id) as person_record_id,
+                   case when before.person_record_id is null then 'new'
+                        when now.person_record_id is null then 'removed' else 'changed' end as change
+            from {CURRENT_HASHES} now full outer join {LINKED_RECORDS_TABLE} before using (person_record_id)
+            where now.record_hash is distinct from before.record_hash""")
+    counts = dict(con.execute(f"select change, count(*) from {DELTA} group by change").fetchall())
+    return {"new_records": int(counts.get("new", 0)), "changed_records": int(counts.get("changed", 0)),
+            "removed_records": int(counts.get("removed", 0))}
 
 
-def new_record_ids(con, table: str) -> list[str]:
-    if not table_exists(con, LINKED_RECORDS_TABLE):
-        return [r[0] for r in con.execute(f"select person_record_id from {table}").fetchall()]
-    return [r[0] for r in con.execute(
-        f"select person_record_id from {table} anti join {LINKED_RECORDS_TABLE} using (person_record_id) "
-        "order by 1").fetchall()]
+def _keep_previous_crosswalk(con, redone: str | None, table: str) -> None:
+    """Before the crosswalk changes: keep the old rows of the records this run redoes (redone: a table of
+    person_record_id; None: all of them, a full run, which writes a row for every record of `table`) and
+    define the previous crosswalk over them."""
+    crosswalk = f"{SCHEMA}.person_crosswalk"
+    if not table_exists(con, crosswalk):
+        return  # a first run: there is no previous crosswalk
+    if table_exists(con, PREVIOUS_CROSSWALK_TABLE):  # a table in warehouses indexed before it was a view
+        con.execute(f"drop table {PREVIOUS_CROSSWALK_TABLE}")
+    if redone is None:
+        con.execute(f"create or replace table {REPLACED_TABLE} as select * from {crosswalk}")
+        con.execute(f"create or replace table {REDONE_TABLE} as select person_record_id from {table}")
+    else:
+        con.execute(f"create or replace table {REPLACED_TABLE} as select * from {crosswalk} "
+                    f"semi join {redone} using (person_record_id)")
+        con.execute(f"create or replace table {REDONE_TABLE} as select person_record_id from {redone}")
+    con.execute(f"""create or replace view {PREVIOUS_CROSSWALK_TABLE} as
+                    select * from {crosswalk} anti join {REDONE_TABLE} using (person_record_id)
+                    union all select * from {REPLACED_TABLE}""")
 
 
 def write_run(con, run_id: str, lineage: pd.DataFrame, run: dict, table: str,
-              decision_pairs: pd.DataFrame | None = None, context: str = "") -> None:
+              decision_pairs: pd.DataFrame | None = None, context: str = "", in_place: str | None = None) -> None:
     """Keep the crosswalk being replaced, append lineage and the run, remember the records as linked.
     Call before linkage.run.write_outputs replaces the crosswalk. `decision_pairs` (person_id pairs a
-    reviewer's decision spans) turn a merge or split's reason into 'review decision'."""
+    reviewer's decision spans) turn a merge or split's reason into 'review decision'. in_place: an
+    incremental run's table of the records it redoes (only those change; see linkage.incremental)."""
     recorded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     con.execute(f"create schema if not exists {SCHEMA}")
-    if table_exists(con, f"{SCHEMA}.person_crosswalk"):
-        con.execute(f"create or replace table {PREVIOUS_CROSSWALK_TABLE} as select * from {SCHEMA}.person_crosswalk")
+    _keep_previous_crosswalk(con, in_place, table)
     frame = lineage.copy()
     frame["reason"] = frame["change"].map(REASONS)
     if decision_pairs is not None and len(decision_pairs) and len(frame):
@@ -142,10 +173,22 @@ def write_run(con, run_id: str, lineage: pd.DataFrame, run: dict, table: str,
         con.execute(f"insert into {LINEAGE_TABLE} select * from __lineage_rows")
     finally:
         con.unregister("__lineage_rows")
-    hashes = (f"select * from {CURRENT_HASHES}" if con.execute(
-        "select count(*) from duckdb_tables() where temporary and table_name = ?", [CURRENT_HASHES]).fetchall()[0][0]
-        else record_hash_sql(table))
-    con.execute(f"create or replace table {LINKED_RECORDS_TABLE} as {hashes}")
+    if in_place:
+        con.execute(f"delete from {LINKED_RECORDS_TABLE} where person_record_id in (select person_record_id from {DELTA})")
+        con.execute(f"insert into {LINKED_RECORDS_TABLE} select * from {CURRENT_HASHES} "
+                    f"semi join {DELTA} using (person_record_id)")
+    else:
+        hashes = (f"select * from {CURRENT_HASHES}" if con.execute(
+            "select count(*) from duckdb_tables() where temporary and table_name = ?",
+            [CURRENT_HASHES]).fetchall()[0][0] else record_hash_sql(table))
+        con.execute(f"create or replace table {LINKED_RECORDS_TABLE} as {hashes}")
+    if run:
+        append_run(con, run_id, run, recorded_at)
+
+
+def append_run(con, run_id: str, run: dict, recorded_at: dt.datetime | None = None) -> None:
+    """One row in linkage_runs (mode, fingerprints, counts)."""
+    recorded_at = recorded_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     row = pd.DataFrame([{"run_id": run_id, "recorded_at": recorded_at, **run}])
     con.register("__run_row", row)
     try:

@@ -189,10 +189,25 @@ class ReviewQueue:
     figures: dict
 
 
+def comparison_weights(scored: pd.DataFrame, model: dict) -> pd.DataFrame:
+    """pair_id and, per comparison, the level reached (gamma) and its match weight (Splink's mw_<name> plus
+    its term-frequency adjustment), from predictions made with intermediate columns retained."""
+    a = scored["person_record_id_l"].to_numpy()
+    b = scored["person_record_id_r"].to_numpy()
+    out = pd.DataFrame({"pair_id": [pair_id(x, y) for x, y in zip(a, b)]})
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        weight = scored[f"mw_{name}"].astype(float).to_numpy()
+        if f"mw_tf_adj_{name}" in scored:
+            weight = weight + scored[f"mw_tf_adj_{name}"].astype(float).fillna(0.0).to_numpy()
+        out[f"weight_{name}"] = weight.round(3)
+        out[f"gamma_{name}"] = scored[f"gamma_{name}"].astype("int64").to_numpy()
+    return out.drop_duplicates("pair_id")
+
+
 def _comparison_weights(records: pa.Table, pairs: pd.DataFrame, model: dict,
                         backend: LinkageBackend) -> pd.DataFrame:
-    """Score the given pairs again with Splink's intermediate columns kept: per comparison, the level
-    reached (gamma) and its match weight (Splink's mw_<name> plus its term-frequency adjustment)."""
+    """Score the given pairs again with Splink's intermediate columns kept (see comparison_weights)."""
     from linkage.incremental import register_term_frequencies
 
     retained = {**model, "retain_intermediate_calculation_columns": True, "retain_matching_columns": True}
@@ -202,25 +217,13 @@ def _comparison_weights(records: pa.Table, pairs: pd.DataFrame, model: dict,
     linker = backend.linker(subset, retained)
     register_term_frequencies(linker, backend, records, model)  # of all records, as the run scored them
     scored = backend.to_arrow(linker.inference.predict_within(subset, warning_mode="never")).to_pandas()
-    a = scored["person_record_id_l"].to_numpy()
-    b = scored["person_record_id_r"].to_numpy()
-    scored["pair_id"] = [pair_id(x, y) for x, y in zip(a, b)]
-    out = scored[["pair_id"]].copy()
-    for comparison in model["comparisons"]:
-        name = comparison["output_column_name"]
-        weight = scored[f"mw_{name}"].astype(float)
-        if f"mw_tf_adj_{name}" in scored:
-            weight = weight + scored[f"mw_tf_adj_{name}"].astype(float).fillna(0.0)
-        out[f"weight_{name}"] = weight.round(3)
-        out[f"gamma_{name}"] = scored[f"gamma_{name}"].astype("int64")
-    return out.drop_duplicates("pair_id")
+    return comparison_weights(scored, model)
 
 
-def build_queue(records: pa.Table, crosswalk: pd.DataFrame, pairs: pd.DataFrame, decisions: pd.DataFrame,
-                model: dict, backend: LinkageBackend | None = None,
-                min_weight: float = REVIEW_MIN_WEIGHT) -> ReviewQueue:
+def queue_band(pairs: pd.DataFrame, crosswalk: pd.DataFrame, decisions: pd.DataFrame,
+               min_weight: float = REVIEW_MIN_WEIGHT) -> pd.DataFrame:
     """Pairs at or above min_weight whose records are in different persons, less those decided
-    (match / not a match); with per-comparison weights."""
+    (match / not a match), strongest first."""
     person_of = dict(zip(crosswalk["person_record_id"], crosswalk["person_id"]))
     band = pairs[pairs["match_weight"] >= min_weight].copy()
     band["person_id_l"] = band["person_record_id_l"].map(person_of)
@@ -229,10 +232,24 @@ def build_queue(records: pa.Table, crosswalk: pd.DataFrame, pairs: pd.DataFrame,
     band["pair_id"] = [pair_id(a, b) for a, b in zip(band["person_record_id_l"], band["person_record_id_r"])]
     settled = set(decisions.loc[decisions["decision"].isin(["match", "not a match"]), "pair_id"])
     band = band[~band["pair_id"].isin(settled)]
-    names = [c["output_column_name"] for c in model["comparisons"]]
     columns = ["pair_id", "person_record_id_l", "person_record_id_r", "person_id_l", "person_id_r", "match_weight",
                "match_probability"]
-    band = band[columns].sort_values(["match_weight", "pair_id"], ascending=[False, True], ignore_index=True)
+    return band[columns].sort_values(["match_weight", "pair_id"], ascending=[False, True], ignore_index=True)
+
+
+def queue_figures(n_pairs: int, n_records: int, decisions: pd.DataFrame, min_weight: float) -> dict:
+    return {"review_pairs": int(n_pairs),
+            "review_pairs_per_1000_records": round(1000 * n_pairs / max(int(n_records), 1), 2),
+            "review_min_match_weight": float(min_weight),
+            "review_decisions_applied": int(decisions["decision"].isin(["match", "not a match"]).sum())}
+
+
+def build_queue(records: pa.Table, crosswalk: pd.DataFrame, pairs: pd.DataFrame, decisions: pd.DataFrame,
+                model: dict, backend: LinkageBackend | None = None,
+                min_weight: float = REVIEW_MIN_WEIGHT) -> ReviewQueue:
+    """The whole queue (queue_band), with per-comparison weights."""
+    band = queue_band(pairs, crosswalk, decisions, min_weight)
+    names = [c["output_column_name"] for c in model["comparisons"]]
     if len(band):
         own = backend is None
         backend = backend or default_backend()
@@ -246,12 +263,31 @@ def build_queue(records: pa.Table, crosswalk: pd.DataFrame, pairs: pd.DataFrame,
         for name in names:
             band[f"weight_{name}"] = pd.Series(dtype=float)
             band[f"gamma_{name}"] = pd.Series(dtype="int64")
-    n_records = max(int(records.num_rows), 1)
-    figures = {"review_pairs": int(len(band)),
-               "review_pairs_per_1000_records": round(1000 * len(band) / n_records, 2),
-               "review_min_match_weight": float(min_weight),
-               "review_decisions_applied": int(decisions["decision"].isin(["match", "not a match"]).sum())}
-    return ReviewQueue(band, names, figures)
+    return ReviewQueue(band, names, queue_figures(len(band), records.num_rows, decisions, min_weight))
+
+
+def update_queue_in_place(con, scored: pd.DataFrame, crosswalk: pd.DataFrame, decisions: pd.DataFrame,
+                          model: dict, run_id: str, touched: str, n_records: int,
+                          min_weight: float = REVIEW_MIN_WEIGHT) -> ReviewQueue:
+    """An incremental run's queue: the rows naming a redone record (temp table `touched`) are replaced
+    by those from its rescored pairs (`scored`, intermediate columns retained); every queue pair is an
+    edge above the merge threshold, so both its records were redone together. Other rows stay queued."""
+    band = queue_band(scored, crosswalk, decisions, min_weight)
+    names = [c["output_column_name"] for c in model["comparisons"]]
+    if len(band):
+        band = band.merge(comparison_weights(scored[scored["match_weight"] >= min_weight], model),
+                          on="pair_id", how="left")
+    frame = band.assign(run_id=run_id, queued_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    con.execute(f"""delete from {QUEUE_TABLE} where person_record_id_l in (select person_record_id from {touched})
+                    or person_record_id_r in (select person_record_id from {touched})""")
+    if len(frame):
+        con.register("__review_queue", frame)
+        try:
+            con.execute(f"insert into {QUEUE_TABLE} by name select * from __review_queue")
+        finally:
+            con.unregister("__review_queue")
+    total = con.execute(f"select count(*) from {QUEUE_TABLE}").fetchall()[0][0]
+    return ReviewQueue(band, names, queue_figures(total, n_records, decisions, min_weight))
 
 
 def write_queue(con, queue: ReviewQueue, run_id: str) -> None:

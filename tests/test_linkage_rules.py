@@ -118,6 +118,76 @@ def test_cannot_link_holds_even_through_a_chain():
     assert len(_partition(both)) == 3
 
 
+
+def _household_graph() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records 0-3: one person across four systems, nothing that can conflict (settled without the rules).
+    4-6: a chain a record without DOB makes of a father and his same-name son. 7-9: twins, one registered
+    twice by health. 10-11: two records whose NHS numbers differ. 12: a record linked to nobody."""
+    rows = [  # source_system, forename, nhs_number, dob, sex
+        ("health", "ANN", "9434765919", "20100101", "F"), ("education", "ANN", None, "20100101", "F"),
+        ("dwp", "ANN", "9434765919", "20100101", None), ("housing", None, None, "20100101", "F"),
+        ("police", "JOHN", None, "19700301", "M"), ("health", "JOHN", None, None, "M"),
+        ("education", "JOHN", None, "20000615", "M"),
+        ("health", "AMELIA", None, "20150101", "F"), ("health", "AVA", None, "20150101", "F"),
+        ("education", "AVA", None, "20150101", "F"),
+        ("health", "MAX", "9434765919", "19900101", "M"), ("police", "MAX", "4010232137", "19900101", "M"),
+        ("health", "ZOE", None, "19950505", "F"),
+    ]
+    records = pd.DataFrame(rows, columns=["source_system", "first_name_canonical", "nhs_number", "dob", "sex"])
+    records.insert(0, "person_record_id", [rid(i) for i in range(len(rows))])
+    records = records.assign(surname="LEE", ni_number=None, upn=None)
+    edges = _edges([(0, 1, 30.0), (1, 2, 12.0), (2, 3, 12.0), (0, 3, 6.0), (4, 5, 15.0), (5, 6, 15.0),
+                    (7, 8, 9.0), (8, 9, 20.0), (7, 9, 8.0), (10, 11, 25.0), (12, 12, 3.0)])
+    return records, edges
+
+
+def test_settled_components_skip_the_rules_and_give_what_the_rules_give(monkeypatch):
+    import linkage.cluster as clustering
+
+    records, edges = _household_graph()
+    must, cannot = _decided([(9, 12)]), _decided([(4, 6)])
+    fast = cluster(records, edges, 4.0, 10.0, must_link=must, cannot_link=cannot)
+    ruled = clustering._need_rules
+    sent_to_rules = []
+
+    def spy(*args):
+        sent_to_rules.append(ruled(*args))
+        return sent_to_rules[-1]
+
+    monkeypatch.setattr(clustering, "_need_rules", spy)
+    cluster(records, edges, 4.0, 10.0, must_link=must, cannot_link=cannot)
+    assert [i for i in range(len(records)) if sent_to_rules[0][i]] == [4, 5, 6, 7, 8, 9, 10, 11, 12]
+    # every component through the rules
+    monkeypatch.setattr(clustering, "_need_rules",
+                        lambda records, component, *rest: np.bincount(component)[component] > 1)
+    slow = cluster(records, edges, 4.0, 10.0, must_link=must, cannot_link=cannot)
+    assert fast.cluster_of.equals(slow.cluster_of)
+    assert fast.accepted.tolist() == slow.accepted.tolist() and fast.refused_merges == slow.refused_merges
+    groups = _partition(fast)
+    assert frozenset(rid(i) for i in range(4)) in groups and fast.accepted[:4].all()
+    assert {frozenset({rid(10)}), frozenset({rid(11)})} <= groups and fast.refused_merges >= 3
+    assert frozenset({rid(8), rid(9), rid(12)}) in groups  # the must-link holds; the twins stay apart
+
+
+def _twins(sex_r: str | None, nhs_r: str | None = None) -> pd.DataFrame:
+    """Twins each known to one system: same surname, DOB (and address), different forenames."""
+    return pd.DataFrame({"person_record_id": [rid(0), rid(1)], "source_system": ["health", "dwp"],
+                         "first_name_canonical": ["AMELIA", "AVA"], "surname": "LEE",
+                         "nhs_number": ["9434765919", nhs_r], "ni_number": None, "upn": None,
+                         "dob": "20150101", "sex": ["F", sex_r]})
+
+
+def test_an_edge_only_name_dob_and_address_support_needs_the_no_dob_bar_when_forenames_differ():
+    edge = _edges([(0, 1, 7.3)])
+    apart = cluster(_twins(sex_r=None), edge, 4.0, 10.0)
+    assert len(_partition(apart)) == 2 and apart.refused_merges == 1 and not apart.accepted[0]
+    # corroborated (sex recorded on both sides, or a shared NHS number), or strong enough: merged
+    assert len(_partition(cluster(_twins(sex_r="F"), edge, 4.0, 10.0))) == 1
+    assert len(_partition(cluster(_twins(sex_r=None, nhs_r="9434765919"), edge, 4.0, 10.0))) == 1
+    assert len(_partition(cluster(_twins(sex_r=None), _edges([(0, 1, 12.0)]), 4.0, 10.0))) == 1
+    # no higher bar given: the edge merges as before
+    assert len(_partition(cluster(_twins(sex_r=None), edge, 4.0))) == 1
+
 def test_list_standardisation_keeps_unknown_formats_and_nulls_mistyped_uk_identifiers():
     from linkage.standardise import standardise
 
@@ -200,7 +270,7 @@ def test_probability_threshold_converts_to_weight():
     assert np.isclose(probability_to_weight(0.5), 0.0) and probability_to_weight(0.99) > 6
 
 
-def test_incremental_only_when_nothing_but_new_records_arrived():
+def test_in_place_only_for_a_small_delivery_under_the_same_model_and_decisions():
     from linkage.index import choose_mode
     from linkage.lineage import PreviousState
 
@@ -212,8 +282,14 @@ def test_incremental_only_when_nothing_but_new_records_arrived():
     assert choose_mode("full", state, only_new, "m", "d", 1000)[0] == "full"
     assert choose_mode("auto", state, only_new, "other model", "d", 1000) == ("full", "model changed")
     assert choose_mode("auto", state, only_new, "m", "new decisions", 1000) == ("full", "review decisions changed")
-    assert choose_mode("incremental", state, {**only_new, "changed_records": 1}, "m", "d", 1000)[0] == "full"
-    assert choose_mode("auto", state, {**only_new, "new_records": 0}, "m", "d", 1000)[0] == "full"
+    # changed and withdrawn records count towards the delivery, and are handled in place
+    assert choose_mode("auto", state, {**only_new, "changed_records": 1, "removed_records": 2}, "m", "d", 1000)[0] \
+        == "incremental"
+    assert choose_mode("auto", state, {"new_records": 0, "changed_records": 60, "removed_records": 41}, "m", "d",
+                       1000) == ("full", "delivery above the incremental share")
+    assert choose_mode("auto", state, {**only_new, "new_records": 0}, "m", "d", 1000) == ("full", "no new records")
     assert choose_mode("auto", state, {**only_new, "new_records": 200}, "m", "d", 1000)[0] == "full"
     first = PreviousState(crosswalk=None, issued=frozenset(), last_run=None)
     assert choose_mode("incremental", first, only_new, "m", "d", 1000) == ("full", "first run")
+    light = PreviousState(crosswalk=None, issued=frozenset(), last_run=last, indexed=True)  # not read, but there
+    assert choose_mode("auto", light, only_new, "m", "d", 1000)[0] == "incremental"

@@ -68,14 +68,15 @@ class PersonLinkageConfig(dg.Config):
 def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfig, duckdb: DuckDBResource,
                    settings: SettingsResource):
     from linkage.evaluate import accuracy, truth_labels, twin_pairs_merged
-    from linkage.index import update_person_index
+    from linkage.index import read_index, update_person_index
 
     cfg = settings.get()
     charts_dir = cfg.artefacts_dir / "linkage" if config.charts else None
     with duckdb.get_connection() as con:
         outcome = update_person_index(con, run_id=context.run_id, mode=config.mode, charts_dir=charts_dir)
-        result = outcome.result
         figures = dict(outcome.figures)
+        # an in-place run's result holds only the persons it redid; the figures below are of the whole index
+        result = outcome.result if figures["mode"] == "full" else read_index(con)
         truth = cfg.truth_dir / "source_records.parquet"
         if truth.exists():
             labels = truth_labels(con, cfg.truth_dir)
