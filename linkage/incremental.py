@@ -120,16 +120,22 @@ def _close_over_edges(con) -> int:
             return con.execute(f"select count(*) from {TOUCHED}").fetchall()[0][0]
 
 
-def _taken_ids(con, candidates: list[str]) -> frozenset[str]:
-    """Which of these person ids were ever issued (in the index or its lineage): a new id never reuses one."""
-    if not candidates:
-        return frozenset()
-    _register_frame(con, "__candidate_ids_arrow", pa.table({"person_id": pa.array(candidates, pa.string())}),
-                    "__linkage_candidate_ids")
+def _taken_ids(con, roots: list[str]) -> frozenset[str]:
+    """The ids ever issued (in the index or its lineage) among those these cluster roots could be given:
+    each root's plain id and, while that was taken, its salted ones (a new id never reuses one)."""
     sources = [CROSSWALK] + ([LINEAGE_TABLE] if table_exists(con, LINEAGE_TABLE) else [])
     union = " union ".join(f"select person_id from {t} semi join __linkage_candidate_ids using (person_id)"
                            for t in sources)
-    return frozenset(r[0] for r in con.execute(union).fetchall())
+    taken: set[str] = set()
+    pending, salt = list(roots), 0
+    while pending:
+        candidates = {person_id_for(root, salt): root for root in pending}
+        _register_frame(con, "__candidate_ids_arrow", pa.table({"person_id": pa.array(list(candidates), pa.string())}),
+                        "__linkage_candidate_ids")
+        found = [r[0] for r in con.execute(union).fetchall()]
+        taken.update(found)
+        pending, salt = [candidates[c] for c in found], salt + 1
+    return frozenset(taken)
 
 
 @dataclass
@@ -206,7 +212,7 @@ def link_delta(con, model: dict, threshold: float = MATCH_WEIGHT_THRESHOLD, must
     previous = con.execute(f"select person_record_id, person_id from {CROSSWALK} "
                            f"semi join {TOUCHED} using (person_record_id)").df()
     roots = clustered.cluster_of["cluster_root"].drop_duplicates().tolist()
-    issued = _taken_ids(con, [person_id_for(r) for r in roots]) | frozenset(previous["person_id"])
+    issued = _taken_ids(con, roots) | frozenset(previous["person_id"])
     # pairs to write: the rescored ones, and the delta's pairs with a record outside (below the threshold)
     touched_ids = set(touched_records["person_record_id"].to_pylist())
     outside = ~(new_pairs["person_record_id_l"].isin(touched_ids) & new_pairs["person_record_id_r"].isin(touched_ids))

@@ -5,7 +5,8 @@ record lineage, rebuild the review queue, optionally draw the charts.
 
 Full or incremental (`choose_mode`): incremental when the last run used the same model and the same
 review decisions and the delivery (records new, changed or withdrawn since) is at most
-`INCREMENTAL_MAX_SHARE` of all; otherwise full. An incremental run updates the index in place
+`INCREMENTAL_MAX_SHARE` of all, and so is everything delivered in place since the last full run;
+otherwise full. An incremental run updates the index in place
 (linkage.incremental): only the persons the delivery can reach are redone and rewritten. A full run on
 unchanged data gives the same ids and no lineage rows.
 """
@@ -51,6 +52,10 @@ def choose_mode(requested: str, previous: lineage.PreviousState, changes: dict, 
         return "full", "no new records"
     if delivered > INCREMENTAL_MAX_SHARE * total_records:
         return "full", "delivery above the incremental share"
+    # old pairs keep the term frequencies of their last scoring: after a tenth of the records has been
+    # delivered in place, a full run rescoring them all bounds that drift
+    if delivered + previous.delivered_in_place > INCREMENTAL_MAX_SHARE * total_records:
+        return "full", "deliveries in place since the last full run above the incremental share"
     return "incremental", "records new, changed or withdrawn since the last run"
 
 

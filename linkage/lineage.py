@@ -73,6 +73,7 @@ class PreviousState:
     issued: frozenset[str]  # every person id handed out before (empty when not read)
     last_run: dict | None  # the last row of linkage_runs
     indexed: bool | None = None  # is there an index (None: as crosswalk says)
+    delivered_in_place: int = 0  # records delivered in place since the last full run
 
     @property
     def has_index(self) -> bool:
@@ -87,8 +88,15 @@ def read_previous(con, crosswalk: bool = True) -> PreviousState:
         rows = con.execute(f"select * from {RUNS_TABLE} order by recorded_at desc limit 1").df()
         if len(rows):
             last_run = rows.iloc[0].to_dict()
+    delivered = 0
+    if last_run is not None:
+        delivered = con.execute(f"""
+            select coalesce(sum(new_records + changed_records + removed_records), 0) from {RUNS_TABLE}
+            where mode = 'incremental' and recorded_at > (select coalesce(max(recorded_at), '-infinity'::timestamp)
+                                                          from {RUNS_TABLE} where mode = 'full')""").fetchall()[0][0]
     if not crosswalk:
-        return PreviousState(crosswalk=None, issued=frozenset(), last_run=last_run, indexed=indexed)
+        return PreviousState(crosswalk=None, issued=frozenset(), last_run=last_run, indexed=indexed,
+                             delivered_in_place=int(delivered))
     frame = None
     issued: set[str] = set()
     if indexed:
@@ -97,7 +105,8 @@ def read_previous(con, crosswalk: bool = True) -> PreviousState:
     if table_exists(con, LINEAGE_TABLE):
         issued.update(r[0] for r in con.execute(
             f"select distinct person_id from {LINEAGE_TABLE} where person_id is not null").fetchall())
-    return PreviousState(crosswalk=frame, issued=frozenset(issued), last_run=last_run, indexed=indexed)
+    return PreviousState(crosswalk=frame, issued=frozenset(issued), last_run=last_run, indexed=indexed,
+                         delivered_in_place=int(delivered))
 
 
 CURRENT_HASHES = "__linkage_current_record_hashes"  # a temp table: this connection's hashes of this run

@@ -123,7 +123,10 @@ def assemble(records: pa.Table, cluster_of: pd.DataFrame, pairs: pd.DataFrame, p
         ids = pd.concat([fixed[["person_record_id", "cluster_root", "person_id"]], ids], ignore_index=True)
     # joins, grouping and sorting in Arrow (C++): the index can hold hundreds of thousands of records
     meta = records.select(["person_record_id", "source_system", "source_record_id"])
-    table = pa.Table.from_pandas(ids, preserve_index=False).join(meta, "person_record_id", join_type="left outer")
+    ids_schema = pa.schema([(name, pa.string()) for name in ("person_record_id", "cluster_root", "person_id")])
+    # an explicit schema: an in-place run that only withdrew persons has no cluster to name
+    table = (pa.Table.from_pandas(ids[ids_schema.names], schema=ids_schema, preserve_index=False)
+             .join(meta, "person_record_id", join_type="left outer"))
     clusters = (table.group_by("person_id")
                 .aggregate([("person_record_id", "count"), ("source_system", "count_distinct"),
                             ("cluster_root", "min")])

@@ -298,6 +298,45 @@ def test_incremental_update_gives_a_full_runs_index(first_run, settings, tmp_pat
     assert (incremental["lineage"]["change"] == "retired").sum() == 5  # the withdrawn persons with one record
 
 
+def test_a_delivery_of_only_withdrawn_persons_retires_their_ids_in_place(first_run, settings, tmp_path):
+    import shutil
+
+    from linkage.index import update_person_index
+
+    path = tmp_path / "withdrawn.duckdb"
+    shutil.copy(settings.warehouse, path)
+    con = duckdb.connect(str(path))
+    try:
+        _deliver(con, 0, 0, 5)  # five persons with one record each, withdrawn: nothing left to redo
+        outcome = update_person_index(con, run_id="withdrawn")
+        lineage = con.execute("select change, count(*) from linkage.person_id_lineage where run_id = 'withdrawn' "
+                              "group by 1").fetchall()
+        gone = con.execute("select count(*) from linkage.person_crosswalk semi join withdrawn using (person_record_id)"
+                           ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert outcome.figures["mode"] == "incremental" and outcome.figures["records_reclustered"] == 0
+    assert lineage == [("retired", 5)] and gone == 0
+
+
+def test_a_salted_id_once_issued_is_never_issued_again(tmp_path):
+    """In place, a new person whose plain and first salted ids were both issued before (then retired)
+    gets the next salt, as a full run would."""
+    from linkage.ids import person_id_for
+    from linkage.incremental import _taken_ids
+
+    con = duckdb.connect(str(tmp_path / "ids.duckdb"))
+    try:
+        con.execute("create schema linkage")
+        con.execute("create table linkage.person_crosswalk as select 'root-a' as person_record_id, "
+                    f"'{person_id_for('root-a')}' as person_id")
+        con.execute("create table linkage.person_id_lineage as select 'merged' as change, "
+                    f"'{person_id_for('root-a', 1)}' as person_id")
+        assert _taken_ids(con, ["root-a", "root-b"]) == {person_id_for("root-a"), person_id_for("root-a", 1)}
+    finally:
+        con.close()
+
+
 def _metadata(result, key):
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
     return event.materialization.metadata

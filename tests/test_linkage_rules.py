@@ -293,3 +293,7 @@ def test_in_place_only_for_a_small_delivery_under_the_same_model_and_decisions()
     assert choose_mode("incremental", first, only_new, "m", "d", 1000) == ("full", "first run")
     light = PreviousState(crosswalk=None, issued=frozenset(), last_run=last, indexed=True)  # not read, but there
     assert choose_mode("auto", light, only_new, "m", "d", 1000)[0] == "incremental"
+    # term-frequency drift stays bounded: a tenth of the records delivered in place forces a full run
+    drifted = PreviousState(crosswalk=None, issued=frozenset(), last_run=last, indexed=True, delivered_in_place=96)
+    assert choose_mode("auto", drifted, only_new, "m", "d", 1000) == (
+        "full", "deliveries in place since the last full run above the incremental share")
