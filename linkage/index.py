@@ -21,7 +21,7 @@ import pandas as pd
 
 from linkage import lineage, review
 from linkage.run import INPUT_TABLE, LinkageResult, link_persons, read_records, write_outputs
-from linkage.train import DEFAULT_MODEL_PATH, load_model
+from linkage.train import DEFAULT_MODEL_PATH, load_meta, load_model, train
 
 INCREMENTAL_MAX_SHARE = 0.10
 MODES = ("auto", "full", "incremental")
@@ -73,21 +73,29 @@ def _decision_spans(decisions: pd.DataFrame, previous: pd.DataFrame | None, cros
 
 
 def update_person_index(con, run_id: str, mode: str = "auto", charts_dir: Path | None = None,
-                        model_path: Path = DEFAULT_MODEL_PATH) -> IndexOutcome:
+                        model_path: Path = DEFAULT_MODEL_PATH, retrain_dir: Path | None = None) -> IndexOutcome:
+    """retrain_dir: train a model on today's records, save it there (with its meta) and use it for this run
+    (a model change, so a full run); by default the committed model is used."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     started = time.perf_counter()
+    origin = "committed" if Path(model_path) == DEFAULT_MODEL_PATH else str(model_path)
+    if retrain_dir is not None:
+        model_path = Path(retrain_dir) / "person_model.json"
+        train(read_records(con), model_path)
+        origin = f"retrained by run {run_id}"
     previous = lineage.read_previous(con, crosswalk=False)
     decisions = review.latest_decisions(con)
     must_link, cannot_link = review.constraints(decisions)
     model = load_model(model_path)
     model_sha = lineage.model_fingerprint(model)
+    model_version = (model_sha, load_meta(model_path), origin)
     decisions_sha = review.decisions_fingerprint(decisions)
     changes = lineage.record_changes(con, INPUT_TABLE)
     total = con.execute(f"select count(*) from {INPUT_TABLE}").fetchall()[0][0]
     chosen, why = choose_mode(mode, previous, changes, model_sha, decisions_sha, total)
     if chosen == "incremental":
-        return _update_in_place(con, run_id, why, model, model_sha, decisions, decisions_sha, must_link,
+        return _update_in_place(con, run_id, why, model, model_version, decisions, decisions_sha, must_link,
                                 cannot_link, changes, charts_dir, started)
 
     previous = lineage.read_previous(con)
@@ -107,6 +115,7 @@ def update_person_index(con, run_id: str, mode: str = "auto", charts_dir: Path |
     con.execute("begin transaction")
     try:
         lineage.write_run(con, run_id, result.lineage, run, INPUT_TABLE, spans, context=f"{chosen} run")
+        lineage.record_model_version(con, run_id, *model_version)
         write_outputs(con, result)
         review.write_queue(con, queue, run_id)
         con.execute("commit")
@@ -126,7 +135,7 @@ def _run_row(chosen: str, why: str, model_sha: str, decisions_sha: str, f: dict,
             "link_seconds": round(link_seconds, 3)}
 
 
-def _update_in_place(con, run_id: str, why: str, model: dict, model_sha: str, decisions: pd.DataFrame,
+def _update_in_place(con, run_id: str, why: str, model: dict, model_version: tuple, decisions: pd.DataFrame,
                      decisions_sha: str, must_link: pd.DataFrame, cannot_link: pd.DataFrame, changes: dict,
                      charts_dir: Path | None, started: float) -> IndexOutcome:
     from linkage import incremental
@@ -146,8 +155,9 @@ def _update_in_place(con, run_id: str, why: str, model: dict, model_sha: str, de
         queue = review.update_queue_in_place(con, link.scored, result.crosswalk, decisions, model, run_id,
                                              incremental.TOUCHED, f["person_records"])
         review_seconds = time.perf_counter() - review_started
-        lineage.append_run(con, run_id, _run_row("incremental", why, model_sha, decisions_sha, f, changes,
+        lineage.append_run(con, run_id, _run_row("incremental", why, model_version[0], decisions_sha, f, changes,
                                                  link_seconds))
+        lineage.record_model_version(con, run_id, *model_version)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -7,6 +7,8 @@
                                related_person_id, n_records, reason: appended each run (see linkage.ids)
     linked_records             person_record_id, record_hash: the records as last linked (what changed?)
     linkage_runs               one row per run: mode, model and decision fingerprints, counts
+    model_versions             one row per model a run used: its sha256, where it came from, when and on what
+                               it was trained (linkage/train.py's meta), the first run that used it
 
 For 'merged' and 'retired' rows `person_id` is the id that ends (related_person_id: where its records
 went); for 'split' and 'new' rows it is the id created (related_person_id: the person it split from).
@@ -28,6 +30,7 @@ SCHEMA = "linkage"
 LINEAGE_TABLE = f"{SCHEMA}.person_id_lineage"
 RUNS_TABLE = f"{SCHEMA}.linkage_runs"
 LINKED_RECORDS_TABLE = f"{SCHEMA}.linked_records"
+MODEL_VERSIONS_TABLE = f"{SCHEMA}.model_versions"
 PREVIOUS_CROSSWALK_TABLE = f"{SCHEMA}.person_crosswalk_previous"
 REPLACED_TABLE = f"{SCHEMA}.person_crosswalk_replaced"
 REDONE_TABLE = f"{SCHEMA}.records_redone"
@@ -207,3 +210,15 @@ def append_run(con, run_id: str, run: dict, recorded_at: dt.datetime | None = No
             con.execute(f"create table {RUNS_TABLE} as select * from __run_row")
     finally:
         con.unregister("__run_row")
+
+
+def record_model_version(con, run_id: str, model_sha: str, meta: dict, origin: str) -> None:
+    """Remember a model the first time a run uses it (origin: 'committed' or 'retrained by this run')."""
+    con.execute(f"""create table if not exists {MODEL_VERSIONS_TABLE} (model_sha256 varchar primary key,
+        origin varchar, trained_at varchar, training_records bigint, training_fingerprint varchar,
+        splink_version varchar, first_run_id varchar, first_used_at timestamp)""")
+    con.execute(f"""insert into {MODEL_VERSIONS_TABLE} select ?, ?, ?, ?, ?, ?, ?, ? where not exists (
+                        select 1 from {MODEL_VERSIONS_TABLE} where model_sha256 = ?)""",
+                [model_sha, origin, meta.get("trained_at"), meta.get("training_records"),
+                 meta.get("training_fingerprint"), meta.get("splink_version"), run_id,
+                 dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), model_sha])

@@ -480,3 +480,30 @@ def test_match_command_finds_people_in_the_index(first_run, settings, monkeypatc
     assert is_match.mean() >= 0.9
     assert (found.loc[is_match, "person_id"] == truth[is_match[is_match].index]).all()
     assert rows["surname"].iloc[0] not in capsys.readouterr().out
+
+
+def test_the_model_used_is_versioned_and_a_retrain_is_used_once_then_the_committed_model_again(
+        first_run, graph, settings, instance):
+    """Every run records its model in linkage.model_versions with the training meta; `retrain: true` trains
+    on today's records into the data folder (never over the committed file) and that run is a full one."""
+    from orchestration.lib.resources import build_resources
+
+    from linkage.train import DEFAULT_MODEL_PATH, load_meta
+
+    committed = load_meta(DEFAULT_MODEL_PATH)
+    before = DEFAULT_MODEL_PATH.read_bytes()
+    config = {"ops": {"person_linkage": {"config": {"retrain": True, "charts": False}}}}
+    retrained = dg.materialize(graph, resources=build_resources(settings), instance=instance,
+                               selection=PERSON_LINKAGE, run_config=config, raise_on_error=False)
+    assert retrained.success
+    assert crosswalk_metadata(retrained)["mode_reason"].value == "model changed"
+    again = materialize(graph, settings, instance, selection=PERSON_LINKAGE)
+    assert crosswalk_metadata(again)["mode_reason"].value == "model changed"  # back to the committed model
+    assert DEFAULT_MODEL_PATH.read_bytes() == before
+    versions = query(settings, "select * from linkage.model_versions order by first_used_at")
+    assert versions["origin"].tolist() == ["committed", f"retrained by run {retrained.run_id}"]
+    row = versions.iloc[0]
+    assert (row["training_fingerprint"], row["training_records"]) == (committed["training_fingerprint"], 19665)
+    records = query(settings, f"select count(*) as n from {INPUT}")["n"].iloc[0]
+    assert versions.iloc[1]["training_records"] == records
+    assert (settings.artefacts_dir / "linkage" / "model" / "person_model.meta.json").exists()

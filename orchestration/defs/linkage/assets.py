@@ -37,12 +37,15 @@ def intermediate_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, set
 
 
 class PersonLinkageConfig(dg.Config):
-    """mode: auto | full | incremental (auto: incremental when only new person records arrived and the model
-    and review decisions are unchanged; see linkage/index.py). charts: Splink's HTML charts under
-    artefacts/linkage/."""
+    """mode: auto | full | incremental (auto: in place when a small delivery of new, changed or withdrawn
+    person records arrived and the model and review decisions are unchanged; see linkage/index.py).
+    charts: Splink's HTML charts under artefacts/linkage/. retrain: train a model on today's records
+    (saved under artefacts/linkage/model/, recorded in linkage.model_versions) and use it for this run
+    instead of the committed one; the next run without it goes back to the committed model."""
 
     mode: str = "auto"
     charts: bool = True
+    retrain: bool = False
 
 
 @dg.multi_asset(
@@ -73,7 +76,8 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
     cfg = settings.get()
     charts_dir = cfg.artefacts_dir / "linkage" if config.charts else None
     with duckdb.get_connection() as con:
-        outcome = update_person_index(con, run_id=context.run_id, mode=config.mode, charts_dir=charts_dir)
+        outcome = update_person_index(con, run_id=context.run_id, mode=config.mode, charts_dir=charts_dir,
+                                      retrain_dir=cfg.artefacts_dir / "linkage" / "model" if config.retrain else None)
         figures = dict(outcome.figures)
         # an in-place run's result holds only the persons it redid; the figures below are of the whole index
         result = outcome.result if figures["mode"] == "full" else read_index(con)
