@@ -61,23 +61,22 @@ def tf_columns(model: dict) -> list[str]:
 
 
 def register_term_frequencies(linker, backend: LinkageBackend, records: pa.Table, model: dict) -> None:
-    """Term-frequency tables from all records, computed in Arrow and registered with a linker built on a
-    subset (what `compute_tf_table` would give a linker on all of them, without loading them all)."""
-    import pyarrow.compute as pc
+    """Term-frequency tables from all these records, registered with a linker built on a subset (what
+    `compute_tf_table` would give a linker on all of them, without loading them all)."""
+    import duckdb
 
-    for column in tf_columns(model):
-        values = records[column]
-        counts = pa.table({column: values}).group_by(column).aggregate([([], "count_all")])
-        counts = counts.filter(pc.is_valid(counts[column]))
-        total = len(values) - values.null_count
-        tf = pa.table({column: counts[column],
-                       f"tf_{column}": pc.divide(pc.cast(counts["count_all"], pa.float64()), float(total))})
-        linker.table_management.register_term_frequency_lookup(backend.load(tf, f"tf_{column}"), column)
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("records", records.select(tf_columns(model)))
+        register_warehouse_term_frequencies(linker, backend, con, model, "records")
+    finally:
+        con.close()
 
 
 def register_warehouse_term_frequencies(linker, backend: LinkageBackend, con, model: dict,
                                         table: str = INPUT_TABLE) -> None:
-    """The same tables, aggregated in SQL on the warehouse (only the distinct values travel)."""
+    """The same tables, aggregated in SQL on the warehouse (only the distinct values travel): a value's
+    frequency among the non-null values, as Splink computes it."""
     for column in tf_columns(model):
         tf = con.sql(f"""select {column}, count(*) / sum(count(*)) over () as tf_{column}
                          from {table} where {column} is not null group by {column}""").to_arrow_table()
