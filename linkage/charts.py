@@ -5,6 +5,7 @@
     comparison_viewer.html   example pairs per comparison vector: the review queue and the largest persons
     cluster_studio.html      the largest persons as graphs of their records and scored pairs
 
+An in-place run (linkage/index.py) keeps the charts of the last full one: same model, few persons changed.
 The last two show record values: they are artefacts in the restricted data folder, like the review
 workbook; only their paths go in Dagster metadata. They are drawn from a sample (the largest
 `STUDIO_CLUSTERS` persons and up to `VIEWER_PAIRS` queued pairs), so their cost does not grow with
@@ -25,12 +26,18 @@ STUDIO_CLUSTERS = 10
 VIEWER_PAIRS = 200
 
 
+CHARTS = ("match_weights", "m_u_parameters", "comparison_viewer", "cluster_studio")
+
+
+def chart_paths(out_dir: Path) -> dict[str, Path]:
+    return {name: Path(out_dir) / f"{name}.html" for name in CHARTS}
+
+
 def write_charts(out_dir: Path, model: dict, records: pa.Table, result, queue) -> dict[str, Path]:
     from linkage.incremental import register_term_frequencies
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"match_weights": out_dir / "match_weights.html", "m_u_parameters": out_dir / "m_u_parameters.html",
-             "comparison_viewer": out_dir / "comparison_viewer.html", "cluster_studio": out_dir / "cluster_studio.html"}
+    paths = chart_paths(out_dir)
     retained = {**model, "retain_intermediate_calculation_columns": True, "retain_matching_columns": True}
     backend = default_backend()
     try:

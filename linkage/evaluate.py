@@ -83,26 +83,26 @@ def accuracy(crosswalk: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float |
 def twin_pairs_merged(crosswalk: pd.DataFrame, labels: pd.DataFrame, truth_dir: Path) -> dict[str, int]:
     """How many twin (and same-name father/son) pairs share a cluster: should be 0."""
     persons = pd.read_parquet(Path(truth_dir) / "persons.parquet")
-    df = crosswalk[["person_record_id", "person_id"]].merge(labels, on="person_record_id")
-    clusters_of = df.groupby("true_person_id")["person_id"].agg(set)
+    placed = (crosswalk[["person_record_id", "person_id"]].merge(labels, on="person_record_id")
+              [["true_person_id", "person_id"]].drop_duplicates())
+
+    def count(pairs: pd.DataFrame) -> tuple[int, int]:
+        """(pairs whose two persons both have records, pairs of those sharing a cluster)"""
+        known = set(placed["true_person_id"])
+        pairs = pairs[pairs["a"].isin(known) & pairs["b"].isin(known)].drop_duplicates()
+        shared = (pairs.merge(placed, left_on="a", right_on="true_person_id")[["a", "b", "person_id"]]
+                  .merge(placed, left_on=["b", "person_id"], right_on=["true_person_id", "person_id"]))
+        return len(pairs), len(shared[["a", "b"]].drop_duplicates())
+
     out = {}
-    pid_col = "true_person_id"
     if "twin_group" in persons.columns:
-        twins = persons[persons["twin_group"].notna()][[pid_col, "twin_group"]]
-        merged = checked = 0
-        for _, group in twins.groupby("twin_group"):
-            members = [p for p in group[pid_col].tolist() if p in clusters_of.index]
-            for i in range(len(members)):
-                for j in range(i + 1, len(members)):
-                    checked += 1
-                    merged += bool(clusters_of[members[i]] & clusters_of[members[j]])
+        twins = persons.loc[persons["twin_group"].notna(), ["true_person_id", "twin_group"]]
+        pairs = twins.merge(twins, on="twin_group", suffixes=("_a", "_b"))
+        pairs = pairs[pairs["true_person_id_a"] < pairs["true_person_id_b"]]
+        checked, merged = count(pairs.rename(columns={"true_person_id_a": "a", "true_person_id_b": "b"})[["a", "b"]])
         out.update(twin_pairs_checked=checked, twin_pairs_merged=merged)
     if "father_same_name_of" in persons.columns:
-        fs = persons[persons["father_same_name_of"].notna()][[pid_col, "father_same_name_of"]]
-        merged = checked = 0
-        for a, b in fs.astype("int64").itertuples(index=False):
-            if a in clusters_of.index and b in clusters_of.index:
-                checked += 1
-                merged += bool(clusters_of[a] & clusters_of[b])
+        fs = persons.loc[persons["father_same_name_of"].notna(), ["true_person_id", "father_same_name_of"]]
+        checked, merged = count(fs.astype("int64").set_axis(["a", "b"], axis=1))
         out.update(father_son_pairs_checked=checked, father_son_pairs_merged=merged)
     return out

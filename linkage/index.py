@@ -162,6 +162,17 @@ def _update_in_place(con, run_id: str, why: str, model: dict, model_version: tup
     except BaseException:
         con.execute("rollback")
         raise
+    # the model is the one the charts were drawn from and the persons changed are few: keep the last
+    # charts (an in-place run at 1M would otherwise spend twice its own time redrawing them)
+    from linkage.charts import chart_paths
+
+    kept = chart_paths(charts_dir) if charts_dir is not None else {}
+    if kept and all(path.exists() for path in kept.values()):
+        outcome = _outcome(result, queue, f, "incremental", why, changes, link_seconds, review_seconds, None,
+                           model, None, con)
+        outcome.charts.update(kept)
+        outcome.figures["charts_redrawn"] = False
+        return outcome
     records = read_records(con) if charts_dir is not None else None
     return _outcome(result, queue, f, "incremental", why, changes, link_seconds, review_seconds, charts_dir,
                     model, records, con)
@@ -196,5 +207,5 @@ def _outcome(result: LinkageResult, queue: review.ReviewQueue, f: dict, chosen: 
         chart_seconds = time.perf_counter() - started
     figures = {**f, "mode": chosen, "mode_reason": why, **changes, **queue.figures,
                "link_seconds": round(link_seconds, 3), "review_queue_seconds": round(review_seconds, 3),
-               "chart_seconds": round(chart_seconds, 3)}
+               "chart_seconds": round(chart_seconds, 3), "charts_redrawn": bool(charts)}
     return IndexOutcome(result=result, queue=queue, figures=figures, charts=charts)

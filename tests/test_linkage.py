@@ -385,6 +385,8 @@ def test_asset_goes_incremental_when_only_new_records_arrived(first_run, graph, 
     assert result.success
     meta = crosswalk_metadata(result)
     assert meta["mode"].value == "incremental" and meta["new_records"].value == 25
+    # the model is unchanged: the charts drawn by the full run are kept, and still linked
+    assert meta["charts_redrawn"].value is False and Path(meta["chart_cluster_studio"].path).exists()
     after = query(settings, "select * from linkage.person_crosswalk order by person_record_id")
     pd.testing.assert_frame_equal(before, after)
 
