@@ -257,9 +257,10 @@ def index_figures(con) -> dict:
     from linkage.run import cluster_size_distribution
 
     sizes = con.execute(f"select n_records from {CLUSTERS}").fetchnumpy()["n_records"]
-    records, pairs = con.execute(f"select (select count(*) from {CROSSWALK}), (select count(*) from {PAIRS})"
-                                 ).fetchall()[0]
+    records, pairs, merged = con.execute(f"""select (select count(*) from {CROSSWALK}),
+        (select count(*) from {PAIRS}), (select count(*) filter (where merged) from {PAIRS})""").fetchall()[0]
     return {"person_records": int(records), "persons": int(len(sizes)), "pairs_scored_above_floor": int(pairs),
+            "merged_pairs": int(merged),
             "largest_cluster_size": int(sizes.max()) if len(sizes) else 0,
             "singleton_clusters": int((sizes == 1).sum()),
             "cluster_size_distribution": cluster_size_distribution(sizes)}

@@ -140,6 +140,7 @@ def assemble(records: pa.Table, cluster_of: pd.DataFrame, pairs: pd.DataFrame, p
         "person_records": int(records.num_rows),
         "persons": int(len(clusters)),
         "pairs_scored_above_floor": int(len(pairs)),
+        "merged_pairs": int(pairs["merged"].sum()) if "merged" in pairs else 0,
         "largest_cluster_size": int(sizes.max()) if len(sizes) else 0,
         "singleton_clusters": int((sizes == 1).sum()),
         "cluster_size_distribution": cluster_size_distribution(sizes),

@@ -71,21 +71,22 @@ class PersonLinkageConfig(dg.Config):
 def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfig, duckdb: DuckDBResource,
                    settings: SettingsResource):
     from linkage.evaluate import accuracy, truth_labels, twin_pairs_merged
-    from linkage.index import read_index, update_person_index
+    from linkage.index import update_person_index
 
     cfg = settings.get()
     charts_dir = cfg.artefacts_dir / "linkage" if config.charts else None
     with duckdb.get_connection() as con:
         outcome = update_person_index(con, run_id=context.run_id, mode=config.mode, charts_dir=charts_dir,
                                       retrain_dir=cfg.artefacts_dir / "linkage" / "model" if config.retrain else None)
-        figures = dict(outcome.figures)
-        # an in-place run's result holds only the persons it redid; the figures below are of the whole index
-        result = outcome.result if figures["mode"] == "full" else read_index(con)
+        figures = dict(outcome.figures)  # of the whole index, in place or not
         truth = cfg.truth_dir / "source_records.parquet"
-        if truth.exists():
+        if truth.exists():  # synthetic data: score the index against the generator's truth
+            # an in-place run's result holds only the persons it redid
+            crosswalk = (outcome.result.crosswalk if figures["mode"] == "full" else
+                         con.execute("select person_id, person_record_id from linkage.person_crosswalk").df())
             labels = truth_labels(con, cfg.truth_dir)
-            figures["accuracy"] = accuracy(result.crosswalk, labels)
-            figures["hard_cases"] = twin_pairs_merged(result.crosswalk, labels, cfg.truth_dir)
+            figures["accuracy"] = accuracy(crosswalk, labels)
+            figures["hard_cases"] = twin_pairs_merged(crosswalk, labels, cfg.truth_dir)
     acc = figures.get("accuracy", {})
     context.log.info(
         f"{figures['mode']} run ({figures['mode_reason']}): {figures['person_records']} person records -> "
@@ -102,11 +103,11 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
     # paths only: the comparison viewer and cluster studio show record values and stay in the data folder
     chart_paths = {f"chart_{name}": dg.MetadataValue.path(str(path)) for name, path in outcome.charts.items()}
     yield dg.MaterializeResult(asset_key=CROSSWALK, metadata=safe_metadata(
-        {**flat, **chart_paths, "dagster/row_count": int(len(result.crosswalk))}))
+        {**flat, **chart_paths, "dagster/row_count": figures["person_records"]}))
     yield dg.MaterializeResult(asset_key=CLUSTERS, metadata=safe_metadata(
-        {"dagster/row_count": int(len(result.clusters)), "largest_cluster_size": figures["largest_cluster_size"]}))
+        {"dagster/row_count": figures["persons"], "largest_cluster_size": figures["largest_cluster_size"]}))
     yield dg.MaterializeResult(asset_key=PAIRS, metadata=safe_metadata(
-        {"dagster/row_count": int(len(result.pairs)), "merged_pairs": int(result.pairs["merged"].sum())}))
+        {"dagster/row_count": figures["pairs_scored_above_floor"], "merged_pairs": figures["merged_pairs"]}))
     yield dg.MaterializeResult(asset_key=LINEAGE, metadata=safe_metadata(
         {k: figures[k] for k in ("person_ids_new", "person_ids_merged", "person_ids_split", "person_ids_retired",
                                  "mode", "mode_reason")}))
