@@ -7,9 +7,11 @@ Lists are read by read_list: CSV / TSV / TXT, XLSX / XLSM, Parquet or JSON lines
 
 Both standardise with linkage.standardise (the warehouse's rules, tolerant of non-UK formats) and score
 with the project's Splink model (linkage/settings.py, committed as linkage/models/person_model.json).
-`link` re-estimates that model on the list itself when it has at least `MIN_TRAIN_RECORDS` records
-(prior from deterministic rules, u by random sampling with a fixed seed, m by EM on the blocking rules
-whose columns the list has; a step the data cannot support keeps the committed values), then clusters
+`link` adds looser blocking rules within a comparison budget (LIST_BLOCKING_RULES: the committed ones
+expect the warehouse's identifiers), re-estimates the model on the list itself when it has at least
+`MIN_TRAIN_RECORDS` records (prior from deterministic rules, rescaled to the recall the list's own m
+values give them; u by random sampling with a fixed seed, m by EM on the blocking rules whose columns the
+list has; a step the data cannot support keeps the committed values), then clusters
 with linkage.cluster (the anti-chaining rules; the same-system rules are off, since a partner file is
 one 'system' whose duplicates are the point). `match` scores the list against the warehouse's person
 index with the committed model (predict_between) and bands each row.
@@ -45,6 +47,32 @@ from linkage.train import DEFAULT_MODEL_PATH, SEED, U_MAX_PAIRS, load_model
 
 MIN_TRAIN_RECORDS = 1000
 LIST_COLUMNS = [*model_settings.INPUT_COLUMNS, "other_id"]
+
+# Blocking rules a list adds to the committed ones. Those were chosen for the warehouse, whose records
+# carry NHS / NI numbers, UPRNs and UK postcodes; a list with fewer fields is compared only where two of
+# forename, surname and DOB agree exactly, so a typo in each of two of them hides a pair from scoring (on
+# public benchmark lists mapped to names and DOB only, a fifth of the true pairs). Each rule is
+# (left columns, right columns): equal keys, or the swapped names. A rule is added when the list has
+# its columns and it makes at most LIST_RULE_MAX_COMPARISONS_PER_RECORD comparisons per record (counted
+# exactly first); else its narrower fallbacks are tried in turn, so a large list is never flooded.
+NAME_SOUNDEXES = ("first_name_soundex", "surname_soundex")
+
+
+def _same(*columns: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return columns, columns
+
+
+LIST_BLOCKING_RULES = [
+    # names both mistyped (or one missing), DOB right
+    [_same("dob"), _same("dob", "surname_soundex"), _same("dob", "first_name_soundex")],
+    # names that sound alike, DOB mistyped or missing
+    [_same(*NAME_SOUNDEXES), _same(*NAME_SOUNDEXES, "dob_year")],
+    # forename and surname swapped, and one of them mistyped
+    [(NAME_SOUNDEXES, NAME_SOUNDEXES[::-1])],
+    # same postcode, surname sounds alike: forename and DOB both wrong or missing
+    [_same("postcode", "surname_soundex")],
+]
+LIST_RULE_MAX_COMPARISONS_PER_RECORD = 20
 
 
 class ListError(ValueError):
@@ -378,6 +406,49 @@ def list_model(present: set[str], term_frequencies: bool = True) -> dict:
     return model
 
 
+def _blocking_sql(left: tuple[str, ...], right: tuple[str, ...]) -> str:
+    return " AND ".join(f'l."{a}" = r."{b}"' for a, b in zip(left, right))
+
+
+def _comparisons(records: pa.Table, left: tuple[str, ...], right: tuple[str, ...]) -> int:
+    """How many pairs the rule l.left = r.right compares (each unordered pair once; a NULL key matches
+    nothing). The rules are symmetric (equal keys, or swapped ones), so joining the key counts counts each
+    pair twice, plus each record that meets the rule with itself."""
+    import duckdb
+
+    columns = sorted({*left, *right})
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("keys_arrow", records.select(columns))
+        con.execute("create temp table keys as select * from keys_arrow where "
+                    + " and ".join(f'"{c}" is not null' for c in columns))
+
+        def counts(side: tuple[str, ...]) -> str:
+            return ("select " + ", ".join(f'"{c}" as k{i}' for i, c in enumerate(side))
+                    + ", count(*) as n from keys group by all")
+
+        on = " and ".join(f"a.k{i} = b.k{i}" for i in range(len(left)))
+        itself = " and ".join(f'"{a}" = "{b}"' for a, b in zip(left, right))
+        [(joined,)] = con.execute(f"select coalesce(sum(a.n * b.n), 0)::hugeint from ({counts(left)}) a "
+                                  f"join ({counts(right)}) b on {on}").fetchall()
+        [(with_itself,)] = con.execute(f"select count(*) from keys where {itself}").fetchall()
+    finally:
+        con.close()
+    return int((joined - with_itself) // 2)
+
+
+def list_blocking_rules(records: pa.Table, present: set[str]) -> list[str]:
+    """The LIST_BLOCKING_RULES this list can use within the comparison budget, as SQL."""
+    budget = LIST_RULE_MAX_COMPARISONS_PER_RECORD * max(records.num_rows, 1)
+    rules = []
+    for ladder in LIST_BLOCKING_RULES:
+        for left, right in ladder:
+            if {*left, *right} <= present and _comparisons(records, left, right) <= budget:
+                rules.append(_blocking_sql(left, right))
+                break
+    return rules
+
+
 def _rule_columns(rule) -> set[str]:
     sql = rule.get_blocking_rule("duckdb").blocking_rule_sql if hasattr(rule, "get_blocking_rule") else str(rule)
     return {c for c in LIST_COLUMNS if f'"{c}"' in sql or f".{c} " in f"{sql} "}
@@ -416,7 +487,48 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
             steps.append("em:" + "+".join(sorted(_rule_columns(rule))))
         except Exception:  # noqa: BLE001 - too few pairs for this rule: keep the committed m values
             continue
-    return linker.misc.save_model_to_json(), steps
+    trained = linker.misc.save_model_to_json()
+    if "prior" in steps:
+        recall = deterministic_recall(trained, [_rule_columns(r) for r in deterministic], records)
+        if recall is not None:
+            # the prior was (pairs the rules find) / DETERMINISTIC_RECALL: rescale it to the recall the
+            # list's own m values give
+            trained["probability_two_random_records_match"] = min(
+                trained["probability_two_random_records_match"] * model_settings.DETERMINISTIC_RECALL / recall,
+                MAX_PRIOR)
+            steps.append("prior-recall")
+    return trained, steps
+
+
+EXACT_LEVEL = re.compile(r'"(\w+)_l" = "\1_r"')
+MIN_DETERMINISTIC_RECALL = 0.05
+MAX_PRIOR = 0.5
+
+
+def deterministic_recall(model: dict, rules: list[set[str]], records: pa.Table) -> float | None:
+    """The share of true matches the deterministic rules (each: the columns it requires equal) find,
+    as the trained model sees it: a rule finds a match when each of its columns is present on both
+    records ((1 - the column's null share)^2) and agrees exactly (the m of its exact level); rules on
+    disjoint columns fire independently. The committed DETERMINISTIC_RECALL is a guess for the
+    warehouse's feeds, where exact agreement is common; a list with more typos or gaps has a lower
+    recall, and a prior estimated with the guess would put every weight too low. None when a rule's
+    column has no exact level."""
+    exact_m = {}
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            found = EXACT_LEVEL.fullmatch(level.get("sql_condition", "").strip())
+            if found and level.get("m_probability") is not None:
+                exact_m.setdefault(found.group(1), level["m_probability"])
+    if not rules or not all(columns and columns <= exact_m.keys() for columns in rules):
+        return None
+    missed = 1.0
+    for columns in rules:
+        finds = 1.0
+        for column in columns:
+            present = 1 - records[column].null_count / max(records.num_rows, 1)
+            finds *= present ** 2 * exact_m[column]
+        missed *= 1 - finds
+    return max(1 - missed, MIN_DETERMINISTIC_RECALL)
 
 
 def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out: Path,
@@ -435,6 +547,9 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     weight = probability_to_weight(threshold) if threshold is not None else MATCH_WEIGHT_THRESHOLD
     trainable = records.num_rows >= MIN_TRAIN_RECORDS
     model = list_model(present, term_frequencies=trainable)
+    added_rules = list_blocking_rules(records, present)
+    model["blocking_rules_to_generate_predictions"] += [{"blocking_rule": rule, "sql_dialect": "duckdb"}
+                                                        for rule in added_rules]
     backend = DuckDBBackend()
     try:
         steps: list[str] = []
@@ -470,7 +585,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     return {"inputs": len(inputs), "records": int(records.num_rows), "persons": int(result["person_id"].nunique()),
             "pairs_scored": int(len(pairs)),
             "pairs_at_or_above_threshold": int((pairs["match_weight"] >= weight).sum()),
-            "match_weight_threshold": round(weight, 3), "trained": steps,
+            "match_weight_threshold": round(weight, 3), "trained": steps, "list_blocking_rules": len(added_rules),
             "unparsed_dates_of_birth": int(np.sum(records["has_unparsed_dob"].to_numpy(zero_copy_only=False))),
             "seconds": round(time.perf_counter() - started, 2)}
 

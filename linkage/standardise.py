@@ -6,7 +6,9 @@ of each rule. What differs is tolerance: a partner
 list need not be British, so a value in an unknown format is kept as an upper-cased string and compared
 as a string, not set to NULL. Only a value in a UK identifier's own shape that fails its check is nulled
 (a mistyped NHS number), as in the warehouse; a postcode that is not UK-shaped is kept compacted, and a
-name in a non-Latin script, which the warehouse's A-Z cleaning would empty, is kept as written.
+name in a non-Latin script, which the warehouse's A-Z cleaning would empty, is kept as written. A date of
+birth is a placeholder (NULL) on 1 January, a spreadsheet's day zero (1899-12-30/31) or in the future, but
+not for being in 1900 or earlier as in the warehouse: a list may hold people born then.
 """
 
 from __future__ import annotations
@@ -98,8 +100,12 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
                           and not {_h('ni_number_is_valid', 'ni_raw')} then null else ni_raw end as ni_number,
                 case when regexp_full_match(upn_raw, '[A-Z][0-9]{{11}}[0-9A-Z]') and not {_h('upn_is_valid', 'upn_raw')}
                      then null else upn_raw end as upn,
+                -- placeholders: 1 January (the usual stand-in for an unknown date, 1900-01-01 among
+                -- them), a spreadsheet's day zero, a date not yet come. Unlike the warehouse (a living
+                -- English population), earlier years are kept: a list may be historical
                 case when dob_parsed is not null and ((month(dob_parsed) = 1 and day(dob_parsed) = 1)
-                                                      or year(dob_parsed) <= 1900) then null
+                                                      or dob_parsed in (date '1899-12-30', date '1899-12-31')
+                                                      or dob_parsed > current_date) then null
                      else dob_parsed end as dob,
                 case when length(postcode_compact) between 5 and 7
                           and regexp_full_match(postcode_compact, '[A-Z]{{1,2}}[0-9][A-Z0-9]?[0-9][A-Z]{{2}}')

