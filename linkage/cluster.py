@@ -177,7 +177,8 @@ class ClusterResult:
 
 def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             no_dob_threshold: float | None = None, must_link: pd.DataFrame | None = None,
-            cannot_link: pd.DataFrame | None = None, system_rules: bool = True) -> ClusterResult:
+            cannot_link: pd.DataFrame | None = None, system_rules: bool = True,
+            shared_id_overrides_dob: bool = False) -> ClusterResult:
     """records: person_record_id (text), source_system, first_name_canonical, surname, nhs_number, ni_number,
     upn, dob (YYYYMMDD text), sex.
     edges: person_record_id_l, person_record_id_r, match_weight (any order).
@@ -186,6 +187,10 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
     that would is refused). Pairs naming a record not in `records` are ignored.
     system_rules: apply the same-source-system rules (off for a list whose records share one 'system',
     such as a single partner file deduplicated by `familyhub link`).
+    shared_id_overrides_dob: two clusters holding the same identifier (NHS / NI / UPN, or a list's
+    other_id when records has that column) may merge although their DOBs differ (`familyhub link`: in a
+    partner list a mistyped DOB is commoner than two people sharing an id; the warehouse keeps the DOB
+    rule, as a baby's record carrying its mother's NHS number is not rare there).
 
     Merges only ever follow edges at or above the threshold and must-links, so the clustering decomposes
     over the connected components of that graph: a record in none stays alone, a component nothing in
@@ -235,7 +240,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             roots, accepted_sorted[edge_ruled], refused = _cluster_by_rules(
                 records.iloc[subset], rank[subset], local[left[edge_ruled]], local[right[edge_ruled]],
                 weights[edge_ruled], threshold, no_dob_threshold, local[must[ruled[must[:, 0]]]],
-                local[cannot[ruled[cannot[:, 0]] & ruled[cannot[:, 1]]]], system_rules)
+                local[cannot[ruled[cannot[:, 0]] & ruled[cannot[:, 1]]]], system_rules, shared_id_overrides_dob)
         finally:
             if collecting:
                 gc.enable()
@@ -253,8 +258,8 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
 
 def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray, right: np.ndarray,
                       weights: np.ndarray, threshold: float, no_dob_threshold: float | None,
-                      must: np.ndarray, cannot_pairs: np.ndarray,
-                      system_rules: bool) -> tuple[np.ndarray, np.ndarray, int]:
+                      must: np.ndarray, cannot_pairs: np.ndarray, system_rules: bool,
+                      shared_id_overrides_dob: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
     """The anti-chaining rules over records (rows 0..n-1) and the edges between them (left, right: rows;
     already strongest first, ties by ids; all at or above the threshold). rank: each record's place in
     id order. must / cannot: reviewers' pairs as rows, shape (k, 2). Returns each record's root row, per
@@ -262,7 +267,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     n = len(records)
     parent = list(range(n))
     attrs: list[dict[str, set] | None] = [None] * n
-    fields = (*STRONG_IDS, "dob", "sex")
+    shared_ids = (*STRONG_IDS, *(("other_id",) if shared_id_overrides_dob and "other_id" in records else ()))
+    fields = (*shared_ids, "dob", "sex")
     columns = {f: records[f].to_numpy() for f in fields}
     forenames = records["first_name_canonical"].to_numpy()
     surnames = records["surname"].to_numpy()
@@ -332,7 +338,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):
                 return True
-        if _sets_conflict(a.get("dob"), b.get("dob"), _dob_compatible):
+        if _sets_conflict(a.get("dob"), b.get("dob"), _dob_compatible) and not (
+                shared_id_overrides_dob and any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in shared_ids)):
             return True
         return _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
 

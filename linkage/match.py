@@ -562,7 +562,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
         backend.close()
     # a list without dates of birth has no 'weak' records to hold to a higher bar
     no_dob = max(weight, NO_DOB_MATCH_WEIGHT_THRESHOLD) if "dob" in present else weight
-    clustered = cluster(_nodes(records), pairs, weight, no_dob, system_rules=False)
+    clustered = cluster(_nodes(records), pairs, weight, no_dob, system_rules=False, shared_id_overrides_dob=True)
     cluster_of = clustered.cluster_of.assign(person_id=lambda d: assign_person_ids(d))
     meta = records.select(["person_record_id", "source_system", "source_record_id"]).to_pandas()
     result = meta.merge(cluster_of, on="person_record_id").rename(

@@ -297,3 +297,21 @@ def test_in_place_only_for_a_small_delivery_under_the_same_model_and_decisions()
     drifted = PreviousState(crosswalk=None, issued=frozenset(), last_run=last, indexed=True, delivered_in_place=96)
     assert choose_mode("auto", drifted, only_new, "m", "d", 1000) == (
         "full", "deliveries in place since the last full run above the incremental share")
+
+
+def test_a_shared_identifier_outweighs_a_dob_difference_only_for_lists():
+    """In a partner list a mistyped DOB is commoner than two people sharing an id (`familyhub link`); the
+    warehouse keeps refusing such a merge."""
+    records = pd.DataFrame({"person_record_id": ["a", "b"], "source_system": ["list", "list"],
+                            "first_name_canonical": ["JOHN", "JOHN"], "surname": ["SMITH", "SMITH"],
+                            "nhs_number": [None, None], "ni_number": [None, None], "upn": [None, None],
+                            "dob": ["19800412", "19871204"], "sex": [None, None], "other_id": ["X1", "X1"]})
+    edges = pd.DataFrame({"person_record_id_l": ["a"], "person_record_id_r": ["b"], "match_weight": [15.0]})
+    warehouse = cluster(records, edges, threshold=4.0, no_dob_threshold=10.0)
+    assert warehouse.cluster_of["cluster_root"].nunique() == 2 and warehouse.refused_merges == 1
+    listed = cluster(records, edges, threshold=4.0, no_dob_threshold=10.0, system_rules=False,
+                     shared_id_overrides_dob=True)
+    assert listed.cluster_of["cluster_root"].nunique() == 1
+    other = records.assign(other_id=["X1", "X2"])  # different ids: the DOB difference still refuses
+    assert cluster(other, edges, threshold=4.0, no_dob_threshold=10.0, system_rules=False,
+                   shared_id_overrides_dob=True).cluster_of["cluster_root"].nunique() == 2
