@@ -325,6 +325,16 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             return True
         return any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in STRONG_IDS)
 
+    def id_outweighs_dob(a: dict, b: dict) -> bool:
+        """A shared identifier excuses a DOB difference only when both sides give a forename and they
+        agree (same canonical form or Jaro-Winkler >= 0.9): a baby's record carrying its mother's NHS
+        number, often with no forename yet, is a different person."""
+        if not any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in shared_ids):
+            return False
+        fa, fb = a.get("forenames"), b.get("forenames")
+        return bool(fa and fb) and (not fa.keys().isdisjoint(fb)
+                                    or any(jaro_winkler(x, y) >= NAME_SIMILAR for x in fa for y in fb))
+
     def cannot_join(ra: int, rb: int) -> bool:
         if len(cannot.get(rb, ())) < len(cannot.get(ra, ())):
             ra, rb = rb, ra
@@ -339,7 +349,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             if _sets_conflict(a.get(f), b.get(f), _near):
                 return True
         if _sets_conflict(a.get("dob"), b.get("dob"), _dob_compatible) and not (
-                shared_id_overrides_dob and any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in shared_ids)):
+                shared_id_overrides_dob and id_outweighs_dob(a, b)):
             return True
         return _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
 

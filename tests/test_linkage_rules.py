@@ -315,3 +315,8 @@ def test_a_shared_identifier_outweighs_a_dob_difference_only_for_lists():
     other = records.assign(other_id=["X1", "X2"])  # different ids: the DOB difference still refuses
     assert cluster(other, edges, threshold=4.0, no_dob_threshold=10.0, system_rules=False,
                    shared_id_overrides_dob=True).cluster_of["cluster_root"].nunique() == 2
+    # a baby's record carrying its mother's id: another forename, or none yet, is another person
+    for baby in ("OLIVIA", None):
+        mother_and_baby = records.assign(first_name_canonical=["SARAH", baby])
+        assert cluster(mother_and_baby, edges, threshold=4.0, no_dob_threshold=10.0, system_rules=False,
+                       shared_id_overrides_dob=True).cluster_of["cluster_root"].nunique() == 2
