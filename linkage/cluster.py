@@ -16,6 +16,7 @@ conflict is possible: it needs no database, so it is the same on any backend.
 from __future__ import annotations
 
 import gc
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,8 +136,39 @@ def _many_values(values: np.ndarray, component: np.ndarray) -> np.ndarray:
     return highest > lowest
 
 
+@dataclass(frozen=True)
+class ClusterRules:
+    """The rules beyond the threshold: the warehouse's by default, LIST_RULES for `familyhub link`.
+    system_rules: the same-source-system rules (off for a list, whose records share one 'system').
+    shared_id_overrides_dob: two clusters holding the same identifier (NHS / NI / UPN, or a list's
+    other_id when records has that column) may merge although their DOBs differ (in a partner list a
+    mistyped DOB is commoner than two people sharing an id; the warehouse keeps the DOB rule, as a
+    baby's record carrying its mother's NHS number is not rare there).
+    dob_conflicts: a DOB difference (more than a typo or a transposition) refuses a merge. Off for a list
+    whose own training says its matched records' DOBs often differ by more (weeks out, estimated): there
+    the match weights, which count a DOB difference against a pair, decide alone.
+    different_forename_threshold: the bar for an edge on which the forenames differ and nothing
+    corroborates the person (what twins share; see names_conflict). None: the no-DOB bar; math.inf:
+    such an edge never merges.
+    sex_corroborates: sex recorded on both sides counts as corroboration (the warehouse: requiring more
+    cost recall across systems, whose registrations of twins the same-system rule separates)."""
+    system_rules: bool = True
+    shared_id_overrides_dob: bool = False
+    dob_conflicts: bool = True
+    different_forename_threshold: float | None = None
+    sex_corroborates: bool = True
+
+
+WAREHOUSE_RULES = ClusterRules()
+# A list deduplicates one file, so two registrations in it say nothing: twins (same surname, DOB and
+# address, different forenames) would merge on weight alone (20+ in a list with an address). There a
+# forename difference needs a shared identifier, whatever the weight. The DOB rule is set per list.
+LIST_RULES = ClusterRules(system_rules=False, shared_id_overrides_dob=True, different_forename_threshold=math.inf,
+                          sex_corroborates=False)
+
+
 def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarray,
-                system_rules: bool) -> np.ndarray:
+                rules: ClusterRules) -> np.ndarray:
     """Per record: is its component one the rules could split? A component is settled without them, as
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
@@ -154,8 +186,9 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     tangled = any_of(pd.isna(records["dob"].to_numpy()))
     for f in CONFLICT_FIELDS:
         tangled |= _many_values(records[f].to_numpy(), component)
-    forename_rules = any_of(pd.isna(records["sex"].to_numpy()))
-    if system_rules:
+    forename_rules = (any_of(pd.isna(records["sex"].to_numpy())) if rules.sex_corroborates
+                      else np.ones(n, dtype=bool))
+    if rules.system_rules:
         systems = records["source_system"].to_numpy()
         person_keyed = ~pd.Series(systems).isin(EVENT_KEYED_SYSTEMS).to_numpy()
         system_codes = pd.factorize(systems)[0]
@@ -177,20 +210,14 @@ class ClusterResult:
 
 def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             no_dob_threshold: float | None = None, must_link: pd.DataFrame | None = None,
-            cannot_link: pd.DataFrame | None = None, system_rules: bool = True,
-            shared_id_overrides_dob: bool = False) -> ClusterResult:
+            cannot_link: pd.DataFrame | None = None, rules: ClusterRules = WAREHOUSE_RULES) -> ClusterResult:
     """records: person_record_id (text), source_system, first_name_canonical, surname, nhs_number, ni_number,
     upn, dob (YYYYMMDD text), sex.
     edges: person_record_id_l, person_record_id_r, match_weight (any order).
     must_link / cannot_link: person_record_id_l, person_record_id_r: a clerical reviewer's decisions. Must-links
     merge first, whatever the model says; no merge ever puts a cannot-linked pair in one cluster (a must-link
     that would is refused). Pairs naming a record not in `records` are ignored.
-    system_rules: apply the same-source-system rules (off for a list whose records share one 'system',
-    such as a single partner file deduplicated by `familyhub link`).
-    shared_id_overrides_dob: two clusters holding the same identifier (NHS / NI / UPN, or a list's
-    other_id when records has that column) may merge although their DOBs differ (`familyhub link`: in a
-    partner list a mistyped DOB is commoner than two people sharing an id; the warehouse keeps the DOB
-    rule, as a baby's record carrying its mother's NHS number is not rare there).
+    rules: which rules apply beyond the threshold (ClusterRules).
 
     Merges only ever follow edges at or above the threshold and must-links, so the clustering decomposes
     over the connected components of that graph: a record in none stays alone, a component nothing in
@@ -220,7 +247,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
     cannot = _decided_pairs(cannot_link, lookup)
 
     component = _components(n, np.concatenate([left, must[:, 0]]), np.concatenate([right, must[:, 1]]))
-    ruled = _need_rules(records, component, np.concatenate([must, cannot]), system_rules)
+    ruled = _need_rules(records, component, np.concatenate([must, cannot]), rules)
     # an edge from a record to itself (Splink makes none) goes through the phases like any other (one
     # touching a record without DOB, below the no-DOB bar, is not accepted): leave its component to the rules
     ruled |= np.isin(component, component[left[left == right]])
@@ -240,7 +267,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             roots, accepted_sorted[edge_ruled], refused = _cluster_by_rules(
                 records.iloc[subset], rank[subset], local[left[edge_ruled]], local[right[edge_ruled]],
                 weights[edge_ruled], threshold, no_dob_threshold, local[must[ruled[must[:, 0]]]],
-                local[cannot[ruled[cannot[:, 0]] & ruled[cannot[:, 1]]]], system_rules, shared_id_overrides_dob)
+                local[cannot[ruled[cannot[:, 0]] & ruled[cannot[:, 1]]]], rules)
         finally:
             if collecting:
                 gc.enable()
@@ -258,8 +285,8 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
 
 def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray, right: np.ndarray,
                       weights: np.ndarray, threshold: float, no_dob_threshold: float | None,
-                      must: np.ndarray, cannot_pairs: np.ndarray, system_rules: bool,
-                      shared_id_overrides_dob: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+                      must: np.ndarray, cannot_pairs: np.ndarray,
+                      rules: ClusterRules) -> tuple[np.ndarray, np.ndarray, int]:
     """The anti-chaining rules over records (rows 0..n-1) and the edges between them (left, right: rows;
     already strongest first, ties by ids; all at or above the threshold). rank: each record's place in
     id order. must / cannot: reviewers' pairs as rows, shape (k, 2). Returns each record's root row, per
@@ -267,7 +294,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     n = len(records)
     parent = list(range(n))
     attrs: list[dict[str, set] | None] = [None] * n
-    shared_ids = (*STRONG_IDS, *(("other_id",) if shared_id_overrides_dob and "other_id" in records else ()))
+    shared_ids = (*STRONG_IDS, *(("other_id",) if rules.shared_id_overrides_dob and "other_id" in records else ()))
     fields = (*shared_ids, "dob", "sex")
     columns = {f: records[f].to_numpy() for f in fields}
     forenames = records["first_name_canonical"].to_numpy()
@@ -285,7 +312,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         attrs[i] = a
     size = [1] * n
     # housing records are keyed by event, not person: several per person are expected
-    systems = [set() if s in EVENT_KEYED_SYSTEMS or not system_rules else {s}
+    systems = [set() if s in EVENT_KEYED_SYSTEMS or not rules.system_rules else {s}
                for s in records["source_system"].tolist()]
     # per cluster root: the records it may never share a cluster with (reviewers' cannot-links)
     cannot: dict[int, set[int]] = {}
@@ -314,16 +341,16 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             return False
         if not fa.keys().isdisjoint(b.get("surname", ())) or not fb.keys().isdisjoint(a.get("surname", ())):
             return False  # a forename keyed in the surname field
-        if not shared_system and not (weight is not None and weight < floor and not corroborated(a, b)):
+        if not shared_system and not (weight is not None and weight < twin_floor and not corroborated(a, b)):
             return False
         return all(jaro_winkler(x, y) < NAME_SIMILAR for x in fa for y in fb)
 
     def corroborated(a: dict, b: dict) -> bool:
         """Something beyond name, DOB and address says one person: sex on both sides (a difference is
-        a conflict of its own) or a shared NHS / NI number or UPN."""
-        if "sex" in a and "sex" in b:
+        a conflict of its own) or a shared NHS / NI number or UPN (or a list's other_id)."""
+        if rules.sex_corroborates and "sex" in a and "sex" in b:
             return True
-        return any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in STRONG_IDS)
+        return any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in shared_ids)
 
     def id_outweighs_dob(a: dict, b: dict) -> bool:
         """A shared identifier excuses a DOB difference only when both sides give a forename and they
@@ -348,14 +375,15 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):
                 return True
-        if _sets_conflict(a.get("dob"), b.get("dob"), _dob_compatible) and not (
-                shared_id_overrides_dob and id_outweighs_dob(a, b)):
+        if rules.dob_conflicts and _sets_conflict(a.get("dob"), b.get("dob"), _dob_compatible) and not (
+                rules.shared_id_overrides_dob and id_outweighs_dob(a, b)):
             return True
         return _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
 
     accepted_sorted = np.zeros(len(left), dtype=bool)
     refused = 0
     floor = threshold if no_dob_threshold is None else no_dob_threshold
+    twin_floor = floor if rules.different_forename_threshold is None else rules.different_forename_threshold
 
     def union(ra: int, rb: int) -> None:
         if size[ra] < size[rb]:

@@ -26,6 +26,7 @@ import csv
 import datetime as dt
 import json
 import logging
+import dataclasses
 import math
 import re
 import time
@@ -38,15 +39,16 @@ import pyarrow as pa
 
 from linkage import settings as model_settings
 from linkage.backend import DuckDBBackend
-from linkage.cluster import cluster
+from linkage.cluster import LIST_RULES, cluster
 from linkage.ids import assign_person_ids
 from linkage.run import (MATCH_WEIGHT_THRESHOLD, NO_DOB_MATCH_WEIGHT_THRESHOLD, PAIR_COLUMNS, PAIR_FLOOR_WEIGHT,
                          _nodes)
 from linkage.standardise import FIELDS, standardise
 from linkage.train import DEFAULT_MODEL_PATH, SEED, U_MAX_PAIRS, load_model
 
-MIN_TRAIN_RECORDS = 1000
-LIST_COLUMNS = [*model_settings.INPUT_COLUMNS, "other_id"]
+MIN_TRAIN_RECORDS = 1000  # fewer: the committed u and m values (a short list's would be noise)
+MIN_PRIOR_RECORDS = 200  # fewer: the committed prior too (a handful of pairs says little about the share)
+LIST_COLUMNS = [*model_settings.INPUT_COLUMNS, "locality", "other_id"]
 
 # Blocking rules a list adds to the committed ones. Those were chosen for the warehouse, whose records
 # carry NHS / NI numbers, UPRNs and UK postcodes; a list with fewer fields is compared only where two of
@@ -387,22 +389,66 @@ def _present(records: pa.Table) -> set[str]:
     return {c for c in records.column_names if records[c].null_count <= records.num_rows - 2}
 
 
+def _list_level(sql: str, label: str, m: float, u: float, tf: str | None = None) -> dict:
+    level = {"sql_condition": sql, "label_for_charts": label, "m_probability": m, "u_probability": u}
+    if tf:
+        level.update(tf_adjustment_column=tf, tf_adjustment_weight=1.0)
+    return level
+
+
+# A DOB a few weeks out: in a partner list (keyed from a form, a phone call, an estimate) commoner than
+# in the warehouse's feeds. The starting m and u (for a list too short to train) are those of a
+# one-character typo and of two random adults' DOBs falling within a month of each other.
+DOB_WITHIN_A_MONTH = _list_level('abs(date_diff(\'day\', "dob_l", "dob_r")) <= 31', "Within 31 days", 0.01, 0.002)
+
+
+def _locality_comparison() -> dict:
+    """Town or suburb: exact (term frequency: a city of millions says little), then a near spelling. The
+    starting values suit a list of a few dozen towns."""
+    return {"output_column_name": "locality", "comparison_description": "Locality: exact (tf), Jaro-Winkler",
+            "comparison_levels": [
+                {"sql_condition": '"locality_l" IS NULL OR "locality_r" IS NULL',
+                 "label_for_charts": "locality is NULL", "is_null_level": True},
+                _list_level('"locality_l" = "locality_r"', "Exact match", 0.85, 0.05, tf="locality"),
+                _list_level('jaro_winkler_similarity("locality_l", "locality_r") >= 0.9', "Jaro-Winkler >= 0.9",
+                            0.08, 0.01),
+                _list_level("ELSE", "All other comparisons", 0.07, 0.94)]}
+
+
+IDENTIFIER_FIELDS = frozenset({"nhs_number", "ni_number", "upn", "other_id"})
+DESCRIPTIVE_FIELDS = frozenset({"first_name", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn"})
+
+
 def list_model(present: set[str], term_frequencies: bool = True) -> dict:
     """The committed model, plus an `other_id` comparison (starting from the NHS number's parameters) and
-    blocking rule when the list has one. term_frequencies=False drops the term-frequency adjustments: in
-    a short list every name looks common, so they would swamp the committed u values."""
+    blocking rule when the list has one, a locality comparison when it has one, and a DOB level for a
+    date a few weeks out. term_frequencies=False drops the term-frequency adjustments: in a short list
+    every name looks common, so they would swamp the committed u values."""
     model = copy.deepcopy(load_model(DEFAULT_MODEL_PATH))
-    if not term_frequencies:
-        for comparison in model["comparisons"]:
-            for level in comparison["comparison_levels"]:
-                level.pop("tf_adjustment_column", None)
-                level.pop("tf_adjustment_weight", None)
+    [dob] = [c for c in model["comparisons"] if c["output_column_name"] == "dob"]
+    labels = [level["label_for_charts"] for level in dob["comparison_levels"]]
+    dob["comparison_levels"].insert(labels.index("Same year"), dict(DOB_WITHIN_A_MONTH))
+    if "locality" in present:
+        model["comparisons"].append(_locality_comparison())
     if "other_id" in present:
         [nhs] = [c for c in model["comparisons"] if c["output_column_name"] == "nhs_number"]
         other = json.loads(json.dumps(nhs).replace("nhs_number", "other_id"))
         model["comparisons"].append(other)
         model["blocking_rules_to_generate_predictions"].insert(
             0, {"blocking_rule": 'l."other_id" = r."other_id"', "sql_dialect": "duckdb"})
+    if not present & DESCRIPTIVE_FIELDS:
+        # identifiers only: random pairs that share an id are mostly the list's own duplicates, so the
+        # u a list measures equals its prior and every weight would be 0 (p = 0.5): keep the committed u
+        for comparison in model["comparisons"]:
+            if comparison["output_column_name"] in IDENTIFIER_FIELDS:
+                for level in comparison["comparison_levels"]:
+                    if level.get("label_for_charts") == "Exact match":
+                        level["fix_u_probability"] = True
+    if not term_frequencies:
+        for comparison in model["comparisons"]:
+            for level in comparison["comparison_levels"]:
+                level.pop("tf_adjustment_column", None)
+                level.pop("tf_adjustment_weight", None)
     return model
 
 
@@ -454,8 +500,10 @@ def _rule_columns(rule) -> set[str]:
     return {c for c in LIST_COLUMNS if f'"{c}"' in sql or f".{c} " in f"{sql} "}
 
 
-def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, present: set[str]) -> tuple[dict, list[str]]:
-    """Re-estimate the model on the list; returns (model, the steps that ran)."""
+def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, present: set[str],
+                  prior_only: bool = False) -> tuple[dict, list[str]]:
+    """Re-estimate the model on the list; returns (model, the steps that ran). prior_only: only the
+    share of pairs that match (a list too short for u and m keeps the committed ones)."""
     from splink import block_on
 
     linker = backend.linker(backend.load(records.select(LIST_COLUMNS), "list_train"), model)
@@ -472,12 +520,15 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
             steps.append("prior")
         except Exception:  # noqa: BLE001 - no deterministic matches: keep the committed prior
             pass
-    linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
-    steps.append("u")
-    sessions = [*model_settings.TRAINING_BLOCKING_RULES, block_on("other_id")]
-    if not {"nhs_number", "ni_number", "other_id"} & present:
-        # no identifier to fix while EM learns names and DOB: block on what the list has
-        sessions += [block_on("first_name", "surname"), block_on("dob", "postcode_outward"), block_on("dob")]
+    if prior_only:
+        sessions = []
+    else:
+        linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
+        steps.append("u")
+        sessions = [*model_settings.TRAINING_BLOCKING_RULES, block_on("other_id")]
+        if not {"nhs_number", "ni_number", "other_id"} & present:
+            # no identifier to fix while EM learns names and DOB: block on what the list has
+            sessions += [block_on("first_name", "surname"), block_on("dob", "postcode_outward"), block_on("dob")]
     for rule in sessions:
         if not _rule_columns(rule) <= present:
             continue
@@ -531,6 +582,44 @@ def deterministic_recall(model: dict, rules: list[set[str]], records: pa.Table) 
     return max(1 - missed, MIN_DETERMINISTIC_RECALL)
 
 
+# Below this share of matched pairs agreeing on DOB (exactly, transposed or within a typo), a list's
+# DOBs are too loose for a difference to veto a merge (see linkage.cluster's dob_conflicts). The
+# warehouse's feeds agree on 0.99+, FEBRL's lists on 0.94-0.97, Splink's fake_1000 demo list on 0.64.
+DOB_RELIABLE_SHARE = 0.9
+DOB_AGREEING_LEVELS = ("Exact match", "Day and month transposed", "One character different")
+
+
+MIN_SAME_NAME_PAIRS = 20
+
+
+def dob_agreement_among_same_names(records: pa.Table) -> float | None:
+    """For a list too short to train: among pairs with the same forename and surname and both DOBs
+    given (in a short list nearly all the same person), the share whose DOBs agree as
+    dob_agreement_share counts it. None when there are fewer than MIN_SAME_NAME_PAIRS such pairs."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("records", records.select(["person_record_id", "first_name", "surname", "dob"]))
+        total, agreeing = con.execute("""
+            select count(*), count(*) filter (where l.dob = r.dob
+                or (year(l.dob) = year(r.dob) and month(l.dob) = day(r.dob) and day(l.dob) = month(r.dob))
+                or damerau_levenshtein(strftime(l.dob, '%Y%m%d'), strftime(r.dob, '%Y%m%d')) <= 1)
+            from records l join records r on l.first_name = r.first_name and l.surname = r.surname
+                and l.person_record_id < r.person_record_id
+            where l.dob is not null and r.dob is not null""").fetchall()[0]
+    finally:
+        con.close()
+    return agreeing / total if total >= MIN_SAME_NAME_PAIRS else None
+
+
+def dob_agreement_share(model: dict) -> float:
+    """The model's m probability, summed over the DOB levels linkage.cluster counts as agreeing."""
+    [dob] = [c for c in model["comparisons"] if c["output_column_name"] == "dob"]
+    return float(sum(level.get("m_probability") or 0.0 for level in dob["comparison_levels"]
+                     if level.get("label_for_charts") in DOB_AGREEING_LEVELS))
+
+
 def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out: Path,
                pairs_out: Path | None = None, dob_format: str | None = None,
                threshold: float | None = None, sheet: str | None = None) -> dict:
@@ -553,16 +642,22 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     backend = DuckDBBackend()
     try:
         steps: list[str] = []
-        if trainable:
-            model, steps = train_on_list(records, model, backend, present)
+        if records.num_rows >= MIN_PRIOR_RECORDS:
+            model, steps = train_on_list(records, model, backend, present, prior_only=not trainable)
         linker = backend.linker(backend.load(records.select(LIST_COLUMNS), "list_records"), model)
         predictions = linker.inference.predict(threshold_match_weight=PAIR_FLOOR_WEIGHT, warning_mode="never")
         pairs = backend.to_arrow(predictions).select(PAIR_COLUMNS).to_pandas()
     finally:
         backend.close()
-    # a list without dates of birth has no 'weak' records to hold to a higher bar
-    no_dob = max(weight, NO_DOB_MATCH_WEIGHT_THRESHOLD) if "dob" in present else weight
-    clustered = cluster(_nodes(records), pairs, weight, no_dob, system_rules=False, shared_id_overrides_dob=True)
+    # A record without DOB is held to the threshold, not the warehouse's higher no-DOB bar: in a list it
+    # is a person's only record, not one of many feeds' (the bar cost 7-10 points of recall on public
+    # lists with names and DOB only, for no precision). Twins keep the higher bar for an edge on which
+    # the forenames differ and nothing corroborates.
+    dob_agreement = dob_agreement_share(model)
+    if not trainable and "dob" in present:
+        dob_agreement = dob_agreement_among_same_names(records) or dob_agreement
+    rules = dataclasses.replace(LIST_RULES, dob_conflicts=dob_agreement >= DOB_RELIABLE_SHARE)
+    clustered = cluster(_nodes(records), pairs, weight, weight, rules=rules)
     cluster_of = clustered.cluster_of.assign(person_id=lambda d: assign_person_ids(d))
     meta = records.select(["person_record_id", "source_system", "source_record_id"]).to_pandas()
     result = meta.merge(cluster_of, on="person_record_id").rename(
@@ -586,6 +681,8 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
             "pairs_scored": int(len(pairs)),
             "pairs_at_or_above_threshold": int((pairs["match_weight"] >= weight).sum()),
             "match_weight_threshold": round(weight, 3), "trained": steps, "list_blocking_rules": len(added_rules),
+            "dob_agreement_share": round(min(dob_agreement, 1.0), 3),
+            "dob_differences_refuse_merges": bool(dob_agreement >= DOB_RELIABLE_SHARE),
             "unparsed_dates_of_birth": int(np.sum(records["has_unparsed_dob"].to_numpy(zero_copy_only=False))),
             "seconds": round(time.perf_counter() - started, 2)}
 

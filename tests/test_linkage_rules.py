@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage.cluster import cluster
+from linkage.cluster import LIST_RULES, cluster
 from linkage.ids import carry_forward, person_id_for
 
 
@@ -309,14 +309,13 @@ def test_a_shared_identifier_outweighs_a_dob_difference_only_for_lists():
     edges = pd.DataFrame({"person_record_id_l": ["a"], "person_record_id_r": ["b"], "match_weight": [15.0]})
     warehouse = cluster(records, edges, threshold=4.0, no_dob_threshold=10.0)
     assert warehouse.cluster_of["cluster_root"].nunique() == 2 and warehouse.refused_merges == 1
-    listed = cluster(records, edges, threshold=4.0, no_dob_threshold=10.0, system_rules=False,
-                     shared_id_overrides_dob=True)
+    listed = cluster(records, edges, threshold=4.0, no_dob_threshold=10.0, rules=LIST_RULES)
     assert listed.cluster_of["cluster_root"].nunique() == 1
     other = records.assign(other_id=["X1", "X2"])  # different ids: the DOB difference still refuses
-    assert cluster(other, edges, threshold=4.0, no_dob_threshold=10.0, system_rules=False,
-                   shared_id_overrides_dob=True).cluster_of["cluster_root"].nunique() == 2
+    assert cluster(other, edges, threshold=4.0, no_dob_threshold=10.0,
+                   rules=LIST_RULES).cluster_of["cluster_root"].nunique() == 2
     # a baby's record carrying its mother's id: another forename, or none yet, is another person
     for baby in ("OLIVIA", None):
         mother_and_baby = records.assign(first_name_canonical=["SARAH", baby])
-        assert cluster(mother_and_baby, edges, threshold=4.0, no_dob_threshold=10.0, system_rules=False,
-                       shared_id_overrides_dob=True).cluster_of["cluster_root"].nunique() == 2
+        assert cluster(mother_and_baby, edges, threshold=4.0, no_dob_threshold=10.0,
+                       rules=LIST_RULES).cluster_of["cluster_root"].nunique() == 2
