@@ -6,7 +6,9 @@ of each rule. What differs is tolerance: a partner
 list need not be British, so a value in an unknown format is kept as an upper-cased string and compared
 as a string, not set to NULL. Only a value in a UK identifier's own shape that fails its check is nulled
 (a mistyped NHS number), as in the warehouse; a postcode that is not UK-shaped is kept compacted, and a
-name in a non-Latin script, which the warehouse's A-Z cleaning would empty, is kept as written. A date of
+name or address in a non-Latin script (Cyrillic, Greek, Arabic, Chinese...), which the warehouse's A-Z
+cleaning would empty, is transliterated to Latin letters first (text-unidecode), so that Олександр
+Шевченко on one list and Oleksandr Shevchenko on another compare, block and get a soundex. A date of
 birth is a placeholder (NULL) on 1 January, a spreadsheet's day zero (1899-12-30/31) or in the future, but
 not for being in 1900 or earlier as in the warehouse: a list may hold people born then.
 """
@@ -38,6 +40,19 @@ def _macros():
     return jinja2.Environment().from_string(MACROS_SQL.read_text(encoding="utf-8")).module
 
 
+TRANSLITERATED_FIELDS = ("first_name", "middle_names", "surname", "address_line", "locality")
+LATIN_END = 0x24F  # the last code point of Latin Extended-B: accents up to here are SQL's strip_accents's
+
+
+def _latin(value):
+    """A value with letters beyond the Latin script, transliterated (else the value as given)."""
+    if not isinstance(value, str) or all(ord(ch) <= LATIN_END for ch in value):
+        return value
+    from text_unidecode import unidecode
+
+    return unidecode(value).strip() or value
+
+
 def _h(name: str, column: str) -> str:
     """The dbt macro `name` rendered for `column` (plain Jinja: the macros use no dbt context)."""
     return str(getattr(_macros(), name)(column)).strip()
@@ -51,6 +66,9 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
         if field not in frame:
             frame[field] = None
     frame = frame[["source", "record_id", *FIELDS]].astype(object).where(frame.notna(), None)
+    for field in TRANSLITERATED_FIELDS:
+        distinct = frame[field].dropna().unique()
+        frame[field] = frame[field].map({v: _latin(v) for v in distinct})
     # the given format first, then ISO (how typed dates from a workbook or Parquet arrive as text)
     formats = [dob_format, "%Y-%m-%d"] if dob_format else list(DEFAULT_DOB_FORMATS)
     dob_parse = "coalesce(" + ", ".join(f"try_strptime(nullif(trim(dob), ''), '{f}')::date" for f in formats) + ")"

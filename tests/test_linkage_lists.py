@@ -124,3 +124,22 @@ def test_a_short_list_measures_its_dob_agreement_among_same_name_pairs(tmp_path)
     assert all(person[a] != person[b] for a, b in twins)
     precision, recall = pairwise(frame, clusters)
     assert precision >= 0.99 and recall >= 0.9, (precision, recall)
+
+
+def test_names_in_other_scripts_are_transliterated_and_link_across_lists(tmp_path):
+    from linkage.standardise import standardise
+
+    pd.DataFrame([["u1", "Олександр", "Шевченко", "1984-07-12"], ["u2", "Μαρία", "Παπαδοπούλου", "1990-02-17"],
+                  ["u3", "Ольга", "Коваленко", "2001-05-30"]],
+                 columns=["Ref", "Given", "Family", "Born"]).to_csv(tmp_path / "cyrillic.csv", index=False)
+    pd.DataFrame([["l1", "Oleksandr", "Shevchenko", "12/07/1984"], ["l2", "Maria", "Papadopoulou", "17/02/1990"],
+                  ["l3", "Olga", "Kowalska", "30/05/2001"]],
+                 columns=["Ref", "Given", "Family", "Born"]).to_csv(tmp_path / "latin.csv", index=False)
+    mapping = {"first_name": "Given", "surname": "Family", "dob": "Born"}
+    link_files([tmp_path / "cyrillic.csv", tmp_path / "latin.csv"], "Ref", mapping, tmp_path / "clusters.csv")
+    clusters = pd.read_csv(tmp_path / "clusters.csv", dtype=str)
+    person = dict(zip(clusters["source"] + ":" + clusters["record_id"], clusters["person_id"]))
+    assert person["cyrillic:u1"] == person["latin:l1"] and person["cyrillic:u2"] == person["latin:l2"]
+    assert person["cyrillic:u3"] != person["latin:l3"]  # another surname
+    records = standardise(pd.DataFrame({"source": ["s"], "record_id": ["1"], "surname": ["Шевченко"]})).to_pandas()
+    assert records.loc[0, "surname"] == "SHEVCHENKO" and records.loc[0, "surname_soundex"] == "S125"
