@@ -197,7 +197,7 @@ def test_list_standardisation_keeps_unknown_formats_and_nulls_mistyped_uk_identi
                         "postcode": ["sw1a1aa", "75008", "1234 ab"],
                         "nhs_number": ["943 476 5919", "943 476 5918", "AB-12"], "other_id": ["x-1", None, "Y 2"]})
     out = standardise(raw).to_pandas().set_index("source_record_id")
-    assert out.loc["1", "first_name"] == "ZOE" and out.loc["2", "first_name"] == "АЛЕКСЕЙ"  # not emptied
+    assert out.loc["1", "first_name"] == "ZOE" and out.loc["2", "first_name"] == "ALEKSEI"  # transliterated
     assert out.loc["3", "first_name_canonical"] == "ROBERT" and out.loc["3", "surname"] == "ONEIL"
     assert str(out.loc["1", "dob"]) == str(out.loc["2", "dob"]) == "1990-04-03"
     assert bool(out.loc["3", "has_unparsed_dob"])
