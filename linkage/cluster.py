@@ -70,6 +70,28 @@ def jaro_winkler(a: str, b: str) -> float:
 NAME_SIMILAR = 0.9
 
 
+def _forename_variant(a: str, b: str) -> bool:
+    """Two spellings of one forename: Jaro-Winkler >= NAME_SIMILAR, one typo or transposition apart
+    (LISA / LSIA), or one a shortening of the other (EM / EMMA, CHRIS / CHRISTOPHER)."""
+    if jaro_winkler(a, b) >= NAME_SIMILAR or _near(a, b):
+        return True
+    short, long_ = sorted((a, b), key=len)
+    return len(short) >= 2 and long_.startswith(short)
+
+
+def _forenames_agree(a: dict, b: dict) -> bool:
+    """Do two clusters share a forename: the same canonical form, or a variant of one among the names
+    as written and their canonical forms (a typo of a nickname has another canonical form: HARRI and
+    HARRY, whose canonical is HENRY)."""
+    fa, fb = a.get("forenames"), b.get("forenames")
+    if not fa or not fb:
+        return False
+    if not fa.keys().isdisjoint(fb):
+        return True
+    xs, ys = set(fa) | a.get("given", set()), set(fb) | b.get("given", set())
+    return any(_forename_variant(x, y) for x in xs for y in ys)
+
+
 def _dob_compatible(a: str, b: str) -> bool:
     """Dates as YYYYMMDD: equal, day/month transposed, or one character apart."""
     if a == b:
@@ -211,8 +233,8 @@ class ClusterResult:
 def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             no_dob_threshold: float | None = None, must_link: pd.DataFrame | None = None,
             cannot_link: pd.DataFrame | None = None, rules: ClusterRules = WAREHOUSE_RULES) -> ClusterResult:
-    """records: person_record_id (text), source_system, first_name_canonical, surname, nhs_number, ni_number,
-    upn, dob (YYYYMMDD text), sex.
+    """records: person_record_id (text), source_system, first_name_canonical (and optionally first_name, as
+    written), surname, nhs_number, ni_number, upn, dob (YYYYMMDD text), sex.
     edges: person_record_id_l, person_record_id_r, match_weight (any order).
     must_link / cannot_link: person_record_id_l, person_record_id_r: a clerical reviewer's decisions. Must-links
     merge first, whatever the model says; no merge ever puts a cannot-linked pair in one cluster (a must-link
@@ -298,6 +320,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     fields = (*shared_ids, "dob", "sex")
     columns = {f: records[f].to_numpy() for f in fields}
     forenames = records["first_name_canonical"].to_numpy()
+    given = records["first_name"].to_numpy() if "first_name" in records else np.full(n, None, dtype=object)
     surnames = records["surname"].to_numpy()
     for i in range(n):
         a = {}
@@ -307,6 +330,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
                 a[f] = {v}
         if forenames[i] is not None and forenames[i] == forenames[i]:
             a["forenames"] = {forenames[i]: 1}
+            if given[i] is not None and given[i] == given[i] and given[i] != forenames[i]:
+                a["given"] = {given[i]}
         if surnames[i] is not None and surnames[i] == surnames[i]:
             a["surname"] = {surnames[i]}
         attrs[i] = a
@@ -343,7 +368,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             return False  # a forename keyed in the surname field
         if not shared_system and not (weight is not None and weight < twin_floor and not corroborated(a, b)):
             return False
-        return all(jaro_winkler(x, y) < NAME_SIMILAR for x in fa for y in fb)
+        return not _forenames_agree(a, b)
 
     def corroborated(a: dict, b: dict) -> bool:
         """Something beyond name, DOB and address says one person: sex on both sides (a difference is
@@ -354,13 +379,11 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
 
     def id_outweighs_dob(a: dict, b: dict) -> bool:
         """A shared identifier excuses a DOB difference only when both sides give a forename and they
-        agree (same canonical form or Jaro-Winkler >= 0.9): a baby's record carrying its mother's NHS
-        number, often with no forename yet, is a different person."""
+        agree (_forenames_agree): a baby's record carrying its mother's NHS number, often with no
+        forename yet, is a different person."""
         if not any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in shared_ids):
             return False
-        fa, fb = a.get("forenames"), b.get("forenames")
-        return bool(fa and fb) and (not fa.keys().isdisjoint(fb)
-                                    or any(jaro_winkler(x, y) >= NAME_SIMILAR for x in fa for y in fb))
+        return _forenames_agree(a, b)
 
     def cannot_join(ra: int, rb: int) -> bool:
         if len(cannot.get(rb, ())) < len(cannot.get(ra, ())):

@@ -319,3 +319,22 @@ def test_a_shared_identifier_outweighs_a_dob_difference_only_for_lists():
         mother_and_baby = records.assign(first_name_canonical=["SARAH", baby])
         assert cluster(mother_and_baby, edges, threshold=4.0, no_dob_threshold=10.0,
                        rules=LIST_RULES).cluster_of["cluster_root"].nunique() == 2
+
+
+def test_forename_variants_agree_but_other_forenames_keep_twins_apart():
+    """In a list a forename difference needs a shared identifier, unless the names are variants: a typo of
+    a nickname (HARRI / HARRY, whose canonical form is HENRY), a shortening (EM / EMMA), a transposition."""
+    def pair(first_l, canonical_l, first_r, canonical_r):
+        records = pd.DataFrame({"person_record_id": ["a", "b"], "source_system": ["list", "list"],
+                                "first_name": [first_l, first_r], "first_name_canonical": [canonical_l, canonical_r],
+                                "surname": ["STONE", "STONE"], "nhs_number": [None, None], "ni_number": [None, None],
+                                "upn": [None, None], "dob": ["20120304", "20120304"], "sex": [None, None]})
+        edges = pd.DataFrame({"person_record_id_l": ["a"], "person_record_id_r": ["b"], "match_weight": [20.0]})
+        return cluster(records, edges, threshold=4.0, no_dob_threshold=4.0,
+                       rules=LIST_RULES).cluster_of["cluster_root"].nunique()
+
+    assert pair("HARRI", "HARRI", "HARRY", "HENRY") == 1
+    assert pair("EM", "EM", "EMMA", "EMMA") == 1
+    assert pair("LSIA", "LSIA", "LISA", "LISA") == 1
+    assert pair("CASTOR", "CASTOR", "POLLUX", "POLLUX") == 2  # twins
+    assert pair("MAXIMILIAN", "MAXIMILIAN", "FREDERICK", "FREDERICK") == 2
