@@ -15,6 +15,7 @@ conflict is possible: it needs no database, so it is the same on any backend.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import math
 from dataclasses import dataclass
@@ -101,6 +102,20 @@ def _dob_compatible(a: str, b: str) -> bool:
     return _near(a, b)
 
 
+LOOSE_DOB_DAYS = 366
+
+
+def _dob_loosely_compatible(a: str, b: str) -> bool:
+    """For a list with loose DOBs (weeks or months out, never decades): compatible, or within a year."""
+    if _dob_compatible(a, b):
+        return True
+    try:
+        da, db = (dt.date(int(x[:4]), int(x[4:6]), int(x[6:8])) for x in (a, b))
+    except ValueError:
+        return False
+    return abs((da - db).days) <= LOOSE_DOB_DAYS
+
+
 def _sets_conflict(sa: frozenset | set | None, sb: frozenset | set | None, compatible) -> bool:
     if not sa or not sb:
         return False
@@ -166,9 +181,9 @@ class ClusterRules:
     other_id when records has that column) may merge although their DOBs differ (in a partner list a
     mistyped DOB is commoner than two people sharing an id; the warehouse keeps the DOB rule, as a
     baby's record carrying its mother's NHS number is not rare there).
-    dob_conflicts: a DOB difference (more than a typo or a transposition) refuses a merge. Off for a list
-    whose own training says its matched records' DOBs often differ by more (weeks out, estimated): there
-    the match weights, which count a DOB difference against a pair, decide alone.
+    loose_dobs: a DOB difference refuses a merge when it is more than a typo or a transposition (False),
+    or only when it is more than a year (True: a list whose matched records' DOBs are often weeks or
+    months out, estimated; a parent and a same-name child stay apart either way).
     different_forename_threshold: the bar for an edge on which the forenames differ and nothing
     corroborates the person (what twins share; see names_conflict). None: the no-DOB bar; math.inf:
     such an edge never merges.
@@ -176,7 +191,7 @@ class ClusterRules:
     cost recall across systems, whose registrations of twins the same-system rule separates)."""
     system_rules: bool = True
     shared_id_overrides_dob: bool = False
-    dob_conflicts: bool = True
+    loose_dobs: bool = False
     different_forename_threshold: float | None = None
     sex_corroborates: bool = True
 
@@ -398,7 +413,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):
                 return True
-        if rules.dob_conflicts and _sets_conflict(a.get("dob"), b.get("dob"), _dob_compatible) and not (
+        if _sets_conflict(a.get("dob"), b.get("dob"), dob_compatible) and not (
                 rules.shared_id_overrides_dob and id_outweighs_dob(a, b)):
             return True
         return _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
@@ -406,6 +421,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     accepted_sorted = np.zeros(len(left), dtype=bool)
     refused = 0
     floor = threshold if no_dob_threshold is None else no_dob_threshold
+    dob_compatible = _dob_loosely_compatible if rules.loose_dobs else _dob_compatible
     twin_floor = floor if rules.different_forename_threshold is None else rules.different_forename_threshold
 
     def union(ra: int, rb: int) -> None:

@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from linkage import settings as model_settings
 from linkage.backend import DuckDBBackend
-from linkage.cluster import LIST_RULES, cluster
+from linkage.cluster import LIST_RULES, LOOSE_DOB_DAYS, cluster
 from linkage.ids import assign_person_ids
 from linkage.run import (MATCH_WEIGHT_THRESHOLD, NO_DOB_MATCH_WEIGHT_THRESHOLD, PAIR_COLUMNS, PAIR_FLOOR_WEIGHT,
                          _nodes)
@@ -500,6 +500,23 @@ def _rule_columns(rule) -> set[str]:
     return {c for c in LIST_COLUMNS if f'"{c}"' in sql or f".{c} " in f"{sql} "}
 
 
+MIN_IDENTIFIED_SHARE = 0.5
+TRAINING_IDENTIFIERS = ("nhs_number", "ni_number", "other_id")
+
+
+def identified_share(records: pa.Table, present: set[str]) -> float:
+    """The share of records holding one of the identifiers the training sessions block on."""
+    import pyarrow.compute as pc
+
+    columns = [c for c in TRAINING_IDENTIFIERS if c in present]
+    if not columns or not records.num_rows:
+        return 0.0
+    held = pc.is_valid(records[columns[0]])
+    for column in columns[1:]:
+        held = pc.or_(held, pc.is_valid(records[column]))
+    return pc.sum(held).as_py() / records.num_rows
+
+
 def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, present: set[str],
                   prior_only: bool = False) -> tuple[dict, list[str]]:
     """Re-estimate the model on the list; returns (model, the steps that ran). prior_only: only the
@@ -526,8 +543,9 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
         linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
         steps.append("u")
         sessions = [*model_settings.TRAINING_BLOCKING_RULES, block_on("other_id")]
-        if not {"nhs_number", "ni_number", "other_id"} & present:
-            # no identifier to fix while EM learns names and DOB: block on what the list has
+        if identified_share(records, present) < MIN_IDENTIFIED_SHARE:
+            # too few identifiers for their sessions to learn names and DOB (pairs sharing one may be a
+            # mother and the baby carrying her number): block on what the list has
             sessions += [block_on("first_name", "surname"), block_on("dob", "postcode_outward"), block_on("dob")]
     for rule in sessions:
         if not _rule_columns(rule) <= present:
@@ -582,42 +600,47 @@ def deterministic_recall(model: dict, rules: list[set[str]], records: pa.Table) 
     return max(1 - missed, MIN_DETERMINISTIC_RECALL)
 
 
-# Below this share of matched pairs agreeing on DOB (exactly, transposed or within a typo), a list's
-# DOBs are too loose for a difference to veto a merge (see linkage.cluster's dob_conflicts). The
-# warehouse's feeds agree on 0.99+, FEBRL's lists on 0.94-0.97, Splink's fake_1000 demo list on 0.64.
+# A list's DOBs are "loose" (a difference under a year then no longer refuses a merge: see
+# linkage.cluster.ClusterRules.loose_dobs) when, among its matched pairs whose DOBs are within a year,
+# fewer than this share agree exactly, transposed or within a typo. The warehouse's feeds agree on 0.99+,
+# FEBRL's lists on 0.9+, Splink's fake_1000 demo list on 0.64. Pairs further apart are left out of the
+# share: a mother and the baby carrying her NHS number, or a father and a same-name son, are not
+# evidence of loose DOBs.
 DOB_RELIABLE_SHARE = 0.9
 DOB_AGREEING_LEVELS = ("Exact match", "Day and month transposed", "One character different")
-
-
+DOB_NEAR_LEVELS = ("Within 31 days", "Same year")
 MIN_SAME_NAME_PAIRS = 20
 
 
 def dob_agreement_among_same_names(records: pa.Table) -> float | None:
-    """For a list too short to train: among pairs with the same forename and surname and both DOBs
-    given (in a short list nearly all the same person), the share whose DOBs agree as
+    """For a list too short to train: among pairs with the same forename and surname and DOBs within a
+    year of each other (in a short list nearly all the same person), the share whose DOBs agree as
     dob_agreement_share counts it. None when there are fewer than MIN_SAME_NAME_PAIRS such pairs."""
     import duckdb
 
     con = duckdb.connect(":memory:")
     try:
         con.register("records", records.select(["person_record_id", "first_name", "surname", "dob"]))
-        total, agreeing = con.execute("""
+        total, agreeing = con.execute(f"""
             select count(*), count(*) filter (where l.dob = r.dob
                 or (year(l.dob) = year(r.dob) and month(l.dob) = day(r.dob) and day(l.dob) = month(r.dob))
                 or damerau_levenshtein(strftime(l.dob, '%Y%m%d'), strftime(r.dob, '%Y%m%d')) <= 1)
             from records l join records r on l.first_name = r.first_name and l.surname = r.surname
                 and l.person_record_id < r.person_record_id
-            where l.dob is not null and r.dob is not null""").fetchall()[0]
+            where abs(date_diff('day', l.dob, r.dob)) <= {LOOSE_DOB_DAYS}""").fetchall()[0]
     finally:
         con.close()
     return agreeing / total if total >= MIN_SAME_NAME_PAIRS else None
 
 
 def dob_agreement_share(model: dict) -> float:
-    """The model's m probability, summed over the DOB levels linkage.cluster counts as agreeing."""
+    """Among matches whose DOBs are near (agreeing, within 31 days or in the same year), the share that
+    agree, by the model's m probabilities."""
     [dob] = [c for c in model["comparisons"] if c["output_column_name"] == "dob"]
-    return float(sum(level.get("m_probability") or 0.0 for level in dob["comparison_levels"]
-                     if level.get("label_for_charts") in DOB_AGREEING_LEVELS))
+    m = {level.get("label_for_charts"): level.get("m_probability") or 0.0 for level in dob["comparison_levels"]}
+    agreeing = sum(m.get(label, 0.0) for label in DOB_AGREEING_LEVELS)
+    near = agreeing + sum(m.get(label, 0.0) for label in DOB_NEAR_LEVELS)
+    return agreeing / near if near else 1.0
 
 
 def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out: Path,
@@ -655,8 +678,9 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     # the forenames differ and nothing corroborates.
     dob_agreement = dob_agreement_share(model)
     if not trainable and "dob" in present:
-        dob_agreement = dob_agreement_among_same_names(records) or dob_agreement
-    rules = dataclasses.replace(LIST_RULES, dob_conflicts=dob_agreement >= DOB_RELIABLE_SHARE)
+        measured = dob_agreement_among_same_names(records)
+        dob_agreement = dob_agreement if measured is None else measured
+    rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE)
     clustered = cluster(_nodes(records), pairs, weight, weight, rules=rules)
     cluster_of = clustered.cluster_of.assign(person_id=lambda d: assign_person_ids(d))
     meta = records.select(["person_record_id", "source_system", "source_record_id"]).to_pandas()
@@ -681,8 +705,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
             "pairs_scored": int(len(pairs)),
             "pairs_at_or_above_threshold": int((pairs["match_weight"] >= weight).sum()),
             "match_weight_threshold": round(weight, 3), "trained": steps, "list_blocking_rules": len(added_rules),
-            "dob_agreement_share": round(min(dob_agreement, 1.0), 3),
-            "dob_differences_refuse_merges": bool(dob_agreement >= DOB_RELIABLE_SHARE),
+            "dob_agreement_share": round(dob_agreement, 3), "loose_dobs": rules.loose_dobs,
             "unparsed_dates_of_birth": int(np.sum(records["has_unparsed_dob"].to_numpy(zero_copy_only=False))),
             "seconds": round(time.perf_counter() - started, 2)}
 
