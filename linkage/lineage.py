@@ -112,28 +112,47 @@ def read_previous(con, crosswalk: bool = True) -> PreviousState:
                          delivered_in_place=int(delivered))
 
 
-CURRENT_HASHES = "__linkage_current_record_hashes"  # a temp table: this connection's hashes of this run
-DELTA = "__linkage_delta"  # a temp table: person_record_id, change ('new' | 'changed' | 'removed') since the last run
+DELTA = "__linkage_delta"  # a temp table: person_record_id, change ('new' | 'changed' | 'removed') since the last
+# run, and record_hash (null for a removed record)
 
 
 def record_changes(con, table: str) -> dict[str, int]:
-    """Records new, changed and removed since the last run (all new when there was none). Keeps the
-    records' hashes (for write_run) and the delta (for linkage.incremental) in temp tables."""
-    con.execute(f"create or replace temp table {CURRENT_HASHES} as {record_hash_sql(table)}")
+    """Records new, changed and removed since the last run (all new when there was none), kept with their
+    hashes in the temp table DELTA (for write_run and linkage.incremental). One statement: the records'
+    hashes are compared as they are computed, not kept (most have not changed)."""
     if not table_exists(con, LINKED_RECORDS_TABLE):
         con.execute(f"create or replace temp table {DELTA} as "
-                    f"select person_record_id, 'new' as change from {CURRENT_HASHES}")
+                    f"select person_record_id, 'new' as change, record_hash from ({record_hash_sql(table)})")
     else:
         con.execute(f"""
             create or replace temp table {DELTA} as
             select coalesce(now.person_record_id, before.person_record_id) as person_record_id,
                    case when before.person_record_id is null then 'new'
-                        when now.person_record_id is null then 'removed' else 'changed' end as change
-            from {CURRENT_HASHES} now full outer join {LINKED_RECORDS_TABLE} before using (person_record_id)
+                        when now.person_record_id is null then 'removed' else 'changed' end as change,
+                   now.record_hash
+            from ({record_hash_sql(table)}) now full outer join {LINKED_RECORDS_TABLE} before using (person_record_id)
             where now.record_hash is distinct from before.record_hash""")
     counts = dict(con.execute(f"select change, count(*) from {DELTA} group by change").fetchall())
     return {"new_records": int(counts.get("new", 0)), "changed_records": int(counts.get("changed", 0)),
             "removed_records": int(counts.get("removed", 0))}
+
+
+def _remember_linked_records(con, table: str, in_place: bool) -> None:
+    """linked_records := the records as this run linked them: the last run's less the delta's, plus the
+    delta's new and changed records (record_changes found the delta: an unchanged record's hash stands)."""
+    if in_place:  # an incremental run follows record_changes
+        con.execute(f"delete from {LINKED_RECORDS_TABLE} where person_record_id in (select person_record_id from {DELTA})")
+        con.execute(f"insert into {LINKED_RECORDS_TABLE} select person_record_id, record_hash from {DELTA} "
+                    "where change <> 'removed'")
+        return
+    if not con.execute("select count(*) from duckdb_tables() where temporary and table_name = ?",
+                       [DELTA]).fetchall()[0][0]:  # not after record_changes: hash every record
+        con.execute(f"create or replace table {LINKED_RECORDS_TABLE} as {record_hash_sql(table)}")
+        return
+    unchanged = (f"select * from {LINKED_RECORDS_TABLE} anti join {DELTA} using (person_record_id) union all "
+                 if table_exists(con, LINKED_RECORDS_TABLE) else "")
+    con.execute(f"create or replace table {LINKED_RECORDS_TABLE} as {unchanged}"
+                f"select person_record_id, record_hash from {DELTA} where change <> 'removed'")
 
 
 def _keep_previous_crosswalk(con, redone: str | None, table: str) -> None:
@@ -185,15 +204,7 @@ def write_run(con, run_id: str, lineage: pd.DataFrame, run: dict, table: str,
         con.execute(f"insert into {LINEAGE_TABLE} select * from __lineage_rows")
     finally:
         con.unregister("__lineage_rows")
-    if in_place:
-        con.execute(f"delete from {LINKED_RECORDS_TABLE} where person_record_id in (select person_record_id from {DELTA})")
-        con.execute(f"insert into {LINKED_RECORDS_TABLE} select * from {CURRENT_HASHES} "
-                    f"semi join {DELTA} using (person_record_id)")
-    else:
-        hashes = (f"select * from {CURRENT_HASHES}" if con.execute(
-            "select count(*) from duckdb_tables() where temporary and table_name = ?",
-            [CURRENT_HASHES]).fetchall()[0][0] else record_hash_sql(table))
-        con.execute(f"create or replace table {LINKED_RECORDS_TABLE} as {hashes}")
+    _remember_linked_records(con, table, bool(in_place))
     if run:
         append_run(con, run_id, run, recorded_at)
 

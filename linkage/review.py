@@ -275,8 +275,10 @@ def update_queue_in_place(con, scored: pd.DataFrame, crosswalk: pd.DataFrame, de
     band = queue_band(scored, crosswalk, decisions, min_weight)
     names = [c["output_column_name"] for c in model["comparisons"]]
     if len(band):
-        band = band.merge(comparison_weights(scored[scored["match_weight"] >= min_weight], model),
-                          on="pair_id", how="left")
+        # per-comparison weights of the band's pairs only (most rescored pairs merged)
+        queued = set(zip(band["person_record_id_l"], band["person_record_id_r"]))
+        in_band = [pair in queued for pair in zip(scored["person_record_id_l"], scored["person_record_id_r"])]
+        band = band.merge(comparison_weights(scored[in_band], model), on="pair_id", how="left")
     frame = band.assign(run_id=run_id, queued_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
     con.execute(f"""delete from {QUEUE_TABLE} where person_record_id_l in (select person_record_id from {touched})
                     or person_record_id_r in (select person_record_id from {touched})""")
