@@ -501,6 +501,7 @@ def _rule_columns(rule) -> set[str]:
 
 
 MIN_IDENTIFIED_SHARE = 0.5
+NO_DOB_DETERMINISTIC_RULES = [("first_name", "surname", "postcode")]
 TRAINING_IDENTIFIERS = ("nhs_number", "ni_number", "other_id")
 
 
@@ -530,6 +531,9 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
     deterministic = [r for r in model_settings.DETERMINISTIC_RULES if _rule_columns(r) <= present]
     if "other_id" in present:
         deterministic.append(block_on("other_id"))
+    if "dob" not in present:
+        # no DOB (a voters' roll, a housing list): names at one address are as near-certain as a list gets
+        deterministic += [block_on(*rule) for rule in NO_DOB_DETERMINISTIC_RULES if set(rule) <= present]
     if deterministic:
         try:
             linker.training.estimate_probability_two_random_records_match(
