@@ -72,12 +72,16 @@ NAME_SIMILAR = 0.9
 
 
 def _forename_variant(a: str, b: str) -> bool:
-    """Two spellings of one forename: Jaro-Winkler >= NAME_SIMILAR, one typo or transposition apart
-    (LISA / LSIA), or one a shortening of the other (EM / EMMA, CHRIS / CHRISTOPHER)."""
-    if jaro_winkler(a, b) >= NAME_SIMILAR or _near(a, b):
+    """Two spellings of one forename: Jaro-Winkler >= NAME_SIMILAR, or, with the same initial, one typo
+    or transposition apart (LISA / LSIA) or one a shortening of the other of 3 letters or more (CHRIS /
+    CHRISTOPHER). A different initial is a different name, not a typo: twins are often given rhyming
+    names (HOLLY / MOLLY, AVA / EVA, DEAN / SEAN) that a review found merging."""
+    if jaro_winkler(a, b) >= NAME_SIMILAR:
         return True
+    if a[:1] != b[:1]:
+        return False
     short, long_ = sorted((a, b), key=len)
-    return len(short) >= 2 and long_.startswith(short)
+    return _near(a, b) or (len(short) >= 3 and long_.startswith(short))
 
 
 def _forenames_agree(a: dict, b: dict) -> bool:

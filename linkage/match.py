@@ -501,7 +501,6 @@ def _rule_columns(rule) -> set[str]:
 
 
 MIN_IDENTIFIED_SHARE = 0.5
-NO_DOB_DETERMINISTIC_RULES = [("first_name", "surname", "postcode")]
 TRAINING_IDENTIFIERS = ("nhs_number", "ni_number", "other_id")
 
 
@@ -531,9 +530,6 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
     deterministic = [r for r in model_settings.DETERMINISTIC_RULES if _rule_columns(r) <= present]
     if "other_id" in present:
         deterministic.append(block_on("other_id"))
-    if "dob" not in present:
-        # no DOB (a voters' roll, a housing list): names at one address are as near-certain as a list gets
-        deterministic += [block_on(*rule) for rule in NO_DOB_DETERMINISTIC_RULES if set(rule) <= present]
     if deterministic:
         try:
             linker.training.estimate_probability_two_random_records_match(
@@ -678,8 +674,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
         backend.close()
     # A record without DOB is held to the threshold, not the warehouse's higher no-DOB bar: in a list it
     # is a person's only record, not one of many feeds' (the bar cost 7-10 points of recall on public
-    # lists with names and DOB only, for no precision). Twins keep the higher bar for an edge on which
-    # the forenames differ and nothing corroborates.
+    # lists with names and DOB only, for no precision).
     dob_agreement = dob_agreement_share(model)
     if not trainable and "dob" in present:
         measured = dob_agreement_among_same_names(records)

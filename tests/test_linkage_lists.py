@@ -173,16 +173,3 @@ def test_loose_dobs_still_keep_a_parent_apart_from_a_same_name_child_and_a_baby_
         assert person[ref[f"father{k}"]] != person[ref[f"son{k}"]]
         assert person[ref[f"mother{k}"]] != person[ref[f"baby{k}"]]
 
-
-def test_a_list_without_dob_estimates_its_prior_from_names_at_one_postcode(tmp_path):
-    """Without DOB no committed deterministic rule applies: the prior stayed the warehouse's,
-    far below this list's, and a third of the true pairs scored under the threshold."""
-    frame, twins = write_list(tmp_path / "roll.csv", np.random.default_rng(9), 600, dob_shift_share=0.0)
-    figures = link_files([tmp_path / "roll.csv"], "Ref", {"first_name": "Given", "surname": "Family", "postcode": "Zip"},
-                         tmp_path / "clusters.csv")
-    assert "prior" in figures["trained"]
-    clusters = pd.read_csv(tmp_path / "clusters.csv", dtype=str)
-    person = dict(zip(clusters["record_id"], clusters["person_id"]))
-    assert all(person[a] != person[b] for a, b in twins)
-    precision, recall = pairwise(frame, clusters)
-    assert precision >= 0.99 and recall >= 0.95, (precision, recall)
