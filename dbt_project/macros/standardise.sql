@@ -1,14 +1,22 @@
 {#- Standardisation and identifier checks, as SQL expressions over a column (DuckDB). Used by the
     person-record models; the raw gate checks the same rules in expectations/identifiers.py. -#}
 
+{#- Latin letters that strip_accents leaves whole (it removes marks, and these are letters of their
+    own), spelt in A-Z: without this the A-Z cleaning dropped them (Łukasz became UKASZ). -#}
+{% macro latin_letters(column) -%}
+    replace(replace(replace(replace(replace(replace(replace(
+        translate({{ column }}, 'łŁøØđĐðÐħĦı', 'lLoOdDdDhHi'),
+        'ß', 'ss'), 'æ', 'ae'), 'Æ', 'AE'), 'œ', 'oe'), 'Œ', 'OE'), 'þ', 'th'), 'Þ', 'TH')
+{%- endmacro %}
+
 {% macro clean_name(column) -%}
     nullif(trim(regexp_replace(regexp_replace(
-        upper(strip_accents({{ column }})), '[^A-Z\s-]', '', 'g'), '[\s]+', ' ', 'g')), '')
+        upper(strip_accents({{ latin_letters(column) }})), '[^A-Z\s-]', '', 'g'), '[\s]+', ' ', 'g')), '')
 {%- endmacro %}
 
 {% macro clean_address(column) -%}
     nullif(trim(regexp_replace(regexp_replace(
-        upper(strip_accents({{ column }})), '[^A-Z0-9\s]', ' ', 'g'), '\s+', ' ', 'g')), '')
+        upper(strip_accents({{ latin_letters(column) }})), '[^A-Z0-9\s]', ' ', 'g'), '\s+', ' ', 'g')), '')
 {%- endmacro %}
 
 {#- Soundex (American): first letter, then the codes of the rest, adjacent repeats collapsed,
