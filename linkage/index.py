@@ -76,6 +76,23 @@ def update_person_index(con, run_id: str, mode: str = "auto", charts_dir: Path |
                         model_path: Path = DEFAULT_MODEL_PATH, retrain_dir: Path | None = None) -> IndexOutcome:
     """retrain_dir: train a model on today's records, save it there (with its meta) and use it for this run
     (a model change, so a full run); by default the committed model is used."""
+    try:
+        return _update_person_index(con, run_id, mode, charts_dir, model_path, retrain_dir)
+    finally:
+        _drop_run_tables(con)
+
+
+def _drop_run_tables(con) -> None:
+    """The run's temp tables (the delta, the redone records...): a later call on this connection starts
+    from none of them."""
+    names = [r[0] for r in con.execute("select table_name from duckdb_tables() where temporary "
+                                       "and starts_with(table_name, '__linkage_')").fetchall()]
+    for name in names:
+        con.execute(f'drop table if exists temp.main."{name}"')
+
+
+def _update_person_index(con, run_id: str, mode: str, charts_dir: Path | None, model_path: Path,
+                         retrain_dir: Path | None) -> IndexOutcome:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     started = time.perf_counter()

@@ -281,9 +281,13 @@ def test_incremental_update_gives_a_full_runs_index(first_run, settings, tmp_pat
                 "select change, person_id, related_person_id, n_records from linkage.person_id_lineage "
                 f"where run_id = 'delivery-{mode}' order by all").df()
             out[mode]["figures"] = outcome.figures
+            # the run's temp tables are gone: a next run on this connection cannot read a stale delta
+            out[mode]["temp_tables"] = con.execute("select count(*) from duckdb_tables() where temporary and "
+                                                   "starts_with(table_name, '__linkage_')").fetchall()[0][0]
         finally:
             con.close()
     incremental, full = out["auto"], out["full"]
+    assert incremental["temp_tables"] == full["temp_tables"] == 0
     f = incremental["figures"]
     assert f["mode"] == "incremental" and full["figures"]["mode"] == "full"
     assert f["new_records"] > 20 and f["changed_records"] == 15 and f["removed_records"] == 15
