@@ -30,7 +30,7 @@ NICKNAMES_CSV = REPO_ROOT / "seeds" / "nicknames.csv"
 FIELDS = ("first_name", "middle_names", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn",
           "nhs_number", "ni_number", "upn", "pnc_id", "other_id")
 DEFAULT_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d", "%d %b %Y",
-                       "%d %B %Y")
+                       "%d %B %Y", "%m/%d/%Y", "%m-%d-%Y", "%m.%d.%Y")
 
 
 @lru_cache(maxsize=1)
@@ -53,6 +53,15 @@ def _latin(value):
     return unidecode(value).strip() or value
 
 
+def _dob_formats_by_fit(con) -> list[str]:
+    """DEFAULT_DOB_FORMATS, those that parse more of this list's DOBs first (a stable sort: day first
+    wins a tie). 07/25/1984 is month first: a US list's dates would otherwise be read day first where
+    they can be (07/12/1984 as 7 December) and lost where they cannot."""
+    parsed = ", ".join(f"count(try_strptime(nullif(trim(dob), ''), '{f}'))" for f in DEFAULT_DOB_FORMATS)
+    counts = con.execute(f"select {parsed} from raw_list").fetchall()[0]
+    return [f for _, f in sorted(zip(counts, DEFAULT_DOB_FORMATS), key=lambda pair: -pair[0])]
+
+
 def _h(name: str, column: str) -> str:
     """The dbt macro `name` rendered for `column` (plain Jinja: the macros use no dbt context)."""
     return str(getattr(_macros(), name)(column)).strip()
@@ -69,13 +78,14 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
     for field in TRANSLITERATED_FIELDS:
         distinct = frame[field].dropna().unique()
         frame[field] = frame[field].map({v: _latin(v) for v in distinct})
-    # the given format first, then ISO (how typed dates from a workbook or Parquet arrive as text)
-    formats = [dob_format, "%Y-%m-%d"] if dob_format else list(DEFAULT_DOB_FORMATS)
-    dob_parse = "coalesce(" + ", ".join(f"try_strptime(nullif(trim(dob), ''), '{f}')::date" for f in formats) + ")"
     con = duckdb.connect(":memory:")
     try:
         con.register("raw_list", pa.Table.from_pandas(frame.astype(str).where(frame.notna(), None),
                                                       preserve_index=False))
+        # the given format first, then ISO (how typed dates from a workbook or Parquet arrive as text)
+        formats = [dob_format, "%Y-%m-%d"] if dob_format else _dob_formats_by_fit(con)
+        dob_parse = "coalesce(" + ", ".join(f"try_strptime(nullif(trim(dob), ''), '{f}')::date"
+                                            for f in formats) + ")"
         nick = NICKNAMES_CSV.as_posix()
         sql = f"""
         with nicknames as (

@@ -178,3 +178,16 @@ def test_loose_dobs_still_keep_a_parent_apart_from_a_same_name_child_and_a_baby_
         assert person[ref[f"father{k}"]] != person[ref[f"son{k}"]]
         assert person[ref[f"mother{k}"]] != person[ref[f"baby{k}"]]
 
+
+
+def test_dates_of_birth_are_read_month_first_only_when_the_list_says_so():
+    from linkage.standardise import standardise
+
+    def read(dobs):
+        raw = pd.DataFrame({"source": "s", "record_id": [str(i) for i in range(len(dobs))], "dob": dobs})
+        return [str(d) for d in standardise(raw).to_pandas().sort_values("source_record_id")["dob"]]
+
+    # a US list: 07/25 can only be month first, so the ambiguous 07/12 is read the same way
+    assert read(["07/25/1984", "07/12/1984", "12/31/2001"]) == ["1984-07-25", "1984-07-12", "2001-12-31"]
+    # a UK list: day first, as before
+    assert read(["25/07/1984", "07/12/1984", "31/12/2001"]) == ["1984-07-25", "1984-12-07", "2001-12-31"]
