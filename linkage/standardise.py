@@ -28,7 +28,7 @@ NICKNAMES_CSV = REPO_ROOT / "seeds" / "nicknames.csv"
 
 # the vocabulary a partner list can map onto (FIELD in `--map FIELD=COL`)
 FIELDS = ("first_name", "middle_names", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn",
-          "nhs_number", "ni_number", "upn", "pnc_id", "other_id")
+          "nhs_number", "ni_number", "upn", "pnc_id", "other_id", "full_name")
 DEFAULT_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d", "%d %b %Y",
                        "%d %B %Y", "%m/%d/%Y", "%m-%d-%Y", "%m.%d.%Y")
 
@@ -40,7 +40,8 @@ def _macros():
     return jinja2.Environment().from_string(MACROS_SQL.read_text(encoding="utf-8")).module
 
 
-TRANSLITERATED_FIELDS = ("first_name", "middle_names", "surname", "address_line", "locality")
+TRANSLITERATED_FIELDS = ("first_name", "middle_names", "surname", "full_name", "address_line", "locality")
+NAME_TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "REV", "SIR", "DAME", "LADY", "LORD"})
 LATIN_END = 0x24F  # the last code point of Latin Extended-B: accents up to here are SQL's strip_accents's
 
 
@@ -62,6 +63,23 @@ def _dob_formats_by_fit(con) -> list[str]:
     return [f for _, f in sorted(zip(counts, DEFAULT_DOB_FORMATS), key=lambda pair: -pair[0])]
 
 
+def split_full_name(value) -> tuple[str | None, str | None, str | None]:
+    """A name in one column, as (forename, middle names, surname): 'Smith, John Paul' (surname first
+    before a comma) or 'Dr John Paul Smith' (a title dropped, the last word the surname). One word is a
+    forename."""
+    if not isinstance(value, str) or not value.strip():
+        return None, None, None
+    surname, comma, given = value.partition(",")
+    words = (given if comma else value).split()
+    while words and words[0].upper().rstrip(".") in NAME_TITLES:
+        words.pop(0)
+    if comma:
+        surname = surname.strip() or None
+    else:
+        surname = words.pop() if len(words) > 1 else None
+    return (words[0] if words else None), (" ".join(words[1:]) or None), surname
+
+
 def _h(name: str, column: str) -> str:
     """The dbt macro `name` rendered for `column` (plain Jinja: the macros use no dbt context)."""
     return str(getattr(_macros(), name)(column)).strip()
@@ -78,6 +96,12 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
     for field in TRANSLITERATED_FIELDS:
         distinct = frame[field].dropna().unique()
         frame[field] = frame[field].map({v: _latin(v) for v in distinct})
+    if frame["full_name"].notna().any():
+        # a list with the name in one column: its parts fill the name fields the list did not map
+        parts = pd.DataFrame(frame["full_name"].map(split_full_name).tolist(), index=frame.index,
+                             columns=["first_name", "middle_names", "surname"])
+        for field in parts:
+            frame[field] = frame[field].where(frame[field].notna(), parts[field])
     con = duckdb.connect(":memory:")
     try:
         con.register("raw_list", pa.Table.from_pandas(frame.astype(str).where(frame.notna(), None),

@@ -298,9 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "repeated id is an error)")
         command.add_argument("--map", required=True, action="append", metavar="FIELD=COL",
                              help="FIELD: first_name, middle_names, surname, dob, sex, address_line, locality, "
-                                  "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id")
-        command.add_argument("--dob-format", default=None, help="strptime format, e.g. %%d/%%m/%%Y "
-                                                                "(default: try ISO and common day-first forms)")
+                                  "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id, or full_name "
+                                  "(a name in one column, 'Smith, John' or 'John Smith')")
+        command.add_argument("--dob-format", default=None, help="strptime format, e.g. %%d/%%m/%%Y (default: ISO, "
+                                                                "day-first and month-first forms, those that read "
+                                                                "more of the list first)")
         command.add_argument("--threshold", type=float, default=None,
                              help="match probability to link at (default: match weight 4, p = 0.94)")
         command.add_argument("--out", required=True)

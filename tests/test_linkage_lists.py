@@ -191,3 +191,17 @@ def test_dates_of_birth_are_read_month_first_only_when_the_list_says_so():
     assert read(["07/25/1984", "07/12/1984", "12/31/2001"]) == ["1984-07-25", "1984-07-12", "2001-12-31"]
     # a UK list: day first, as before
     assert read(["25/07/1984", "07/12/1984", "31/12/2001"]) == ["1984-07-25", "1984-12-07", "2001-12-31"]
+
+
+def test_a_name_in_one_column_is_split_into_its_parts(tmp_path):
+    from linkage.standardise import split_full_name
+
+    assert split_full_name("Smith, John Paul") == ("John", "Paul", "Smith")
+    assert split_full_name("Dr. John Paul Smith") == ("John", "Paul", "Smith")
+    assert split_full_name("Madonna") == ("Madonna", None, None)
+    pd.DataFrame([["1", "Okafor, Amelia", "1985-03-04"], ["2", "Mrs Amelia Okafor", "1985-03-04"],
+                  ["3", "Amelia Okafor", "1991-11-30"]],
+                 columns=["Ref", "Name", "Born"]).to_csv(tmp_path / "names.csv", index=False)
+    link_files([tmp_path / "names.csv"], "Ref", {"full_name": "Name", "dob": "Born"}, tmp_path / "clusters.csv")
+    person = dict(pd.read_csv(tmp_path / "clusters.csv", dtype=str)[["record_id", "person_id"]].itertuples(index=False))
+    assert person["1"] == person["2"] != person["3"]
