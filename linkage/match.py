@@ -603,7 +603,7 @@ def deterministic_recall(model: dict, rules: list[set[str]], records: pa.Table) 
 # A list's DOBs are "loose" (a difference under a year then no longer refuses a merge: see
 # linkage.cluster.ClusterRules.loose_dobs) when, among its matched pairs whose DOBs are within a year,
 # fewer than this share agree exactly, transposed or within a typo. The warehouse's feeds agree on 0.99+,
-# FEBRL's lists on 0.9+, Splink's fake_1000 demo list on 0.64. Pairs further apart are left out of the
+# FEBRL's lists on 0.98-0.99, Splink's fake_1000 demo list on 0.66. Pairs further apart are left out of the
 # share: a mother and the baby carrying her NHS number, or a father and a same-name son, are not
 # evidence of loose DOBs.
 DOB_RELIABLE_SHARE = 0.9
