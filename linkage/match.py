@@ -643,6 +643,22 @@ def dob_agreement_share(model: dict) -> float:
     return agreeing / near if near else 1.0
 
 
+def exact_duplicates(records: pa.Table, present: set[str]) -> pd.DataFrame:
+    """Must-link pairs (person_record_id_l, person_record_id_r): records identical on every field the list
+    maps, where those give a forename, a surname and a DOB or an identifier. The same person whatever the
+    model says: a list of many identical rows makes every u 1 and every weight 0 (1,500 copies of one
+    row stayed 1,500 persons)."""
+    fields = sorted(present & (DESCRIPTIVE_FIELDS | IDENTIFIER_FIELDS | {"middle_names"}))
+    keys = [f for f in ("dob", *sorted(IDENTIFIER_FIELDS)) if f in fields]
+    if not {"first_name", "surname"} <= set(fields) or not keys:
+        return pd.DataFrame(columns=PAIR_COLUMNS[:2])
+    frame = records.select(["person_record_id", *fields]).to_pandas()
+    frame = frame[frame["first_name"].notna() & frame["surname"].notna() & frame[keys].notna().any(axis=1)]
+    first = frame.groupby(fields, dropna=False, sort=False)["person_record_id"].transform("first")
+    pairs = pd.DataFrame({"person_record_id_l": first, "person_record_id_r": frame["person_record_id"]})
+    return pairs[pairs["person_record_id_l"] != pairs["person_record_id_r"]].reset_index(drop=True)
+
+
 def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out: Path,
                pairs_out: Path | None = None, dob_format: str | None = None,
                threshold: float | None = None, sheet: str | None = None) -> dict:
@@ -680,7 +696,8 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
         measured = dob_agreement_among_same_names(records)
         dob_agreement = dob_agreement if measured is None else measured
     rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE)
-    clustered = cluster(_nodes(records), pairs, weight, weight, rules=rules)
+    clustered = cluster(_nodes(records), pairs, weight, weight, must_link=exact_duplicates(records, present),
+                        rules=rules)
     cluster_of = clustered.cluster_of.assign(person_id=lambda d: assign_person_ids(d))
     meta = records.select(["person_record_id", "source_system", "source_record_id"]).to_pandas()
     result = meta.merge(cluster_of, on="person_record_id").rename(

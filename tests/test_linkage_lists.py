@@ -205,3 +205,17 @@ def test_a_name_in_one_column_is_split_into_its_parts(tmp_path):
     link_files([tmp_path / "names.csv"], "Ref", {"full_name": "Name", "dob": "Born"}, tmp_path / "clusters.csv")
     person = dict(pd.read_csv(tmp_path / "clusters.csv", dtype=str)[["record_id", "person_id"]].itertuples(index=False))
     assert person["1"] == person["2"] != person["3"]
+
+
+def test_rows_identical_on_every_mapped_field_are_one_person(tmp_path):
+    """1,500 copies of one row made every u 1 and every weight 0, and stayed 1,500 persons. Rows identical
+    on every mapped field, with a forename, a surname and a DOB, are one person; the same names with
+    another DOB, or with no DOB, are not made one by this rule."""
+    rows = [["Amelia", "Okafor", "1985-03-04"]] * 1500 + [["Amelia", "Okafor", "1962-10-21"], ["Amelia", "Okafor", ""]]
+    pd.DataFrame([[f"r{i}", *row] for i, row in enumerate(rows)],
+                 columns=["Ref", "Given", "Family", "Born"]).to_csv(tmp_path / "copies.csv", index=False)
+    link_files([tmp_path / "copies.csv"], "Ref", {"first_name": "Given", "surname": "Family", "dob": "Born"},
+               tmp_path / "clusters.csv")
+    person = dict(pd.read_csv(tmp_path / "clusters.csv", dtype=str)[["record_id", "person_id"]].itertuples(index=False))
+    assert len({person[f"r{i}"] for i in range(1500)}) == 1
+    assert person["r1500"] != person["r0"]  # another DOB: decades apart
