@@ -30,7 +30,25 @@ NICKNAMES_CSV = REPO_ROOT / "seeds" / "nicknames.csv"
 FIELDS = ("first_name", "middle_names", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn",
           "nhs_number", "ni_number", "upn", "pnc_id", "other_id", "full_name")
 DEFAULT_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d", "%d %b %Y",
-                       "%d %B %Y", "%m/%d/%Y", "%m-%d-%Y", "%m.%d.%Y")
+                       "%d %B %Y", "%d-%b-%Y", "%d/%b/%Y", "%b %d, %Y", "%B %d, %Y", "%m/%d/%Y", "%m-%d-%Y",
+                       "%m.%d.%Y")
+# the DOB as text, less a time of day (1984-07-25T00:00:00.000Z, 25/07/1984 00:00: how a date-time column
+# is exported)
+DOB_TEXT = ("nullif(regexp_replace(trim(dob), '[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? *"
+            "(Z|[+-][0-9]{2}:?[0-9]{2})?$', ''), '')")
+# 1 January is a list's stand-in for an unknown date (or a year alone) when it holds more than this share
+# of the list's dates and at least JAN1_PLACEHOLDER_MIN of them (1 in 365 is expected): elsewhere it is a
+# birthday, and dropping it let a same-name father and son merge
+JAN1_PLACEHOLDER_SHARE = 0.01
+JAN1_PLACEHOLDER_MIN = 3
+# an identifier value on more records than this is a placeholder (UNKNOWN, 0, 999999...), not a person's:
+# NULL (blocking on it would also compare every pair of those records)
+IDENTIFIER_PLACEHOLDER_RECORDS = 50
+# identifier -> its cleaned column before the checks (a UPRN is a property's: many people may share one)
+IDENTIFIER_COLUMNS = {"nhs_number": "nhs_raw", "ni_number": "ni_raw", "upn": "upn_raw", "pnc_id": "pnc_id",
+                      "other_id": "other_id"}
+MALE = ("M", "MALE", "MAN", "BOY", "1", "H", "HOMBRE", "HOMME", "MASCULIN", "MASCULINO", "MANN", "MANNLICH", "MAENNLICH")
+FEMALE = ("F", "FEMALE", "WOMAN", "GIRL", "2", "W", "WEIBLICH", "FRAU", "MUJER", "FEMME", "FEMININ", "FEMENINO")
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +76,7 @@ def _dob_formats_by_fit(con) -> list[str]:
     """DEFAULT_DOB_FORMATS, those that parse more of this list's DOBs first (a stable sort: day first
     wins a tie). 07/25/1984 is month first: a US list's dates would otherwise be read day first where
     they can be (07/12/1984 as 7 December) and lost where they cannot."""
-    parsed = ", ".join(f"count(try_strptime(nullif(trim(dob), ''), '{f}'))" for f in DEFAULT_DOB_FORMATS)
+    parsed = ", ".join(f"count(try_strptime({DOB_TEXT}, '{f}'))" for f in DEFAULT_DOB_FORMATS)
     counts = con.execute(f"select {parsed} from raw_list").fetchall()[0]
     return [f for _, f in sorted(zip(counts, DEFAULT_DOB_FORMATS), key=lambda pair: -pair[0])]
 
@@ -85,9 +103,25 @@ def _h(name: str, column: str) -> str:
     return str(getattr(_macros(), name)(column)).strip()
 
 
-def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
+def check_dob_format(dob_format: str) -> None:
+    """A --dob-format DuckDB's strptime accepts (it goes into SQL text: no quotes)."""
+    from linkage.match import ListError
+
+    if "'" in dob_format or "%" not in dob_format:
+        raise ListError(f"--dob-format {dob_format!r} is not a date format (e.g. %d/%m/%Y)")
+    try:
+        duckdb.sql("select try_strptime('2000-01-01', ?)", params=[dob_format]).fetchall()
+    except duckdb.Error:
+        raise ListError(f"--dob-format {dob_format!r} is not a date format DuckDB reads (e.g. %d/%m/%Y)") from None
+
+
+def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeholder: bool = False) -> pa.Table:
     """raw: source, record_id and any of FIELDS as text (missing fields are NULL). Returns the columns
-    the model and the clustering read (linkage.settings.INPUT_COLUMNS and more), one row per record."""
+    the model and the clustering read (linkage.settings.INPUT_COLUMNS and more), one row per record.
+    jan1_is_placeholder: 1 January is always a placeholder, as in the warehouse (else only where the list
+    uses it so, JAN1_PLACEHOLDER_SHARE)."""
+    if dob_format:
+        check_dob_format(dob_format)
     frame = raw.copy()
     for field in FIELDS:
         if field not in frame:
@@ -108,8 +142,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
                                                       preserve_index=False))
         # the given format first, then ISO (how typed dates from a workbook or Parquet arrive as text)
         formats = [dob_format, "%Y-%m-%d"] if dob_format else _dob_formats_by_fit(con)
-        dob_parse = "coalesce(" + ", ".join(f"try_strptime(nullif(trim(dob), ''), '{f}')::date"
-                                            for f in formats) + ")"
+        dob_parse = "coalesce(" + ", ".join(f"try_strptime({DOB_TEXT}, '{f}')::date" for f in formats) + ")"
+        male, female = (", ".join(f"'{code}'" for code in codes) for codes in (MALE, FEMALE))
         nick = NICKNAMES_CSV.as_posix()
         sql = f"""
         with nicknames as (
@@ -123,12 +157,12 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
                 coalesce({_h('clean_name', 'first_name')}, nullif(upper(trim(first_name)), '')) as first_name,
                 coalesce({_h('clean_name', 'middle_names')}, nullif(upper(trim(middle_names)), '')) as middle_names,
                 coalesce({_h('clean_name', 'surname')}, nullif(upper(trim(surname)), '')) as surname,
-                {dob_parse} as dob_parsed,
+                {dob_parse} as dob_read,
                 nullif(trim(dob), '') is not null as dob_given,
-                case when upper(trim(sex)) in ('M', 'MALE', 'MAN', 'BOY', '1') then 'M'
-                     when upper(trim(sex)) in ('F', 'FEMALE', 'WOMAN', 'GIRL', '2') then 'F'
-                     when upper(trim(sex)) in ('U', 'UNKNOWN', 'NOT KNOWN', 'NK', '?', 'N/A') then null
-                     else nullif(upper(trim(sex)), '') end as sex,
+                -- a code neither male nor female (U, 0, 9, D, X...) is unknown: a sex difference refuses a
+                -- merge, so only the two are compared
+                case when upper(strip_accents(trim(sex))) in ({male}) then 'M'
+                     when upper(strip_accents(trim(sex))) in ({female}) then 'F' end as sex,
                 coalesce({_h('clean_address', 'address_line')}, nullif(upper(trim(address_line)), '')) as address_line,
                 coalesce({_h('clean_address', 'locality')}, nullif(upper(trim(locality)), '')) as locality,
                 nullif(regexp_replace(upper(postcode), '[^[:alnum:]]', '', 'g'), '') as postcode_compact,
@@ -142,28 +176,53 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
                 nullif(regexp_replace(upper(other_id), '[\\s-]', '', 'g'), '') as other_id
             from raw_list
         ),
+        years as (
+            -- a two-digit year (25/07/84 reads as year 84): the latest year ending so that is not in the future
+            select * exclude (dob_read),
+                case when year(dob_read) < 100 then try(make_date(
+                    year(dob_read) + case when year(dob_read) + 2000 <= year(current_date) then 2000 else 1900 end,
+                    month(dob_read), day(dob_read))) else dob_read end as dob_parsed
+            from cleaned
+        ),
+        counted as (
+            select *,
+                count(*) filter (where month(dob_parsed) = 1 and day(dob_parsed) = 1) over () as jan1_dobs,
+                count(dob_parsed) over () as parsed_dobs,
+                {", ".join(f"case when {raw} is not null then count(*) over (partition by {raw}) else 0 end "
+                           f"as {field}_records" for field, raw in IDENTIFIER_COLUMNS.items())}
+            from years
+        ),
         checked as (
-            select cleaned.*,
+            select counted.* exclude (pnc_id, other_id),
+                {", ".join(f"case when {c}_records > {IDENTIFIER_PLACEHOLDER_RECORDS} then null else {c} end as {c}"
+                           for c in ("pnc_id", "other_id"))},
                 -- a value in a UK identifier's shape that fails its check is a typo: NULL; any other
                 -- format is kept and compared as a string
                 case when regexp_full_match(nhs_raw, '[0-9]{{10}}') and not {_h('nhs_number_is_valid', 'nhs_raw')}
-                     then null else nhs_raw end as nhs_number,
+                     then null when nhs_number_records > {IDENTIFIER_PLACEHOLDER_RECORDS} then null
+                     else nhs_raw end as nhs_number,
                 case when regexp_full_match(ni_raw, '[A-Z]{{2}}[0-9]{{6}}[A-D]')
-                          and not {_h('ni_number_is_valid', 'ni_raw')} then null else ni_raw end as ni_number,
+                          and not {_h('ni_number_is_valid', 'ni_raw')} then null
+                     when ni_number_records > {IDENTIFIER_PLACEHOLDER_RECORDS} then null else ni_raw end as ni_number,
                 case when regexp_full_match(upn_raw, '[A-Z][0-9]{{11}}[0-9A-Z]') and not {_h('upn_is_valid', 'upn_raw')}
-                     then null else upn_raw end as upn,
-                -- placeholders: 1 January (the usual stand-in for an unknown date, 1900-01-01 among
-                -- them), a spreadsheet's day zero, a date not yet come. Unlike the warehouse (a living
-                -- English population), earlier years are kept: a list may be historical
-                case when dob_parsed is not null and ((month(dob_parsed) = 1 and day(dob_parsed) = 1)
-                                                      or dob_parsed in (date '1899-12-30', date '1899-12-31')
-                                                      or dob_parsed > current_date) then null
-                     else dob_parsed end as dob,
+                     then null when upn_records > {IDENTIFIER_PLACEHOLDER_RECORDS} then null
+                     else upn_raw end as upn,
+                -- placeholders: 1 January where the list uses it so (JAN1_PLACEHOLDER_SHARE) and 1900-01-01,
+                -- a spreadsheet's day zero, a date not yet come. Unlike the warehouse (a living English
+                -- population), earlier years are kept: a list may be historical
+                dob_parsed is not null and (
+                    (month(dob_parsed) = 1 and day(dob_parsed) = 1
+                     and ({str(jan1_is_placeholder).lower()} or year(dob_parsed) = 1900
+                          or (jan1_dobs >= {JAN1_PLACEHOLDER_MIN}
+                                                      and jan1_dobs > {JAN1_PLACEHOLDER_SHARE} * parsed_dobs)))
+                    or dob_parsed in (date '1899-12-30', date '1899-12-31') or dob_parsed > current_date)
+                    as has_placeholder_dob,
+                case when not has_placeholder_dob then dob_parsed end as dob,
                 case when length(postcode_compact) between 5 and 7
                           and regexp_full_match(postcode_compact, '[A-Z]{{1,2}}[0-9][A-Z0-9]?[0-9][A-Z]{{2}}')
                      then substr(postcode_compact, 1, length(postcode_compact) - 3) || ' ' || right(postcode_compact, 3)
                 end as uk_postcode
-            from cleaned
+            from counted
         )
         select
             person_record_id, source_system, source_record_id,
@@ -175,11 +234,13 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None) -> pa.Table:
             nullif(list_filter(string_split(regexp_replace(surname, '-', ' ', 'g'), ' '), lambda x: x <> ''), [])
                 as surname_tokens,
             dob, year(dob) as dob_year, sex, address_line, locality,
-            coalesce(uk_postcode, postcode_spaced) as postcode,
+            coalesce(uk_postcode, postcode_compact) as postcode,
             case when uk_postcode is not null then split_part(uk_postcode, ' ', 1)
                  when contains(postcode_spaced, ' ') then split_part(postcode_spaced, ' ', 1) end as postcode_outward,
             uprn, nhs_number, ni_number, upn, pnc_id, other_id,
-            dob_given and dob_parsed is null as has_unparsed_dob
+            dob_given and dob_parsed is null as has_unparsed_dob, has_placeholder_dob,
+            {" or ".join(f"{c}_records > {IDENTIFIER_PLACEHOLDER_RECORDS}" for c in IDENTIFIER_COLUMNS)}
+                as has_placeholder_identifier
         from checked
         left join nicknames on nicknames.name = checked.first_name
         order by person_record_id

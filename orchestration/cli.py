@@ -195,10 +195,23 @@ def cmd_link(args: argparse.Namespace) -> int:
     _log(f"{figures['records']:,} records -> {figures['persons']:,} persons "
          f"({figures['pairs_at_or_above_threshold']:,} pairs at or above the threshold) in {figures['seconds']}s; "
          f"wrote {args.out}" + (f" and {args.pairs_out}" if args.pairs_out else ""))
+    _log_unused_values(figures)
+    return 0
+
+
+def _log_unused_values(figures: dict) -> None:
+    """What the standardisation could not use (counts)."""
     if figures["unparsed_dates_of_birth"]:
         _log(f"{figures['unparsed_dates_of_birth']:,} dates of birth did not parse (see --dob-format): "
              "compared as missing")
-    return 0
+    if figures["placeholder_dates_of_birth"]:
+        _log(f"{figures['placeholder_dates_of_birth']:,} dates of birth are placeholders (1 January where the "
+             "list uses it for unknown dates, 1900-01-01, a spreadsheet's day zero, the future): compared as missing")
+    if figures["placeholder_identifiers"]:
+        from linkage.standardise import IDENTIFIER_PLACEHOLDER_RECORDS
+
+        _log(f"{figures['placeholder_identifiers']:,} records carry an identifier shared by more than "
+             f"{IDENTIFIER_PLACEHOLDER_RECORDS} records (a placeholder, not a person's): compared as missing")
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -213,6 +226,7 @@ def cmd_match(args: argparse.Namespace) -> int:
         return 2
     _log(f"{figures['records']:,} rows: {figures['match']:,} match, {figures['review']:,} review, "
          f"{figures['no_match']:,} no match, in {figures['seconds']}s; wrote {args.out}")
+    _log_unused_values(figures)
     return 0
 
 
@@ -304,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "day-first and month-first forms, those that read "
                                                                 "more of the list first)")
         command.add_argument("--threshold", type=float, default=None,
-                             help="match probability to link at (default: match weight 4, p = 0.94)")
+                             help="match probability to link at (default: 0.5 for link on a list of 1,000 "
+                                  "records or more, trained on itself, the likelier answer; else match weight 4, "
+                                  "p = 0.94, as the index links)")
         command.add_argument("--out", required=True)
 
     link = sub.add_parser("link", help="deduplicate one list (CSV, Excel, Parquet, JSON lines) or link and "

@@ -193,6 +193,27 @@ def test_bad_lists_get_one_clear_error_without_values(tmp_path, capsys):
     assert code == 2 and "no column(s)" in printed and "Dubois" not in printed and "0001" not in printed
 
 
+def test_bad_options_and_missing_warehouse_get_one_clear_error(tmp_path, capsys, monkeypatch):
+    source = write_csv(tmp_path / "partner.csv")
+    for options, says in (((*MAPS, "--dob-format", "%Q", "--out", tmp_path / "c.csv"), "--dob-format '%Q' is not"),
+                          ((*MAPS, "--dob-format", "%d'%m", "--out", tmp_path / "c.csv"), "is not a date format"),
+                          ((*MAPS, "--out", tmp_path), "is a folder")):
+        code, printed = link(capsys, "--input", source, "--id", "Ref", *options)
+        assert code == 2 and says in printed and printed.count("\n") == 1, (says, printed)
+    monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(tmp_path / "no_warehouse"))
+    code = main(["match", "--input", str(source), "--id", "Ref", *MAPS, "--out", str(tmp_path / "matched.csv")])
+    printed = capsys.readouterr().err
+    assert code == 2 and "no warehouse there" in printed and not (tmp_path / "matched.csv").exists()
+
+
+def test_missing_value_markers_are_missing(tmp_path):
+    """R's NA, SQL's NULL, Excel's #N/A or a dash in a cell are no value two records could share."""
+    rows = [[f"{i:04}", "NA" if i % 2 else "N/A", "NULL", "-", "#N/A", "null"] for i in range(4)]
+    out = read_list(write_csv(tmp_path / "markers.csv", rows=rows), "Ref", MAPPING)
+    assert out["record_id"].tolist() == ["0000", "0001", "0002", "0003"]
+    assert out[list(MAPPING)].isna().all().all()
+
+
 def test_match_reads_the_same_formats(tmp_path, capsys):
     """`match` shares read_list: a bad list stops it before the warehouse is opened."""
     source = write_parquet(tmp_path / "partner.parquet", rows=[PEOPLE[0], PEOPLE[0]])
