@@ -107,6 +107,9 @@ def _dob_compatible(a: str, b: str) -> bool:
 
 
 LOOSE_DOB_DAYS = 366
+# A record without DOB linking to conflicting clusters (a same-name father and son) is ambiguous when its
+# edges to them are within this match weight (a factor of 2^6) of each other
+AMBIGUITY_MARGIN = 6.0
 
 
 def _dob_loosely_compatible(a: str, b: str) -> bool:
@@ -192,12 +195,15 @@ class ClusterRules:
     corroborates the person (what twins share; see names_conflict). None: the no-DOB bar; math.inf:
     such an edge never merges.
     sex_corroborates: sex recorded on both sides counts as corroboration (the warehouse: requiring more
-    cost recall across systems, whose registrations of twins the same-system rule separates)."""
+    cost recall across systems, whose registrations of twins the same-system rule separates).
+    sex_conflicts: a sex difference refuses a merge (the warehouse: boy and girl twins). A list keys sex
+    by hand, wrongly now and then, and its forename rule keeps twins apart: there the model weighs it."""
     system_rules: bool = True
     shared_id_overrides_dob: bool = False
     loose_dobs: bool = False
     different_forename_threshold: float | None = None
     sex_corroborates: bool = True
+    sex_conflicts: bool = True
 
 
 WAREHOUSE_RULES = ClusterRules()
@@ -205,7 +211,7 @@ WAREHOUSE_RULES = ClusterRules()
 # address, different forenames) would merge on weight alone (20+ in a list with an address). There a
 # forename difference needs a shared identifier, whatever the weight. The DOB rule is set per list.
 LIST_RULES = ClusterRules(system_rules=False, shared_id_overrides_dob=True, different_forename_threshold=math.inf,
-                          sex_corroborates=False)
+                          sex_corroborates=False, sex_conflicts=False)
 
 
 def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarray,
@@ -225,7 +231,7 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
         return out
 
     tangled = any_of(pd.isna(records["dob"].to_numpy()))
-    for f in CONFLICT_FIELDS:
+    for f in CONFLICT_FIELDS if rules.sex_conflicts else STRONG_IDS + ("dob",):
         tangled |= _many_values(records[f].to_numpy(), component)
     forename_rules = (any_of(pd.isna(records["sex"].to_numpy())) if rules.sex_corroborates
                       else np.ones(n, dtype=bool))
@@ -420,7 +426,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         if _sets_conflict(a.get("dob"), b.get("dob"), dob_compatible) and not (
                 rules.shared_id_overrides_dob and id_outweighs_dob(a, b)):
             return True
-        return _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
+        return rules.sex_conflicts and _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
 
     accepted_sorted = np.zeros(len(left), dtype=bool)
     refused = 0
@@ -484,16 +490,20 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     # not conflict with each other, and not a cluster that already holds a record of its own system
     # (a second registration with no DOB is as likely a same-name relative); otherwise (a son and his
     # same-name father) it is ambiguous and stays on its own, where a clerical review can pick it up.
-    candidates: dict[int, set[int]] = {}
+    candidates: dict[int, dict[int, float]] = {}  # record without DOB -> cluster root -> its strongest edge
     for k in np.flatnonzero(edge_weak).tolist():
         a, b = left[k], right[k]
-        if weak[a] and not weak[b]:
-            candidates.setdefault(a, set()).add(find(b))
-        elif weak[b] and not weak[a]:
-            candidates.setdefault(b, set()).add(find(a))
+        if weak[a] != weak[b]:
+            record, other = (a, b) if weak[a] else (b, a)
+            roots_ = candidates.setdefault(record, {})
+            root = find(other)
+            roots_[root] = max(roots_.get(root, -math.inf), weights[k])
     ambiguous = set()
     for record, roots_ in candidates.items():
-        roots_list = sorted(roots_)
+        # a cluster the record links to far more weakly than to its best is no rival (edges come
+        # strongest first: it is refused as a conflict when its turn comes)
+        best = max(roots_.values())
+        roots_list = sorted(root for root, weight in roots_.items() if weight >= best - AMBIGUITY_MARGIN)
         if any(conflict(attrs[x], attrs[y]) or cannot_join(x, y)
                for i, x in enumerate(roots_list) for y in roots_list[i + 1:]):
             ambiguous.add(record)

@@ -202,11 +202,62 @@ def test_list_standardisation_keeps_unknown_formats_and_nulls_mistyped_uk_identi
     assert str(out.loc["1", "dob"]) == str(out.loc["2", "dob"]) == "1990-04-03"
     assert bool(out.loc["3", "has_unparsed_dob"])
     assert out.loc["1", "postcode"] == "SW1A 1AA" and out.loc["1", "postcode_outward"] == "SW1A"
-    assert out.loc["2", "postcode"] == "75008" and out.loc["3", "postcode"] == "1234 AB"
+    # another country's postcode is compacted (1234 AB and 1234AB agree) and keeps its first part as outward
+    assert out.loc["2", "postcode"] == "75008" and out.loc["3", "postcode"] == "1234AB"
+    assert out.loc["3", "postcode_outward"] == "1234"
     assert out.loc["1", "nhs_number"] == "9434765919"
     assert out.loc["2", "nhs_number"] is None  # NHS-shaped, fails modulus 11: a typo
     assert out.loc["3", "nhs_number"] == "AB12"  # another format: compared as a string
     assert out.loc["1", "other_id"] == "X1"
+
+
+def test_list_standardisation_reads_date_times_two_digit_years_and_sex_codes_and_drops_placeholders():
+    from linkage.standardise import IDENTIFIER_PLACEHOLDER_RECORDS, standardise
+
+    n = IDENTIFIER_PLACEHOLDER_RECORDS + 1
+    dobs = ["1984-07-25T00:00:00.000Z", "25/07/1984 00:00", "25/07/84", "25-Jul-1984", "01/03/05", "01/01/1980"]
+    raw = pd.DataFrame({"source": "a", "record_id": [str(i) for i in range(n + 3)],
+                        "dob": dobs + [None] * (n + 3 - len(dobs)),
+                        "sex": ["w", "Frau", "mujer", "H", "9", "x"] + [None] * (n + 3 - 6),
+                        "other_id": ["UNKNOWN"] * n + ["A1", "A1", None]})
+    out = standardise(raw).to_pandas().set_index("source_record_id")
+    assert [str(d) for d in out.loc[["0", "1", "2", "3"], "dob"]] == ["1984-07-25"] * 4
+    assert str(out.loc["4", "dob"]) == "2005-03-01"  # a two-digit year: the latest not in the future
+    # one 1 January among a list's dates is a birthday; the list does not use it for unknown dates
+    assert str(out.loc["5", "dob"]) == "1980-01-01" and not out["has_placeholder_dob"].any()
+    assert out.loc[["0", "1", "2"], "sex"].tolist() == ["F", "F", "F"] and out.loc["3", "sex"] == "M"
+    assert out.loc[["4", "5"], "sex"].isna().all()  # neither male nor female: unknown, not a third value
+    # an identifier on more records than a person has is a placeholder
+    assert out.loc[[str(i) for i in range(n)], "other_id"].isna().all()
+    assert int(out["has_placeholder_identifier"].sum()) == n and out.loc[str(n), "other_id"] == "A1"
+    # a list that writes 1 January for unknown dates: those are placeholders (the warehouse's rule for
+    # `familyhub match` makes every 1 January one)
+    jan1 = pd.DataFrame({"source": "a", "record_id": [str(i) for i in range(20)],
+                         "dob": [f"01/01/{1950 + i}" for i in range(10)] + [f"0{1 + i % 9}/0{2 + i % 8}/1990"
+                                                                           for i in range(10)]})
+    assert int(standardise(jan1).to_pandas()["has_placeholder_dob"].sum()) == 10
+    assert int(standardise(raw, jan1_is_placeholder=True).to_pandas()["has_placeholder_dob"].sum()) == 1
+
+
+def test_list_clustering_weighs_a_sex_difference_and_a_weak_rival_does_not_make_a_record_ambiguous():
+    from linkage.cluster import LIST_RULES
+
+    records = pd.DataFrame({"person_record_id": [rid(0), rid(1)], "source_system": "list",
+                            "first_name_canonical": "ISLA", "surname": "PEMBERTON", "nhs_number": None,
+                            "ni_number": None, "upn": None, "dob": "19751102", "sex": ["F", "M"]})
+    edge = _edges([(0, 1, 16.0)])
+    assert len(_partition(cluster(records, edge, 4.0, rules=LIST_RULES))) == 1
+    assert len(_partition(cluster(records, edge, 4.0))) == 2  # the warehouse: a sex difference refuses
+
+    # a record without DOB (2) linking to a same-name father (0) and son (1): ambiguous when it links
+    # to both about as strongly; far more strongly to one (a shared identifier), it joins that one
+    family = pd.DataFrame({"person_record_id": [rid(0), rid(1), rid(2)], "source_system": ["health", "dwp", "police"],
+                           "first_name_canonical": "JOHN", "surname": "SMITH", "nhs_number": None, "ni_number": None,
+                           "upn": None, "dob": ["19700304", "19990506", None], "sex": "M"})
+    assert _partition(cluster(family, _edges([(1, 2, 12.0), (0, 2, 11.0)]), 4.0)) == {
+        frozenset({rid(0)}), frozenset({rid(1)}), frozenset({rid(2)})}
+    assert _partition(cluster(family, _edges([(1, 2, 25.0), (0, 2, 11.0)]), 4.0)) == {
+        frozenset({rid(0)}), frozenset({rid(1), rid(2)})}
 
 
 def _write(path, rows, header):
