@@ -84,6 +84,12 @@ def _forename_variant(a: str, b: str) -> bool:
     return _near(a, b) or (len(short) >= 3 and long_.startswith(short))
 
 
+def _share_forename(a: dict, b: dict) -> bool:
+    """Do two clusters hold a forename with the same canonical form?"""
+    fa, fb = a.get("forenames"), b.get("forenames")
+    return bool(fa and fb and not fa.keys().isdisjoint(fb))
+
+
 def _forenames_agree(a: dict, b: dict) -> bool:
     """Do two clusters share a forename: the same canonical form, or a variant of one among the names
     as written and their canonical forms (a typo of a nickname has another canonical form: HARRI and
@@ -196,8 +202,10 @@ class ClusterRules:
     such an edge never merges.
     sex_corroborates: sex recorded on both sides counts as corroboration (the warehouse: requiring more
     cost recall across systems, whose registrations of twins the same-system rule separates).
-    sex_conflicts: a sex difference refuses a merge (the warehouse: boy and girl twins). A list keys sex
-    by hand, wrongly now and then, and its forename rule keeps twins apart: there the model weighs it."""
+    sex_conflicts: a sex difference always refuses a merge (the warehouse: boy and girl twins). False (a
+    list, whose sex is keyed by hand and wrong now and then): only between clusters that share no forename
+    (canonical form): one forename keyed with two sexes is a slip, while LOUIS / LOUISE or JULIAN / JULIA,
+    which the forename rule counts as variants, are boy and girl twins."""
     system_rules: bool = True
     shared_id_overrides_dob: bool = False
     loose_dobs: bool = False
@@ -231,7 +239,7 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
         return out
 
     tangled = any_of(pd.isna(records["dob"].to_numpy()))
-    for f in CONFLICT_FIELDS if rules.sex_conflicts else STRONG_IDS + ("dob",):
+    for f in CONFLICT_FIELDS:
         tangled |= _many_values(records[f].to_numpy(), component)
     forename_rules = (any_of(pd.isna(records["sex"].to_numpy())) if rules.sex_corroborates
                       else np.ones(n, dtype=bool))
@@ -426,7 +434,9 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         if _sets_conflict(a.get("dob"), b.get("dob"), dob_compatible) and not (
                 rules.shared_id_overrides_dob and id_outweighs_dob(a, b)):
             return True
-        return rules.sex_conflicts and _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y)
+        if not _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y):
+            return False
+        return rules.sex_conflicts or not _share_forename(a, b)
 
     accepted_sorted = np.zeros(len(left), dtype=bool)
     refused = 0

@@ -374,13 +374,16 @@ def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str |
     out = pd.DataFrame({"source": source or path.stem, "record_id": ids.to_numpy()})
     for field, column in mapping.items():
         values = body[position[column]].str.strip().to_numpy()
-        out[field] = pd.Series(values, dtype=object).where((values != "") & ~np.isin(values, MISSING_TOKENS), None)
+        # NA is a surname too (Korean Na): in a name only the spelt-out markers count
+        markers = [t for t in MISSING_TOKENS if t != "NA"] if field in NAME_FIELDS else MISSING_TOKENS
+        out[field] = pd.Series(values, dtype=object).where((values != "") & ~np.isin(values, markers), None)
     return out
 
 
 # what a cell says when it has no value (R's NA, SQL's NULL, Excel's #N/A, a dash): missing, not a value
 # that two records could share
 MISSING_TOKENS = ["NA", "N/A", "n/a", "#N/A", "NULL", "null", "Null", "NaN", "nan", "None", "none", "-", "--", "?"]
+NAME_FIELDS = frozenset({"first_name", "middle_names", "surname", "full_name"})
 
 
 def check_output_path(path: Path, option: str) -> None:
@@ -669,15 +672,6 @@ def exact_duplicates(records: pa.Table, present: set[str]) -> pd.DataFrame:
     return pairs[pairs["person_record_id_l"] != pairs["person_record_id_r"]].reset_index(drop=True)
 
 
-# `link` merges at p >= 0.5, the likelier answer, when the model is trained on the list itself (the
-# index's weight 4 is a warehouse's choice: a review queue catches what it misses; a list too short to
-# train keeps it, its probabilities being the committed model's). On the public lists recall
-# rose 3-7 points with names and DOB only (FEBRL 2: 0.729 -> 0.785) at precision 0.996 or more; on a
-# council-like list of 224k records precision fell from 0.9978 to 0.9953 and recall rose from 0.9863 to
-# 0.9882, with the same twins and father/son pairs merged.
-LIST_MATCH_WEIGHT_THRESHOLD = 0.0
-
-
 def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out: Path,
                pairs_out: Path | None = None, dob_format: str | None = None,
                threshold: float | None = None, sheet: str | None = None) -> dict:
@@ -695,8 +689,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     records = standardise(raw, dob_format)
     present = _present(records)
     trainable = records.num_rows >= MIN_TRAIN_RECORDS
-    weight = (probability_to_weight(threshold) if threshold is not None
-              else LIST_MATCH_WEIGHT_THRESHOLD if trainable else MATCH_WEIGHT_THRESHOLD)
+    weight = probability_to_weight(threshold) if threshold is not None else MATCH_WEIGHT_THRESHOLD
     model = list_model(present, term_frequencies=trainable)
     added_rules = list_blocking_rules(records, present)
     model["blocking_rules_to_generate_predictions"] += [{"blocking_rule": rule, "sql_dialect": "duckdb"}

@@ -318,9 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "day-first and month-first forms, those that read "
                                                                 "more of the list first)")
         command.add_argument("--threshold", type=float, default=None,
-                             help="match probability to link at (default: 0.5 for link on a list of 1,000 "
-                                  "records or more, trained on itself, the likelier answer; else match weight 4, "
-                                  "p = 0.94, as the index links)")
+                             help="match probability to link at (default: match weight 4, p = 0.94, as the "
+                                  "index links)")
         command.add_argument("--out", required=True)
 
     link = sub.add_parser("link", help="deduplicate one list (CSV, Excel, Parquet, JSON lines) or link and "

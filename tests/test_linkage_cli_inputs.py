@@ -208,10 +208,14 @@ def test_bad_options_and_missing_warehouse_get_one_clear_error(tmp_path, capsys,
 
 def test_missing_value_markers_are_missing(tmp_path):
     """R's NA, SQL's NULL, Excel's #N/A or a dash in a cell are no value two records could share."""
-    rows = [[f"{i:04}", "NA" if i % 2 else "N/A", "NULL", "-", "#N/A", "null"] for i in range(4)]
+    rows = [[f"{i:04}", "N/A" if i % 2 else "#N/A", "NULL", "NA" if i % 2 else "-", "NA", "null"] for i in range(4)]
     out = read_list(write_csv(tmp_path / "markers.csv", rows=rows), "Ref", MAPPING)
     assert out["record_id"].tolist() == ["0000", "0001", "0002", "0003"]
     assert out[list(MAPPING)].isna().all().all()
+    # but NA is a surname too (Korean Na)
+    rows = [["0001", "Min", "NA", "1990-01-02", "NA", ""]]
+    out = read_list(write_csv(tmp_path / "na.csv", rows=rows), "Ref", MAPPING)
+    assert out.loc[0, "surname"] == "NA" and out.loc[0, "postcode"] is None
 
 
 def test_match_reads_the_same_formats(tmp_path, capsys):
