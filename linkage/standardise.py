@@ -159,8 +159,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 coalesce({_h('clean_name', 'surname')}, nullif(upper(trim(surname)), '')) as surname,
                 {dob_parse} as dob_read,
                 nullif(trim(dob), '') is not null as dob_given,
-                -- a code neither male nor female (U, 0, 9, D, X...) is unknown: a sex difference refuses a
-                -- merge, so only the two are compared
+                -- a code neither male nor female (U, 0, 9, D, X...) is unknown: a sex difference can refuse
+                -- a merge (linkage.cluster), so only the two are compared
                 case when upper(strip_accents(trim(sex))) in ({male}) then 'M'
                      when upper(strip_accents(trim(sex))) in ({female}) then 'F' end as sex,
                 coalesce({_h('clean_address', 'address_line')}, nullif(upper(trim(address_line)), '')) as address_line,
