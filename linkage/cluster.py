@@ -397,8 +397,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         fa, fb = a.get("forenames"), b.get("forenames")
         if not fa or not fb or not fa.keys().isdisjoint(fb):
             return False
-        if not fa.keys().isdisjoint(b.get("surname", ())) and not fb.keys().isdisjoint(a.get("surname", ())):
-            return False  # forename and surname swapped
+        if not fa.keys().isdisjoint(b.get("surname", ())) or not fb.keys().isdisjoint(a.get("surname", ())):
+            return False  # a forename keyed in the surname field
         if not shared_system and not (weight is not None and weight < twin_floor and not corroborated(a, b)):
             return False
         return not _forenames_agree(a, b)

@@ -395,18 +395,3 @@ def test_forename_variants_agree_but_other_forenames_keep_twins_apart():
     for rhyming in (("HOLLY", "MOLLY"), ("AVA", "EVA"), ("DEAN", "SEAN"), ("MARIA", "DARIA")):  # twins too
         assert pair(rhyming[0], rhyming[0], rhyming[1], rhyming[1]) == 2, rhyming
     assert pair("MAXIMILIAN", "MAXIMILIAN", "FREDERICK", "FREDERICK") == 2
-
-
-def test_a_swap_needs_both_names_swapped_not_one_forename_that_is_also_a_surname():
-    """MOHAMMED ALI and ALI HASSAN share a name only as one's surname and the other's forename: two people
-    (a review's hostel list chained 40 such residents into one); JOHN SMITH and SMITH JOHN are a swap."""
-    from linkage.cluster import LIST_RULES
-
-    def pair(first, surname):
-        return pd.DataFrame({"person_record_id": [rid(0), rid(1)], "source_system": "list",
-                             "first_name_canonical": first, "surname": surname, "nhs_number": None,
-                             "ni_number": None, "upn": None, "dob": "19900304", "sex": "M"})
-
-    edge = _edges([(0, 1, 10.0)])
-    assert len(_partition(cluster(pair(["MOHAMMED", "ALI"], ["ALI", "HASSAN"]), edge, 4.0, rules=LIST_RULES))) == 2
-    assert len(_partition(cluster(pair(["JOHN", "SMITH"], ["SMITH", "JOHN"]), edge, 4.0, rules=LIST_RULES))) == 1
