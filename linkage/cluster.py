@@ -15,15 +15,20 @@ conflict is possible: it needs no database, so it is the same on any backend.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gc
 import math
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 STRONG_IDS = ("nhs_number", "ni_number", "upn")
+NICKNAMES_CSV = Path(__file__).resolve().parents[1] / "seeds" / "nicknames.csv"
 EVENT_KEYED_SYSTEMS = frozenset({"housing"})
 
 
@@ -73,15 +78,38 @@ NAME_SIMILAR = 0.9
 
 def _forename_variant(a: str, b: str) -> bool:
     """Two spellings of one forename: Jaro-Winkler >= NAME_SIMILAR, or, with the same initial, one typo
-    or transposition apart (LISA / LSIA) or one a shortening of the other of 3 letters or more (CHRIS /
-    CHRISTOPHER). A different initial is a different name, not a typo: twins are often given rhyming
-    names (HOLLY / MOLLY, AVA / EVA, DEAN / SEAN) that a review found merging."""
+    or transposition apart (LISA / LSIA) or one the start of the other (CHRIS / CHRISTOPHER, ED / EDWARD,
+    an initial J / JOHN). A different initial is a different name, not a typo: twins are often given
+    rhyming names (HOLLY / MOLLY, AVA / EVA, DEAN / SEAN) that a review found merging."""
     if jaro_winkler(a, b) >= NAME_SIMILAR:
         return True
     if a[:1] != b[:1]:
         return False
     short, long_ = sorted((a, b), key=len)
-    return _near(a, b) or (len(short) >= 3 and long_.startswith(short))
+    return _near(a, b) or long_.startswith(short)
+
+
+def _ascii_upper(name: str) -> str:
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().strip().upper()
+
+
+@lru_cache(maxsize=1)
+def _nickname_forms() -> dict[str, frozenset[str]]:
+    """Each name in the nicknames seed -> itself and every canonical form the seed gives it. The
+    standardisation keeps one canonical form per name (HARRY -> HAROLD, the first of HAROLD, HARRISON and
+    HENRY), so HARRY and HENRY have different ones: here they still agree."""
+    forms: dict[str, set[str]] = {}
+    with NICKNAMES_CSV.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            name, canonical = _ascii_upper(row["name"]), _ascii_upper(row["canonical"])
+            forms.setdefault(name, {name}).add(canonical)
+    return {name: frozenset(values) for name, values in forms.items()}
+
+
+def _nicknames_agree(a: str, b: str) -> bool:
+    """Do two forenames share a canonical form in the nicknames seed (one may be the other's)?"""
+    forms = _nickname_forms()
+    return not forms.get(a, frozenset((a,))).isdisjoint(forms.get(b, frozenset((b,))))
 
 
 def _share_forename(a: dict, b: dict) -> bool:
@@ -91,16 +119,16 @@ def _share_forename(a: dict, b: dict) -> bool:
 
 
 def _forenames_agree(a: dict, b: dict) -> bool:
-    """Do two clusters share a forename: the same canonical form, or a variant of one among the names
-    as written and their canonical forms (a typo of a nickname has another canonical form: HARRI and
-    HARRY, whose canonical is HENRY)."""
+    """Do two clusters share a forename: the same canonical form, or a variant or a nickname of one
+    among the names as written and their canonical forms (a typo of a nickname has another canonical
+    form: HARRI and HARRY, whose canonical is HAROLD)."""
     fa, fb = a.get("forenames"), b.get("forenames")
     if not fa or not fb:
         return False
     if not fa.keys().isdisjoint(fb):
         return True
     xs, ys = set(fa) | a.get("given", set()), set(fb) | b.get("given", set())
-    return any(_forename_variant(x, y) for x in xs for y in ys)
+    return any(_forename_variant(x, y) or _nicknames_agree(x, y) for x in xs for y in ys)
 
 
 def _dob_compatible(a: str, b: str) -> bool:

@@ -413,6 +413,12 @@ def _list_level(sql: str, label: str, m: float, u: float, tf: str | None = None)
 # in the warehouse's feeds. The starting m and u (for a list too short to train) are those of a
 # one-character typo and of two random adults' DOBs falling within a month of each other.
 DOB_WITHIN_A_MONTH = _list_level('abs(date_diff(\'day\', "dob_l", "dob_r")) <= 31', "Within 31 days", 0.01, 0.002)
+# A list's date that is not whole keeps its year (linkage.standardise: a 1 January standing for a year alone,
+# a date whose day or month does not parse): two records whose years agree, one date not whole, are
+# compared on the year; when both years are known and differ, the DOBs disagree (the level for all others).
+DOB_YEAR_ONLY_NULL = ('("dob_l" IS NULL OR "dob_r" IS NULL) AND ("dob_year_l" IS NULL OR "dob_year_r" IS NULL)')
+DOB_SAME_YEAR_DATE_UNKNOWN = _list_level('("dob_l" IS NULL OR "dob_r" IS NULL) AND "dob_year_l" = "dob_year_r"',
+                                         "Same year, a date not whole", 0.5, 0.02)
 
 
 def _locality_comparison() -> dict:
@@ -441,6 +447,9 @@ def list_model(present: set[str], term_frequencies: bool = True) -> dict:
     [dob] = [c for c in model["comparisons"] if c["output_column_name"] == "dob"]
     labels = [level["label_for_charts"] for level in dob["comparison_levels"]]
     dob["comparison_levels"].insert(labels.index("Same year"), dict(DOB_WITHIN_A_MONTH))
+    dob["comparison_levels"].insert(labels.index("Same year") + 1, dict(DOB_SAME_YEAR_DATE_UNKNOWN))
+    [null_level] = [level for level in dob["comparison_levels"] if level.get("is_null_level")]
+    null_level["sql_condition"] = DOB_YEAR_ONLY_NULL
     if "locality" in present:
         model["comparisons"].append(_locality_comparison())
     if "other_id" in present:

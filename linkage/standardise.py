@@ -10,7 +10,9 @@ name or address in a non-Latin script (Cyrillic, Greek, Arabic, Chinese...), whi
 cleaning would empty, is transliterated to Latin letters first (text-unidecode), so that Олександр
 Шевченко on one list and Oleksandr Shevchenko on another compare, block and get a soundex. A date of
 birth is a placeholder (NULL) on 1 January, a spreadsheet's day zero (1899-12-30/31) or in the future, but
-not for being in 1900 or earlier as in the warehouse: a list may hold people born then.
+not for being in 1900 or earlier as in the warehouse: a list may hold people born then. A date that is not
+whole keeps its year in `dob_year` (a 1 January standing for a year alone, a mistyped day or month), which
+`familyhub link`'s model compares. A forename that starts with a title (MRS, SIR, THE RT HON) loses it.
 """
 
 from __future__ import annotations
@@ -59,7 +61,12 @@ def _macros():
 
 
 TRANSLITERATED_FIELDS = ("first_name", "middle_names", "surname", "full_name", "address_line", "locality")
-NAME_TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MX", "DR", "PROF", "REV", "SIR", "DAME", "LADY", "LORD"})
+# titles, dropped before a name in one column and from the start of a forename (a forename that is only a
+# title is missing: MRS, SIR THE RT HON...)
+NAME_TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MX", "MASTER", "DR", "PROF", "REV", "REVD", "REVEREND", "FR",
+                         "SIR", "DAME", "LADY", "LORD", "HON", "RT", "THE", "CAPT", "CAPTAIN", "MAJOR", "COL",
+                         "COLONEL", "GENERAL", "ADMIRAL", "BARON", "BARONESS", "COUNTESS", "VISCOUNT"})
+TITLES_AT_START = "^((" + "|".join(sorted(NAME_TITLES)) + ")( |$))+"
 LATIN_END = 0x24F  # the last code point of Latin Extended-B: accents up to here are SQL's strip_accents's
 
 
@@ -154,11 +161,14 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             select
                 source as source_system, record_id as source_record_id,
                 md5(source || '|' || record_id) as person_record_id,
-                coalesce({_h('clean_name', 'first_name')}, nullif(upper(trim(first_name)), '')) as first_name,
+                nullif(regexp_replace(coalesce({_h('clean_name', 'first_name')}, nullif(upper(trim(first_name)), '')),
+                                      '{TITLES_AT_START}', ''), '') as first_name,
                 coalesce({_h('clean_name', 'middle_names')}, nullif(upper(trim(middle_names)), '')) as middle_names,
                 coalesce({_h('clean_name', 'surname')}, nullif(upper(trim(surname)), '')) as surname,
                 {dob_parse} as dob_read,
                 nullif(trim(dob), '') is not null as dob_given,
+                try_cast(nullif(regexp_extract({DOB_TEXT}, '(^|[^0-9])([0-9]{{4}})([^0-9]|$)', 2), '') as integer)
+                    as dob_text_year,
                 -- a code neither male nor female (U, 0, 9, D, X...) is unknown: a sex difference can refuse
                 -- a merge (linkage.cluster), so only the two are compared
                 case when upper(strip_accents(trim(sex))) in ({male}) then 'M'
@@ -218,6 +228,12 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                     or dob_parsed in (date '1899-12-30', date '1899-12-31') or dob_parsed > current_date)
                     as has_placeholder_dob,
                 case when not has_placeholder_dob then dob_parsed end as dob,
+                -- the year of a date that is not whole: a 1 January standing for a year alone (not 1900),
+                -- or the year in a date that does not parse (a mistyped day or month): compared as a year
+                case when dob_parsed is null then dob_text_year
+                     when not has_placeholder_dob then year(dob_parsed)
+                     when month(dob_parsed) = 1 and day(dob_parsed) = 1 and year(dob_parsed) <> 1900
+                          and dob_parsed <= current_date then year(dob_parsed) end as year_given,
                 case when length(postcode_compact) between 5 and 7
                           and regexp_full_match(postcode_compact, '[A-Z]{{1,2}}[0-9][A-Z0-9]?[0-9][A-Z]{{2}}')
                      then substr(postcode_compact, 1, length(postcode_compact) - 3) || ' ' || right(postcode_compact, 3)
@@ -233,7 +249,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             {_h('soundex', "regexp_replace(surname, '[ -]', '', 'g')")} as surname_soundex,
             nullif(list_filter(string_split(regexp_replace(surname, '-', ' ', 'g'), ' '), lambda x: x <> ''), [])
                 as surname_tokens,
-            dob, year(dob) as dob_year, sex, address_line, locality,
+            dob, case when year_given between 1000 and year(current_date) then year_given end as dob_year,
+            sex, address_line, locality,
             coalesce(uk_postcode, postcode_compact) as postcode,
             case when uk_postcode is not null then split_part(uk_postcode, ' ', 1)
                  when contains(postcode_spaced, ' ') then split_part(postcode_spaced, ' ', 1) end as postcode_outward,

@@ -235,8 +235,48 @@ def test_list_standardisation_reads_date_times_two_digit_years_and_sex_codes_and
     jan1 = pd.DataFrame({"source": "a", "record_id": [str(i) for i in range(20)],
                          "dob": [f"01/01/{1950 + i}" for i in range(10)] + [f"0{1 + i % 9}/0{2 + i % 8}/1990"
                                                                            for i in range(10)]})
-    assert int(standardise(jan1).to_pandas()["has_placeholder_dob"].sum()) == 10
+    year_only = standardise(jan1).to_pandas().set_index("source_record_id")
+    assert int(year_only["has_placeholder_dob"].sum()) == 10
+    # ... which stand for a year alone: the date is gone, its year is kept
+    assert year_only.loc["3", "dob"] is None and year_only.loc["3", "dob_year"] == 1953
     assert int(standardise(raw, jan1_is_placeholder=True).to_pandas()["has_placeholder_dob"].sum()) == 1
+
+
+def test_list_standardisation_keeps_the_year_of_a_date_that_is_not_whole_and_drops_titles():
+    from linkage.standardise import standardise
+
+    raw = pd.DataFrame({"source": "a", "record_id": ["0", "1", "2", "3", "4", "5"],
+                        "dob": ["1856-86-18", "31/13/1984", "1900-01-01", "not known", "2999-05-05", "1950-03-02"],
+                        "first_name": ["Sir", "Mrs. Jane", "The Rt Hon William", "Earl", "Major", "Mary Ann"]})
+    out = standardise(raw).to_pandas().set_index("source_record_id")
+    assert out.loc[["0", "1", "2", "3", "4"], "dob"].isna().all() and str(out.loc["5", "dob"]) == "1950-03-02"
+    # a mistyped day or month keeps its year; a placeholder, no date, or a date to come has none
+    assert out.loc[["0", "1"], "dob_year"].tolist() == [1856, 1984]
+    assert out.loc[["2", "3", "4"], "dob_year"].isna().all()
+    # a title is not a forename: dropped from the start, and a forename that is only a title is missing
+    assert out.loc[["0", "4"], "first_name"].isna().all()
+    assert out.loc[["1", "2", "3", "5"], "first_name"].tolist() == ["JANE", "WILLIAM", "EARL", "MARY ANN"]
+
+
+def test_list_model_compares_a_year_alone_with_a_year():
+    """A DOB with a year alone (day and month unknown) agrees with a date in that year at a level of its
+    own, and disagrees (the last level) with one in another year; without a year on one side it is null."""
+    import duckdb
+
+    from linkage.match import list_model
+
+    [dob] = [c for c in list_model({"dob"})["comparisons"] if c["output_column_name"] == "dob"]
+    case = " ".join(f"when {level['sql_condition']} then '{level['label_for_charts']}'"
+                    for level in dob["comparison_levels"] if level["sql_condition"] != "ELSE")
+    pairs = {"year alone, same year": ("null", 1950, "date '1950-06-02'", 1950),
+             "year alone, other year": ("null", 1951, "date '1950-06-02'", 1950),
+             "no year": ("null", "null", "date '1950-06-02'", 1950),
+             "dates in one year": ("date '1950-01-20'", 1950, "date '1950-06-02'", 1950)}
+    got = {name: duckdb.sql(f"""select case {case} else 'else' end from (select {l}::date as dob_l,
+               {ly}::integer as dob_year_l, {r}::date as dob_r, {ry}::integer as dob_year_r)""").fetchall()[0][0]
+           for name, (l, ly, r, ry) in pairs.items()}
+    assert got == {"year alone, same year": "Same year, a date not whole", "year alone, other year": "else",
+                   "no year": "dob is NULL", "dates in one year": "Same year"}
 
 
 def test_list_clustering_forgives_a_sex_slip_in_one_name_and_a_weak_rival_is_no_ambiguity():
@@ -377,8 +417,9 @@ def test_a_shared_identifier_outweighs_a_dob_difference_only_for_lists():
 
 def test_forename_variants_agree_but_other_forenames_keep_twins_apart():
     """In a list a forename difference needs a shared identifier, unless the names are variants: a typo of
-    a nickname (HARRI / HARRY, whose canonical form is HENRY), a shortening (CHRIS / CHRISTOPHER), a
-    transposition; a name with another initial is another name (twins are often given rhyming names)."""
+    a nickname (HARRI / HARRY, whose canonical form is HAROLD), a shortening (CHRIS / CHRISTOPHER) or an
+    initial, a transposition, a nickname with several canonical forms (HARRY: HAROLD, HARRISON, HENRY);
+    a name with another initial is another name (twins are often given rhyming names)."""
     def pair(first_l, canonical_l, first_r, canonical_r):
         records = pd.DataFrame({"person_record_id": ["a", "b"], "source_system": ["list", "list"],
                                 "first_name": [first_l, first_r], "first_name_canonical": [canonical_l, canonical_r],
@@ -388,7 +429,10 @@ def test_forename_variants_agree_but_other_forenames_keep_twins_apart():
         return cluster(records, edges, threshold=4.0, no_dob_threshold=4.0,
                        rules=LIST_RULES).cluster_of["cluster_root"].nunique()
 
-    assert pair("HARRI", "HARRI", "HARRY", "HENRY") == 1
+    assert pair("HARRI", "HARRI", "HARRY", "HAROLD") == 1
+    assert pair("HARRY", "HAROLD", "HENRY", "HENRY") == 1
+    assert pair("J", "J", "JOHN", "JOHN") == 1 and pair("ED", "ED", "EDWARD", "EDWARD") == 1
+    assert pair("J", "J", "MARY", "MARY") == 2
     assert pair("CHRIS", "CHRIS", "CHRISTOPHER", "CHRISTOPHER") == 1
     assert pair("LSIA", "LSIA", "LISA", "LISA") == 1
     assert pair("CASTOR", "CASTOR", "POLLUX", "POLLUX") == 2  # twins
