@@ -131,6 +131,26 @@ def _forenames_agree(a: dict, b: dict) -> bool:
     return any(_forename_variant(x, y) or _nicknames_agree(x, y) for x in xs for y in ys)
 
 
+# Years of birth without a whole date (a partner list's year alone): one person's are a year apart at most
+# (a date near the new year, an estimate) or two digits swapped (1856 / 1865). Every two years alone in a
+# cluster must be so, not each merged pair: pairwise, 2003 ~ 2004 ~ 2005 chained the residents of a hostel
+# whose list gives years alone; nor one digit apart (2003 / 2000), which near the years of a list is any.
+YEAR_SPAN = 1
+
+
+def _years_alike(a: int, b: int) -> bool:
+    x, y = str(a), str(b)
+    swapped = len(x) == len(y) and any(x[:i] + x[i + 1] + x[i] + x[i + 2:] == y for i in range(len(x) - 1))
+    decade = len(x) == len(y) == 4 and x[:2] == y[:2] and x[3] == y[3]  # 1850 / 1880: the decade mistyped
+    return abs(a - b) <= YEAR_SPAN or swapped or decade
+
+
+def _years_compatible(a: int, b: int) -> bool:
+    """A year alone and the year of a whole date, of one person: alike, or one digit mistyped (as a whole
+    date may be, _dob_compatible)."""
+    return _years_alike(a, b) or _near(str(a), str(b))
+
+
 def _dob_compatible(a: str, b: str) -> bool:
     """Dates as YYYYMMDD: equal, day/month transposed, or one character apart."""
     if a == b:
@@ -380,6 +400,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     shared_ids = (*STRONG_IDS, *(("other_id",) if rules.shared_id_overrides_dob and "other_id" in records else ()))
     fields = (*shared_ids, "dob", "sex")
     columns = {f: records[f].to_numpy() for f in fields}
+    # a year without a whole date (a partner list's year alone): compared with the clusters' years
+    years = (records["dob_year"].to_numpy() if "dob_year" in records else np.full(n, None, dtype=object))
     forenames = records["first_name_canonical"].to_numpy()
     given = records["first_name"].to_numpy() if "first_name" in records else np.full(n, None, dtype=object)
     surnames = records["surname"].to_numpy()
@@ -395,6 +417,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
                 a["given"] = {given[i]}
         if surnames[i] is not None and surnames[i] == surnames[i]:
             a["surname"] = {surnames[i]}
+        if "dob" not in a and years[i] is not None and years[i] == years[i]:
+            a["year"] = {int(years[i])}
         attrs[i] = a
     size = [1] * n
     # housing records are keyed by event, not person: several per person are expected
@@ -446,6 +470,18 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             return False
         return _forenames_agree(a, b)
 
+    def years_conflict(a: dict, b: dict) -> bool:
+        """With a year alone on one side (no whole date): two years alone of the merged cluster would not
+        be alike, or one side's years alone match no year of the other's whole dates."""
+        if "year" not in a and "year" not in b:
+            return False
+        alone = sorted(a.get("year", set()) | b.get("year", set()))
+        if not all(_years_alike(x, y) for i, x in enumerate(alone) for y in alone[i + 1:]):
+            return True
+        whole_a, whole_b = ({int(d[:4]) for d in x.get("dob", ())} for x in (a, b))
+        return (_sets_conflict(a.get("year"), whole_b, _years_compatible)
+                or _sets_conflict(b.get("year"), whole_a, _years_compatible))
+
     def cannot_join(ra: int, rb: int) -> bool:
         if len(cannot.get(rb, ())) < len(cannot.get(ra, ())):
             ra, rb = rb, ra
@@ -459,7 +495,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):
                 return True
-        if _sets_conflict(a.get("dob"), b.get("dob"), dob_compatible) and not (
+        if (_sets_conflict(a.get("dob"), b.get("dob"), dob_compatible) or years_conflict(a, b)) and not (
                 rules.shared_id_overrides_dob and id_outweighs_dob(a, b)):
             return True
         if not _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y):
@@ -538,6 +574,11 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             roots_[root] = max(roots_.get(root, -math.inf), weights[k])
     ambiguous = set()
     for record, roots_ in candidates.items():
+        # a cluster the record itself conflicts with (an NHS number, a birth year) is no rival: it could
+        # never join it
+        roots_ = {root: weight for root, weight in roots_.items() if not conflict(attrs[record], attrs[root])}
+        if not roots_:
+            continue
         # a cluster the record links to far more weakly than to its best is no rival (edges come
         # strongest first: it is refused as a conflict when its turn comes)
         best = max(roots_.values())

@@ -58,7 +58,7 @@ def _nodes(records: pa.Table) -> pd.DataFrame:
     # a partner list's other_id too (`familyhub link`: a shared one may outweigh a DOB difference)
     other_id = ["other_id"] if "other_id" in records.column_names else []
     nodes = records.select(["person_record_id", "source_system", "first_name", "first_name_canonical", "surname",
-                            "nhs_number", "ni_number", "upn", "dob", "sex", *other_id])
+                            "nhs_number", "ni_number", "upn", "dob", "dob_year", "sex", *other_id])
     dob = nodes["dob"]
     if not pa.types.is_string(dob.type):
         dob = pc.replace_substring(pc.cast(dob, pa.string()), "-", "")  # ten times faster than strftime

@@ -301,6 +301,33 @@ def test_list_clustering_forgives_a_sex_slip_in_one_name_and_a_weak_rival_is_no_
         frozenset({rid(0)}), frozenset({rid(1)}), frozenset({rid(2)})}
     assert _partition(cluster(family, _edges([(1, 2, 25.0), (0, 2, 11.0)]), 4.0)) == {
         frozenset({rid(0)}), frozenset({rid(1), rid(2)})}
+    # ... and a cluster it conflicts with itself (another NHS number) is no rival: it joins the other
+    numbered = family.assign(nhs_number=["9434765919", "9434765870", "9434765870"])
+    assert _partition(cluster(numbered, _edges([(1, 2, 12.0), (0, 2, 11.0)]), 4.0)) == {
+        frozenset({rid(0)}), frozenset({rid(1), rid(2)})}
+
+
+def test_years_alone_in_a_list_cluster_must_all_be_alike():
+    """Records with a year of birth alone (a list's 1 January): a year apart at most, two digits swapped or
+    the decade mistyped is one person; every two years alone in a cluster must be so (pairwise, a hostel's
+    2003 ~ 2004 ~ 2005 chained); against a whole date, one digit mistyped is allowed too."""
+    from linkage.cluster import LIST_RULES
+
+    def clusters(years, edges, dobs=None):
+        n = len(years)
+        records = pd.DataFrame({"person_record_id": [rid(i) for i in range(n)], "source_system": "list",
+                                "first_name_canonical": "OMAR", "surname": "HASSAN", "nhs_number": None,
+                                "ni_number": None, "upn": None, "dob": dobs or [None] * n, "dob_year": years,
+                                "sex": "M"})
+        return _partition(cluster(records, _edges(edges), 4.0, rules=LIST_RULES))
+
+    assert len(clusters([2003, 2004], [(0, 1, 20.0)])) == 1
+    assert len(clusters([2003, 2000], [(0, 1, 20.0)])) == 2  # one digit apart: near any year of a list
+    assert len(clusters([1856, 1865], [(0, 1, 20.0)])) == 1 and len(clusters([1850, 1880], [(0, 1, 20.0)])) == 1
+    assert clusters([2003, 2004, 2005], [(0, 1, 20.0), (1, 2, 19.0)]) == {
+        frozenset({rid(0), rid(1)}), frozenset({rid(2)})}
+    assert len(clusters([2004, None], [(0, 1, 20.0)], dobs=[None, "19620312"])) == 2
+    assert len(clusters([2004, None], [(0, 1, 20.0)], dobs=[None, "20010312"])) == 1  # a digit of the date
 
 
 def _write(path, rows, header):
