@@ -1,4 +1,5 @@
-"""Landing: provenance, idempotent re-landing, rejects with reasons and original text, schema drift."""
+"""Landing: provenance, idempotent re-landing, rejects with reasons and original text, schema drift (never quoting
+a header-less first row), delivery order and load times, stray quotes, files that failed before."""
 
 from __future__ import annotations
 
@@ -228,3 +229,197 @@ def test_xlsx_missing_sheet_fails(con, landing):
     workbook.save(path)
     [failure] = land_feed(con, HOUSING, landing).failures
     assert "no sheet 'Events'" in failure.reason
+
+
+# --- a file without its header row: the drift message must not quote the first row (it is data) -------------
+
+# distinctive synthetic values, so that a message quoting any of them is caught
+HEADERLESS_VALUES = ["ZZ998877D", "Quillfeather", "Ottoline", "19770312", "FH9 9ZQ"]
+
+
+def write_headerless(feed_name, landing):
+    nino, surname, forename, dob, postcode = HEADERLESS_VALUES
+    folder = landing / feed_name
+    if feed_name == "dwp_benefits":
+        rows = [[nino, surname, forename, dob, postcode, "UC", "20240105", "", "SEARCHING"], dwp_row()]
+        folder.mkdir(parents=True)
+        (folder / "dwp_benefits_nohdr.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
+    elif feed_name == "housing_events":
+        first = ["T9", "E9", "100090000009", forename, surname, dt.datetime(1977, 3, 12), nino, "1 Road", postcode,
+                 "RENT_ARREARS", dt.datetime(2024, 2, 1), 10.0]
+        write_housing(folder / "housing_nohdr.xlsx", [housing_row()], header=first)
+    else:  # police: an export keyed by person instead of one flat object per line
+        folder.mkdir(parents=True)
+        (folder / "police_nohdr.jsonl").write_text(
+            json.dumps({nino: {"surname": surname, "forename": forename}}) + "\n")
+
+
+@pytest.mark.parametrize("feed_name", ["dwp_benefits", "housing_events", "police_incidents"])
+def test_a_file_without_its_header_row_fails_without_quoting_its_first_row(con, landing, feed_name):
+    feed = registry()[feed_name]
+    write_headerless(feed_name, landing)
+    [failure] = land_feed(con, feed, landing).failures
+    [(recorded,)] = con.execute("select reason from raw._deliveries where status = 'failed'").fetchall()
+    assert recorded == failure.reason
+    assert "registry" in failure.reason and "unexpected columns" not in failure.reason
+    assert not [v for v in HEADERLESS_VALUES if v in failure.reason]
+    assert "1977" not in failure.reason  # nor the date of birth in another shape
+    if feed_name != "police_incidents":
+        assert "no header row?" in failure.reason
+        assert f"0 of the registry's {len(feed.columns)} columns found" in failure.reason
+        assert f"missing columns {feed.header}" in failure.reason  # registry text: safe to name
+    assert count(con, f"select count(*) from {feed.raw_table}") == 0
+
+
+def test_a_header_with_one_unknown_column_still_names_it(con, landing):
+    header = DWP.header + ["EXTRA_FLAG"]
+    write_csv(landing / "dwp_benefits" / "dwp_benefits_x.csv", header, [dwp_row() + ["Y"]])
+    [failure] = land_feed(con, DWP, landing).failures
+    assert "unexpected columns ['EXTRA_FLAG']" in failure.reason and "no header row" not in failure.reason
+
+
+def test_landing_asset_failure_and_event_log_carry_no_first_row_values(tmp_path):
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from orchestration.defs.landing.assets import landing_asset_key, landing_assets
+    from orchestration.lib.resources import SettingsResource
+
+    write_headerless("dwp_benefits", tmp_path / "landing")
+    [asset] = [a for a in landing_assets if a.key == landing_asset_key("dwp_benefits")]
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb")),
+                 "settings": SettingsResource(data_dir=str(tmp_path))}
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([asset], resources=resources, instance=instance, raise_on_error=False)
+        logged = [str(e) for e in instance.all_logs(result.run_id)]
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "no header row?" in str(failure.event_specific_data.error)
+    leaked = [v for v in HEADERLESS_VALUES for text in logged if v in text]
+    assert logged and not leaked
+
+
+# --- several deliveries of one feed in one run: the later file's version wins in staging -----------------
+
+
+def set_mtime(path, seconds_from_now):
+    import os
+    import time
+
+    moment = time.time() + seconds_from_now
+    os.utime(path, (moment, moment))
+
+
+def test_files_land_in_delivery_order_with_strictly_later_load_times(con, landing):
+    folder = landing / "dwp_benefits"
+    # delivered first, but its name sorts last: delivery order is the files' modification time
+    write_csv(folder / "dwp_benefits_b.csv", DWP.header, [dwp_row()])
+    write_csv(folder / "dwp_benefits_a.csv", DWP.header, [dwp_row(benefit="ESA")])
+    set_mtime(folder / "dwp_benefits_b.csv", -60)
+    set_mtime(folder / "dwp_benefits_a.csv", -30)
+    result = land_feed(con, DWP, landing)
+    assert [f.file_name for f in result.files] == ["dwp_benefits_b.csv", "dwp_benefits_a.csv"]
+    first, second = con.execute("select landed_at from raw._deliveries order by landed_at").fetchall()
+    assert first[0] < second[0]
+    assert con.execute("select _file_name from raw.dwp_benefits order by _loaded_at desc limit 1").fetchone()[0] \
+        == "dwp_benefits_a.csv"
+    # a clock that steps back (or a previous delivery stamped in the future) still gives a later time
+    future = dt.datetime.now() + dt.timedelta(days=1)
+    con.execute("update raw._deliveries set landed_at = ? where file_name = 'dwp_benefits_a.csv'", [future])
+    write_csv(folder / "dwp_benefits_c.csv", DWP.header, [dwp_row(benefit="JSA")])
+    land_feed(con, DWP, landing)
+    latest = con.execute("select landed_at from raw._deliveries where file_name = 'dwp_benefits_c.csv'").fetchone()[0]
+    assert latest == future + dt.timedelta(microseconds=1)
+
+
+def test_two_deliveries_in_one_run_staging_keeps_the_newer_files_version(con, tmp_path, landing):
+    from linkage.warehouse import dbt_build
+
+    folder = landing / "dwp_benefits"
+    # the same claim in both files; in the older file it sits on a later row, so a tie on _loaded_at
+    # would let the older file's version win on row number
+    write_csv(folder / "dwp_benefits_2026-09-30.csv", DWP.header,
+              [dwp_row(nino="AB123456A"), dwp_row(nino="CD123456B"), dwp_row(end="20240601")])
+    write_csv(folder / "dwp_benefits_2026-12-31.csv", DWP.header, [dwp_row(end="20250301")])
+    set_mtime(folder / "dwp_benefits_2026-09-30.csv", -60)
+    result = land_feed(con, DWP, landing)
+    assert result.count("landed") == 2
+    con.close()
+    dbt_build(tmp_path, "stg_dwp__benefit_claims")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as staged:
+        [(end_date, file_name)] = staged.execute(
+            "select end_date, source_file_name from staging.stg_dwp__benefit_claims "
+            "where source_record_id = 'QQ123456C'").fetchall()
+    assert (end_date, file_name) == (dt.date(2025, 3, 1), "dwp_benefits_2026-12-31.csv")
+
+
+# --- stray quotes cost only their own line; other unreadable CSV fails the file with a clear message -------
+
+
+def test_a_stray_opening_quote_in_a_large_file_rejects_only_its_line(con, landing):
+    rows = [dwp_row(nino=f"QQ{i:06d}C") for i in range(1, 5601)]
+    rows[9][1] = '"' + rows[9][1]  # row 10: an opening quote that never closes
+    rows[5598][2] = '"' + rows[5598][2]  # and on the last but one row, with the file's end in sight
+    write_csv(landing / "dwp_benefits" / "dwp_benefits_big.csv", DWP.header, rows)
+    result = land_feed(con, DWP, landing)
+    assert (result.count("landed"), result.rows_landed, result.rows_rejected) == (1, 5598, 2)
+    rejects = con.execute("select row_number, reason, original_text from raw._rejects order by 1").fetchall()
+    assert [(n, text) for n, _, text in rejects] == [(10, ",".join(rows[9])), (5599, ",".join(rows[5598]))]
+    assert {reason for _, reason, _ in rejects} == {
+        "unbalanced quote: a quoted field opened on this line does not close on it"}
+    numbers = [r[0] for r in con.execute("select _row_number from raw.dwp_benefits order by 1").fetchall()]
+    assert numbers == [n for n in range(1, 5601) if n not in (10, 5599)]
+    # each row keeps its own values: row n carries the n-th NI number
+    assert count(con, "select count(*) from raw.dwp_benefits where nino <> printf('QQ%06dC', _row_number)") == 0
+
+
+def test_a_stray_quote_in_a_small_file_keeps_the_following_rows_and_their_line_numbers(con, landing):
+    quoted = '"Smith, Jones"'  # a well-quoted field further on, which the stray quote must not pair with
+    lines = [
+        ",".join(dwp_row(nino="AB000001A")),
+        ",".join(dwp_row(nino="AB000002A")).replace("Surname", '"Surname'),  # stray opening quote
+        ",".join(dwp_row(nino="AB000003A")),
+        ",".join(dwp_row(nino="AB000004A")).replace("Surname", quoted),
+        ",".join(dwp_row(nino="AB000005A", start="20240231")).replace("Surname", quoted),  # bad date
+        ",".join(dwp_row(nino="AB000006A")).replace("Surname", '"Line one\nline two"'),  # a field over 2 lines
+        ",".join(dwp_row(nino="AB000007A")),
+        ",".join(dwp_row(nino="AB000008A")).replace("SEARCHING", '"SEARCHING'),  # last line, no line ending
+    ]
+    path = landing / "dwp_benefits" / "dwp_benefits_q.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(",".join(DWP.header) + "\n" + "\n".join(lines))
+    result = land_feed(con, DWP, landing)
+    assert (result.rows_landed, result.rows_rejected) == (5, 3)
+    landed = con.execute("select nino, _row_number, surname from raw.dwp_benefits order by 2").fetchall()
+    # row n is line n + 1; the record over two lines keeps its first line's number
+    assert [(n, r) for n, r, _ in landed] == [("AB000001A", 1), ("AB000003A", 3), ("AB000004A", 4),
+                                             ("AB000006A", 6), ("AB000007A", 8)]
+    assert landed[2][2] == "Smith, Jones" and landed[3][2] == "Line one\nline two"
+    rejects = con.execute("select row_number, reason, original_text from raw._rejects order by 1").fetchall()
+    assert [r[0] for r in rejects] == [2, 5, 9]
+    unbalanced = "unbalanced quote: a quoted field opened on this line does not close on it"
+    assert [r[1] for r in rejects] == [unbalanced, "CLAIM_START: not a date in format %Y%m%d", unbalanced]
+    # rejects keep the text as delivered, quotes included
+    assert [r[2] for r in rejects] == [lines[1], lines[4], lines[7]]
+
+
+def test_csv_the_parser_cannot_read_fails_the_file_naming_feed_file_and_line(con, landing):
+    too_long = '"' + "x" * 200_000 + '"'  # one quoted field over the csv module's field limit
+    write_csv(landing / "dwp_benefits" / "dwp_benefits_long.csv", DWP.header,
+              [dwp_row(), dwp_row(nino="AB123456A"), [too_long] + dwp_row()[1:]])
+    [failure] = land_feed(con, DWP, landing).failures
+    assert failure.reason.startswith("dwp_benefits: dwp_benefits_long.csv line 4 cannot be read as CSV (field larger")
+    assert count(con, "select count(*) from raw._deliveries where status = 'failed'") == 1
+    assert count(con, "select count(*) from raw.dwp_benefits") == 0
+
+
+def test_a_file_that_failed_is_recorded_once_and_a_different_file_lands(con, landing):
+    write_headerless("dwp_benefits", landing)
+    assert land_feed(con, DWP, landing).count("failed") == 1
+    again = land_feed(con, DWP, landing)
+    assert (again.count("failed"), again.count("failed_before")) == (0, 1)
+    assert count(con, "select count(*) from raw._deliveries where status = 'failed'") == 1
+    # the partner sends the file again, with its header: it lands
+    write_csv(landing / "dwp_benefits" / "dwp_benefits_nohdr.csv", DWP.header, [dwp_row()])
+    fixed = land_feed(con, DWP, landing)
+    assert (fixed.count("landed"), fixed.rows_landed) == (1, 1)

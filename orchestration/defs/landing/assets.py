@@ -35,6 +35,7 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
             "files_landed": result.count("landed"),
             "files_already_landed": result.count("skipped"),
             "files_failed": len(result.failures),
+            "files_failed_before": result.count("failed_before"),
             "rows_landed": result.rows_landed,
             "rows_rejected": result.rows_rejected,
             "raw_rows_total": raw_rows,
@@ -43,10 +44,17 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
             "files": [{"file": f.file_name, "delivery": f.delivery_id, "status": f.status,
                        "rows": f.rows_landed, "rejected": f.rows_rejected} for f in result.files],
         })
+        for failed in result.files:
+            if failed.status == "failed_before":
+                context.log.warning(
+                    f"{feed.name}: {failed.file_name} is a file that failed before ({failed.reason}); not recorded "
+                    "again, and skipped until a different file arrives")
         if result.failures:
             # Fail this feed only: other feeds' assets run on, this feed's downstream assets are skipped.
+            # Reasons are the loader's own text (columns, counts, line numbers), never the file's values.
             raise dg.Failure(
-                description="\n".join(f.reason for f in result.failures if f.reason),
+                description="\n".join(f.reason or f"{feed.name}: {f.file_name} could not land"
+                                      for f in result.failures),
                 metadata=metadata,
             )
         context.log.info(

@@ -5,7 +5,12 @@ raw._rejects (feed, file, row number, reason, original text), and raw._deliverie
 sha256 so that landing the same bytes again is a no-op. A file whose columns differ from the registry
 lands nothing and raises SchemaDriftError naming the missing and extra columns.
 
-Reasons name columns and formats, never values: the original text stays in the warehouse only.
+Files of one feed land in delivery order (modification time, then name), and each delivery's _loaded_at is
+strictly later than the feed's previous one, so staging's "latest version of a record" is the latest file's.
+Row n of a CSV file is its physical line n + 1 (the header is line 1); a record whose quoted field runs over
+several lines keeps the number of its first line.
+
+Reasons name columns, positions and formats, never values: the original text stays in the warehouse only.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ import pyarrow as pa
 from orchestration.lib.feeds import PROVENANCE_COLUMNS, Column, Feed, raw_table_ddl
 
 CHUNK_ROWS = 100_000
+# A quoted CSV field may run over a few lines (an address or a note with line breaks); an opening quote that
+# does not close within this many lines is a stray quote, and costs only its own line.
+MAX_RECORD_LINES = 10
+UNBALANCED_QUOTE = "unbalanced quote: a quoted field opened on this line does not close on it"
 _BAD_BYTES = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 
 DELIVERIES_DDL = """
@@ -46,13 +55,27 @@ class LandingError(Exception):
 
 
 class SchemaDriftError(LandingError):
-    def __init__(self, feed: str, file_name: str, missing: list[str], extra: list[str]):
-        self.missing, self.extra = missing, extra
+    """Delivered columns differ from the registry's.
+
+    `missing` are registry names (our own text). `extra` is delivered text: it is named only when the delivered
+    header is plausibly a header (at least half of the registry's columns present). Otherwise the first row is
+    probably data (a file without its header row), and quoting it would put personal data into logs: the
+    message then gives counts only.
+    """
+
+    def __init__(self, feed: str, file_name: str, missing: list[str], extra: list[str], *, found: int,
+                 expected: int, not_a_header: str = "the first row does not look like a header (no header row?)"):
+        self.missing = missing
+        self.looks_like_header = 2 * found >= expected or not extra
+        self.extra = extra if self.looks_like_header else []
         parts = []
+        if not self.looks_like_header:
+            parts.append(f"{not_a_header}: {found} of the registry's {expected} columns found, "
+                         f"{len(extra)} unrecognised")
         if missing:
             parts.append(f"missing columns {missing}")
-        if extra:
-            parts.append(f"unexpected columns {extra}")
+        if self.extra:
+            parts.append(f"unexpected columns {self.extra}")
         super().__init__(f"{feed}: {file_name} does not match the registry: {'; '.join(parts)}")
 
 
@@ -60,7 +83,9 @@ class SchemaDriftError(LandingError):
 class FileResult:
     file_name: str
     delivery_id: str
-    status: str  # landed | skipped | failed
+    # landed | skipped (landed before) | failed | failed_before (these bytes failed before, for the same reason:
+    # not recorded again, and not a new failure until a different file arrives or the registry changes)
+    status: str
     rows_landed: int = 0
     rows_rejected: int = 0
     reason: str | None = None
@@ -104,11 +129,13 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, feeds: list[Feed] | None =
 
 
 def feed_files(feed: Feed, landing_dir: Path) -> list[Path]:
-    return sorted((landing_dir / feed.name).glob(feed.file_pattern))
+    """The feed's files in delivery order: when they were written, then by name (for equal times)."""
+    files = [(path.stat().st_mtime_ns, path.name, path) for path in (landing_dir / feed.name).glob(feed.file_pattern)]
+    return [path for _, _, path in sorted(files, key=lambda f: f[:2])]
 
 
 def land_feed(con: duckdb.DuckDBPyConnection, feed: Feed, landing_dir: Path) -> FeedResult:
-    """Land every file of one feed that has not landed before. Failures are reported, not raised."""
+    """Land every file of one feed that has not landed before, in delivery order. Failures are reported, not raised."""
     ensure_raw_schema(con, [feed])
     result = FeedResult(feed.name)
     for path in feed_files(feed, landing_dir):
@@ -125,8 +152,7 @@ def land_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> FileRes
     if already:
         return FileResult(path.name, delivery_id, "skipped")
 
-    loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    context = _Context(feed, path.name, sha, delivery_id, loaded_at)
+    context = _Context(feed, path.name, sha, delivery_id, _next_loaded_at(con, feed))
     con.execute("begin transaction")
     try:
         for chunk in _parsed_chunks(feed, path):
@@ -137,11 +163,29 @@ def land_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> FileRes
         return FileResult(path.name, delivery_id, "landed", landed, rejected)
     except LandingError as exc:
         con.execute("rollback")
-        _record_delivery(con, context, path, "failed", str(exc))
-        return FileResult(path.name, delivery_id, "failed", reason=str(exc))
+        reason = str(exc)
+        # The same bytes failing the same way again is not news: record it once. A different reason (the
+        # registry changed, say) is recorded, and a fix that makes the file land lands it.
+        failed_before = _scalar(
+            con, "select count(*) from raw._deliveries where feed = ? and file_sha256 = ? and status = 'failed' "
+                 "and reason = ?", [feed.name, sha, reason])
+        if failed_before:
+            return FileResult(path.name, delivery_id, "failed_before", reason=reason)
+        _record_delivery(con, context, path, "failed", reason)
+        return FileResult(path.name, delivery_id, "failed", reason=reason)
     except BaseException:
         con.execute("rollback")
         raise
+
+
+def _next_loaded_at(con: duckdb.DuckDBPyConnection, feed: Feed) -> dt.datetime:
+    """Now, but strictly later than the feed's previous delivery: staging keeps the version with the latest
+    _loaded_at, so two files landed within one clock tick (or after the clock stepped back) must not tie."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    previous = _scalar(con, "select max(landed_at) from raw._deliveries where feed = ?", [feed.name])
+    if previous is not None and now <= previous:
+        return previous + dt.timedelta(microseconds=1)
+    return now
 
 
 @dataclass
@@ -175,7 +219,7 @@ class _Chunk:
     row_numbers: list[int]
     values: list[list[str | None]]  # one list per registry column
     rejects: list[tuple[int, str, str]]  # (row_number, reason, original_text)
-    originals: list[str] | None = None  # the delivered text per row, where it cannot be rebuilt from the values
+    originals: list[str] | None = None  # the delivered text per row (CSV, JSONL); XLSX rows are rebuilt
 
 
 def _check_header(feed: Feed, file_name: str, header: list[str]) -> list[int]:
@@ -186,7 +230,8 @@ def _check_header(feed: Feed, file_name: str, header: list[str]) -> list[int]:
     extra = [c for c in delivered if c not in expected]
     duplicated = sorted({c for c in delivered if delivered.count(c) > 1})
     if missing or extra:
-        raise SchemaDriftError(feed.name, file_name, missing, extra)
+        raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(expected) - len(missing),
+                               expected=len(expected))
     if duplicated:
         raise LandingError(f"{feed.name}: {file_name} repeats columns {duplicated}")
     return [delivered.index(c) for c in expected]
@@ -209,35 +254,132 @@ def _new_chunk(n_columns: int, keep_originals: bool = False) -> _Chunk:
     return _Chunk([], [[] for _ in range(n_columns)], [], [] if keep_originals else None)
 
 
+def _lines_with_give_back(stream, given_back: list[str]) -> Iterator[str]:
+    """The stream's lines, but lines put in `given_back` (the next one last) are read again first."""
+    for line in stream:
+        while given_back:
+            yield given_back.pop()
+        yield line
+    while given_back:
+        yield given_back.pop()
+
+
+class _CsvRecords:
+    """(physical line number, fields, delivered text) per CSV record, the header first.
+
+    A line without a quote is split on the delimiter (what the csv module would do, faster). A line with one is
+    parsed by the csv module; if a quoted field is still open at its end, the record may go on over the next
+    lines, up to MAX_RECORD_LINES, if its quoting is well formed and it has the header's number of fields.
+    Otherwise the opening quote is a stray one: fields is None for that line alone, and reading starts again
+    on the next line, so a stray quote never swallows good rows.
+    """
+
+    def __init__(self, feed: Feed, file_name: str, stream):
+        self.feed, self.file_name, self.stream = feed, file_name, stream
+        self.width: int | None = None  # known once the header is read
+
+    def __iter__(self) -> Iterator[tuple[int, list[str] | None, str]]:
+        delimiter = self.feed.delimiter
+        given_back: list[str] = []
+        number = 0
+        while True:
+            lines = _lines_with_give_back(self.stream, given_back)
+            for line in lines:
+                number += 1
+                if '"' not in line:
+                    text = line.rstrip("\r\n")
+                    yield number, text.split(delimiter) if text else [], text
+                    continue
+                fields = self._parse(line, number)
+                if not _still_open(fields):
+                    yield number, fields, line.rstrip("\r\n")
+                    continue
+                span = [line]
+                while len(span) < MAX_RECORD_LINES and _still_open(fields):
+                    following = next(lines, None)
+                    if following is None:
+                        break
+                    span.append(following)
+                    fields = self._parse_span(span)
+                if self._closes_cleanly(span, fields):
+                    yield number, fields, "".join(span).rstrip("\r\n")
+                    number += len(span) - 1
+                else:
+                    given_back.extend(reversed(span[1:]))
+                    yield number, None, line.rstrip("\r\n")
+            if not given_back:  # lines given back after the stream ran out are read by a fresh pass
+                return
+
+    def _parse(self, line: str, number: int) -> list[str]:
+        try:
+            return next(csv.reader((_terminated(line),), delimiter=self.feed.delimiter), [])
+        except csv.Error as exc:  # csv's messages name limits and characters, never the text
+            raise LandingError(f"{self.feed.name}: {self.file_name} line {number} cannot be read as CSV "
+                               f"({exc})") from None
+
+    def _parse_span(self, span: list[str]) -> list[str] | None:
+        """The fields of a record read over several lines; None if they make more than one record."""
+        try:
+            records = list(csv.reader([*span[:-1], _terminated(span[-1])], delimiter=self.feed.delimiter))
+        except csv.Error:  # e.g. the field limit, when a stray quote runs on
+            return None
+        return records[0] if len(records) == 1 else None
+
+    def _closes_cleanly(self, span: list[str], fields: list[str] | None) -> bool:
+        """Kept only if well formed: the non-strict reader would glue a stray quote to whatever follows it."""
+        if fields is None or _still_open(fields) or (self.width is not None and len(fields) != self.width):
+            return False
+        try:
+            return len(list(csv.reader(span, delimiter=self.feed.delimiter, strict=True))) == 1
+        except csv.Error:
+            return False
+
+
+def _terminated(line: str) -> str:
+    # the file's last line may have no line ending; with one, an open quote shows in the fields (below)
+    return line if line.endswith(("\n", "\r")) else line + "\n"
+
+
+def _still_open(fields: list[str] | None) -> bool:
+    """A field ends with a line break only when a quote was still open at the end of the line."""
+    return bool(fields) and fields[-1].endswith(("\n", "\r"))
+
+
 def _csv_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
     encoding = "utf-8-sig" if codecs.lookup(feed.encoding).name == "utf-8" else feed.encoding
     with open(path, "rb") as raw:
-        text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
-        reader = csv.reader(text, delimiter=feed.delimiter)
-        header = next(reader, None)
-        if header is None:
+        stream = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+        records = _CsvRecords(feed, path.name, stream)
+        rows = iter(records)
+        first = next(rows, None)
+        if first is None:
             raise LandingError(f"{feed.name}: {path.name} has no header row")
+        _, header, _ = first
+        if header is None:
+            raise LandingError(f"{feed.name}: {path.name} header row has an unbalanced quote")
         if any(_BAD_BYTES.search(h) for h in header):
             raise LandingError(f"{feed.name}: {path.name} header is not valid {feed.encoding}")
         positions = _check_header(feed, path.name, header)
-        width = len(header)
-        chunk = _new_chunk(len(positions))
-        for row_number, row in enumerate(reader, start=1):
-            if len(row) != width:
-                if not row:  # a blank line carries no data; the csv module yields []
+        width = records.width = len(header)
+        chunk = _new_chunk(len(positions), keep_originals=True)
+        for line_number, row, text in rows:
+            row_number = line_number - 1  # the header is line 1
+            if row is None:
+                chunk.rejects.append((row_number, UNBALANCED_QUOTE, _original(text)))
+            elif len(row) != width:
+                if not row:  # a blank line carries no data
                     continue
-                chunk.rejects.append((row_number, f"expected {width} fields, found {len(row)}",
-                                      _original(feed.delimiter.join(row))))
-            elif _BAD_BYTES.search("".join(row)):
-                chunk.rejects.append((row_number, f"bytes not valid in encoding {feed.encoding}",
-                                      _original(feed.delimiter.join(row))))
+                chunk.rejects.append((row_number, f"expected {width} fields, found {len(row)}", _original(text)))
+            elif _BAD_BYTES.search(text):
+                chunk.rejects.append((row_number, f"bytes not valid in encoding {feed.encoding}", _original(text)))
             else:
                 chunk.row_numbers.append(row_number)
+                chunk.originals.append(text)
                 for column_values, position in zip(chunk.values, positions):
                     column_values.append(row[position])
             if len(chunk.row_numbers) + len(chunk.rejects) >= CHUNK_ROWS:
                 yield chunk
-                chunk = _new_chunk(len(positions))
+                chunk = _new_chunk(len(positions), keep_originals=True)
         yield chunk
 
 
@@ -285,7 +427,8 @@ def _check_json_keys(feed: Feed, file_name: str, seen: set[str]) -> None:
     extra = sorted(seen - set(feed.header))
     missing = [c.name for c in feed.columns if c.name not in seen and (extra or c.required)]
     if extra or missing:
-        raise SchemaDriftError(feed.name, file_name, missing, extra)
+        raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(seen & set(feed.header)),
+                               expected=len(feed.header), not_a_header="the records' keys do not look like this feed's")
 
 
 def _as_text(value) -> str | None:
@@ -315,7 +458,9 @@ def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
     except Exception as exc:  # calamine raises its own error types for a broken or non-XLSX file
         raise LandingError(f"{feed.name}: {path.name} is not a readable XLSX workbook ({type(exc).__name__})") from None
     if feed.sheet and feed.sheet not in workbook.sheet_names:
-        raise LandingError(f"{feed.name}: {path.name} has no sheet {feed.sheet!r} (sheets: {workbook.sheet_names})")
+        # sheet names are the sender's free text (a sheet may be named after a family): count them only
+        raise LandingError(f"{feed.name}: {path.name} has no sheet {feed.sheet!r} "
+                           f"(it has {len(workbook.sheet_names)} other sheet(s))")
     sheet = workbook.get_sheet_by_name(feed.sheet) if feed.sheet else workbook.get_sheet_by_index(0)
     rows = sheet.iter_rows()
     header = next(rows, None)
@@ -392,8 +537,8 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, ctx: _Context, chunk: _Chunk) -
     if chunk.originals is not None:
         arrays.append(pa.array(chunk.originals, pa.string()))
         original = "delivered_text"
-    else:  # CSV and XLSX rows are rebuilt from their fields
-        separator = _sql_string(feed.delimiter if feed.format == "csv" else "\t")
+    else:  # XLSX rows have no delivered text: rebuilt from their cells, tab-separated
+        separator = _sql_string("\t")
         original = f"concat_ws('{separator}', " + ", ".join(f"coalesce({n}, '')" for n in names) + ")"
     incoming = pa.Table.from_arrays(
         arrays, names=["row_number", *names] + (["delivered_text"] if chunk.originals is not None else []))
