@@ -4,13 +4,18 @@ Rows are computed from the marts as they stand (statuses dated after the period 
 known, so a past quarter reads as it would have at its end, given the same warehouse), pseudonymised in
 Python (the key never reaches the warehouse), and stored per period in returns.<name> (restricted.<name>
 for the National Impact Study) where the extract gate validates them before the outbox asset writes files.
+Beside them, returns.return_gate_status keeps the upstream gates' status the period's rows were built under
+(returns/gates.py), so the outbox asset records in manifest.json what the rows were built from.
 """
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pandas as pd
 
+from returns.gates import GateStatus
 from returns.periods import Period
 from returns.pseudonyms import Pseudonymiser
 from returns.spec import ReturnSpec
@@ -235,9 +240,14 @@ def stored_rows_relation(spec: ReturnSpec, period: Period) -> tuple[str, str]:
     return stored_table(spec), f"reporting_period = '{period.label}'"
 
 
-def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period, frame: pd.DataFrame) -> int:
-    """Replace the period's rows. The table has the spec's columns and types; if the spec changed, it is
-    recreated (other periods are rebuilt when rerun). Values that do not fit their type fail here, loudly."""
+GATE_STATUS_TABLE = "returns.return_gate_status"
+
+
+def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period, frame: pd.DataFrame, *,
+                      gates: GateStatus, run_id: str) -> int:
+    """Replace the period's rows, and the gate status they were built under, in one transaction. The table
+    has the spec's columns and types; if the spec changed, it is recreated (other periods are rebuilt when
+    rerun). Values that do not fit their type fail here, loudly."""
     table = stored_table(spec)
     schema, name = table.split(".")
     con.execute(f"create schema if not exists {schema}")
@@ -249,6 +259,9 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
         con.execute(f"drop table {table}")
     columns_sql = ", ".join(f'"{n}" {t}' for n, t in wanted)
     con.execute(f"create table if not exists {table} ({columns_sql})")
+    con.execute(f"create schema if not exists {GATE_STATUS_TABLE.split('.')[0]}")
+    con.execute(f"create table if not exists {GATE_STATUS_TABLE} (return_name varchar, reporting_period varchar, "
+                "run_id varchar, checked_at timestamp, gate_status json)")
     frame = frame.reindex(columns=[c.name for c in spec.columns])
     con.register("_return_rows", frame)
     try:
@@ -256,6 +269,10 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
         con.execute(f"delete from {table} where reporting_period = ?", [period.label])
         select = ", ".join(f'cast("{n}" as {t}) as "{n}"' for n, t in wanted)
         con.execute(f"insert into {table} select {select} from _return_rows")
+        con.execute(f"delete from {GATE_STATUS_TABLE} where return_name = ? and reporting_period = ?",
+                    [spec.name, period.label])
+        con.execute(f"insert into {GATE_STATUS_TABLE} values (?, ?, ?, ?, ?)",
+                    [spec.name, period.label, run_id, gates.checked_at, json.dumps(gates.as_record())])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -267,3 +284,15 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
 
 def read_stored_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period) -> pd.DataFrame:
     return con.execute(f"select * from {stored_table(spec)} where reporting_period = ?", [period.label]).df()
+
+
+def read_built_gate_status(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period) -> dict | None:
+    """The gate status (GateStatus.as_record()) the period's stored rows were built under; None for rows
+    stored before it was recorded."""
+    from expectations.framework import table_exists
+
+    if not table_exists(con, *GATE_STATUS_TABLE.split(".")):
+        return None
+    found = con.execute(f"select gate_status from {GATE_STATUS_TABLE} where return_name = ? and reporting_period = ?",
+                        [spec.name, period.label]).fetchall()
+    return json.loads(found[0][0]) if found else None

@@ -336,25 +336,61 @@ def test_extract_gate_passes_a_good_return_and_blocks_one_that_breaks_its_spec(t
 
 # --- the quarterly assets on hand-made marts ------------------------------------------------------------------
 
+def run_marts_gate(settings: Settings, mart: str, run_id: str):
+    """The real marts gate on one hand-made mart, recorded in quality.validation_results as a warehouse build
+    records it."""
+    from expectations.framework import run_gate
+
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        return run_gate(con, "marts_gate", mart, artefacts_dir=settings.artefacts_dir, run_id=run_id)
+    finally:
+        con.close()
+
+
+def stored_returns(settings: Settings) -> dict[str, list]:
+    """Every row the returns keep in the warehouse (returns.*, restricted.national_impact_study), sorted."""
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        tables = [f"{s}.{t}" for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() where schema_name in ('returns', 'restricted') "
+            "order by 1, 2").fetchall()]
+        return {t: sorted(map(repr, con.execute(f"select * from {t}").fetchall())) for t in tables}
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def period_runs(tmp_path_factory):
-    """One hand-made warehouse and three runs of 2026-Q3: the first, a rerun, and a run after a mart row breaks
-    the Family Progress Data spec. Outbox hashes and manifests are taken after each."""
+    """One hand-made warehouse whose family_progress mart has passed its real marts gate, and four runs of
+    2026-Q3: the first, a rerun, a run after a mart row breaks the Family Progress Data spec, and a run after the
+    marts gate failed on family_progress (a warehouse build that stopped there). Outbox hashes and manifests are
+    taken after each; for the last, the manifest's bytes and the stored return rows before and after."""
     with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
         env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
         settings = make_settings(tmp_path_factory.mktemp("returns") / "data")
         manifest_path = settings.outbox_dir / PERIOD.label / MANIFEST
+        gate_runs = {"pass": run_marts_gate(settings, "family_progress", "build-pass")}
         runs = {"analyst": build_analyst(settings)}
         snapshots = {}
-        for name in ("first", "rerun", "broken"):
+        for name in ("first", "rerun", "broken", "gate_failed"):
             if name == "broken":
                 con = duckdb.connect(str(settings.warehouse))
                 con.execute("update marts.family_progress set intensity = 'SUPER_INTENSIVE' "
                             "where family_case_id = 'C2'")
                 con.close()
+            if name == "gate_failed":
+                con = duckdb.connect(str(settings.warehouse))  # a repeated key: the mart's gate fails
+                con.execute("insert into marts.family_progress select * from marts.family_progress "
+                            "where family_case_id = 'C3' and headline_code = 'SF08'")
+                con.close()
+                gate_runs["fail"] = run_marts_gate(settings, "family_progress", "build-fail")
+                snapshots["before_gate_failed"] = (outbox_files(settings), manifest_path.read_bytes(),
+                                                   stored_returns(settings))
             runs[name] = materialize_period(settings, instance)
             snapshots[name] = (outbox_files(settings), json.loads(manifest_path.read_text()))
-        yield SimpleNamespace(settings=settings, runs=runs, snapshots=snapshots)
+        snapshots["after_gate_failed"] = (outbox_files(settings), manifest_path.read_bytes(), stored_returns(settings))
+        yield SimpleNamespace(settings=settings, runs=runs, snapshots=snapshots, gate_runs=gate_runs)
 
 
 def test_returns_are_written_gated_with_manifests_and_reruns_are_identical(period_runs):
@@ -414,6 +450,95 @@ def test_a_failed_gate_stops_the_release_and_keeps_the_files(period_runs):
     files, manifest = period_runs.snapshots["broken"]
     assert files == period_runs.snapshots["first"][0]
     assert manifest["returns"]["family_progress_data"]["run_id"] == period_runs.runs["rerun"].run_id
+
+
+def test_the_manifest_records_the_upstream_gates_each_return_was_built_under(period_runs):
+    from orchestration.defs.returns.assets import upstream_gates
+
+    gate_pass = period_runs.gate_runs["pass"]
+    assert gate_pass.passed, gate_pass.summary()
+    _, manifest = period_runs.snapshots["first"]
+    expected = {f"{asset_key} {gate}" for gate, asset_key in upstream_gates()}
+    assert {"raw_gate", "staged_gate", "linked_gate", "marts_gate"} <= {gate for gate, _ in upstream_gates()}
+    for name, entry in manifest["returns"].items():
+        gates = entry["gates"]
+        assert set(gates["gates"]) == expected, name  # every gate checked, for every return and the workbook
+        recorded = gates["gates"]["marts/family_progress marts_gate"]
+        assert recorded["status"] == "passed" and recorded["run_id"] == "build-pass", name
+        assert recorded["last_passed_at"] == gate_pass.validated_at.isoformat() + "Z"
+        # the hand-made warehouse has no other gate history: built, and flagged as such
+        assert gates["summary"] == {"passed": 1, "warning": 0, "failed": 0, "no_result": len(expected) - 1}
+        assert len(gates["flagged"]) == len(expected) - 1
+
+
+def test_a_gate_failed_since_its_last_pass_refuses_every_return_and_changes_nothing(period_runs):
+    result, snapshots = period_runs.runs["gate_failed"], period_runs.snapshots
+    gate_fail = period_runs.gate_runs["fail"]
+    assert not gate_fail.passed and gate_fail.failed("key_unique")
+    assert not result.success
+    assert not result.get_asset_materialization_events()  # no return, outbox file or workbook rebuilt
+    failures = {e.step_key: e.step_failure_data.user_failure_data.description for e in result.all_events
+                if e.is_step_failure}
+    assert set(failures) == {f"returns__{n}" for n in RETURN_NAMES}
+    for message in failures.values():
+        assert "marts_gate on marts/family_progress failed at " + gate_fail.validated_at.isoformat() + "Z" in message
+        assert "last passed: " + period_runs.gate_runs["pass"].validated_at.isoformat() + "Z" in message
+        assert "key_unique(family_case_id+as_at_date+headline_code)" in message
+        assert "left untouched" in message
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert started == set(failures)  # nothing downstream ran
+    assert snapshots["after_gate_failed"] == snapshots["before_gate_failed"]  # files, manifest bytes, stored rows
+
+
+def test_a_warning_is_flagged_and_only_an_error_since_the_last_pass_refuses(tmp_path):
+    """The rule on the gates' recorded history: runs recorded with the gate framework's own writer."""
+    from expectations.framework import ExpectationResult, GateResult, record_results
+    from returns.gates import FAILED, NO_RESULT, PASSED, WARNING, read_gate_status
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("create schema quality")
+
+    def record(run_id, asset_key, minute, *failed_severities):
+        outcomes = [ExpectationResult("latest_delivery_not_empty", None, "error", "error" not in failed_severities,
+                                      "n rows", "rows >= 1", "latest_delivery"),
+                    ExpectationResult("row_count_vs_previous", None, "warning", "warning" not in failed_severities,
+                                      "share", "0.8-1.5", "latest_delivery")]
+        record_results(con, GateResult("raw_gate", asset_key.split("/")[1], asset_key, run_id,
+                                       dt.datetime(2026, 10, 1, 6, minute), outcomes, {}))
+
+    record("r1", "raw/feed_a", 0)
+    record("r2", "raw/feed_a", 1, "error")  # failed after its pass
+    record("r1", "raw/feed_b", 0, "error")
+    record("r2", "raw/feed_b", 1, "warning")  # passed with a warning after a failure
+    record("r1", "raw/feed_c", 0)
+    record("r2", "raw/feed_c", 0, "error")  # same second: the later insert is the latest run
+    expected = [("raw_gate", f"raw/feed_{x}") for x in "abcd"]
+    status = {o.asset_key: o for o in read_gate_status(con, expected).outcomes}
+    assert {k: o.status for k, o in status.items()} == {
+        "raw/feed_a": FAILED, "raw/feed_b": WARNING, "raw/feed_c": FAILED, "raw/feed_d": NO_RESULT}
+    assert status["raw/feed_a"].last_passed_at == dt.datetime(2026, 10, 1, 6, 0)
+    assert status["raw/feed_a"].failed_expectations == ("latest_delivery_not_empty",)
+    assert status["raw/feed_b"].last_passed_at == dt.datetime(2026, 10, 1, 6, 1)  # warnings let the data through
+    assert status["raw/feed_c"].last_passed_at == dt.datetime(2026, 10, 1, 6, 0)
+    gates = read_gate_status(con, expected[1:2] + expected[3:])
+    assert not gates.refuses and gates.summary() == {PASSED: 0, WARNING: 1, FAILED: 0, NO_RESULT: 1}
+    assert gates.as_record()["flagged"] == ["raw_gate on raw/feed_b", "raw_gate on raw/feed_d"]
+    refusal = read_gate_status(con, expected).refusal("results_claims for 2026-Q3")
+    assert "raw_gate on raw/feed_a failed at 2026-10-01T06:01:00Z" in refusal and "feed_b" not in refusal
+    con.close()
+
+
+def test_every_gate_of_the_warehouse_build_is_upstream_of_every_return(dbt_manifest):
+    from orchestration.defs.returns.assets import upstream_gates
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    gated = {dg.AssetKey.from_user_string(asset_key) for _, asset_key in upstream_gates()}
+    assert len(gated) > 20
+    for name in RETURN_NAMES:
+        upstream = dg.AssetSelection.assets(return_key(name)).upstream().resolve(graph)
+        assert gated <= upstream, name
+    assert gated <= dg.AssetSelection.assets(outbox_key("analyst_workbook")).upstream().resolve(graph)
 
 
 def test_analyst_schema_carries_no_identifying_column_or_value(period_runs):

@@ -10,6 +10,15 @@
     outbox/analyst_workbook [quarter] outbox/<period>/analyst_workbook_<period>.xlsx
 
 A failed gate skips its outbox asset: the files already in the outbox stay as they were.
+
+Upstream gates across runs. The returns run on their own schedules, in runs of their own, where Dagster's
+blocking checks on the warehouse build (raw, staged, linked, marts gates) cannot reach. So each returns/<return>
+and the workbook first read the latest outcome of every one of those gates from quality.validation_results
+(returns/gates.py) and refuse (dg.Failure naming the gate, when it failed and when it last passed) if any
+failed an error-severity expectation since its last pass: the marts are stale or unvalidated, and nothing is
+rewritten. Warnings, and gates with no result yet, are flagged (run log, manifest), not refused. The status
+the rows were built under is kept with them and written to the return's manifest.json entry ("gates").
+
 Wire into Definitions with assets=[*returns_assets], asset_checks=[*returns_checks],
 schedules=[*returns_schedules] (schedules.py) and the resource "pseudonym_key" (resources.py).
 """
@@ -37,6 +46,42 @@ MART_KEYS = [dg.AssetKey(["marts", name]) for name in (
     "person_chronology", "person_criteria", "family_criteria", "family_eligibility", "needs_cooccurrence",
     "family_progress")]
 ANALYST_SCHEMA = dg.AssetKey(["analyst", "schema"])
+
+
+def upstream_gates() -> list[tuple[str, str]]:
+    """(gate, asset key) of every gate of the warehouse build (orchestration/defs/quality/checks.py). Each
+    guards every return: the returns depend on all the marts (MART_KEYS), and every gated asset is upstream of
+    them (tests/test_returns.py checks it against the asset graph)."""
+    from orchestration.defs.quality.checks import quality_checks
+
+    return sorted({(key.name, key.asset_key.to_user_string()) for check in quality_checks for key in check.check_keys})
+
+
+def check_upstream_gates(context: dg.AssetExecutionContext, duckdb: DuckDBResource, what: str):
+    """The upstream gates' status (returns.gates.GateStatus); dg.Failure, before anything is written, when one
+    has failed since its last pass."""
+    from returns.gates import FAILED, NO_RESULT, WARNING, read_gate_status
+
+    # raised outside the connection's block: DuckDBResource does not close a connection an exception leaves
+    with duckdb.get_connection() as con:
+        gates = read_gate_status(con, upstream_gates())
+    if gates.refuses:
+        raise dg.Failure(description=gates.refusal(what), allow_retries=False, metadata=safe_metadata({
+            "gates_failed": {o.label: o.as_record() for o in gates.with_status(FAILED)},
+            "gates_summary": gates.summary()}))
+    for status in (WARNING, NO_RESULT):
+        flagged = gates.with_status(status)
+        if flagged:
+            context.log.warning(f"{what}: built with {len(flagged)} upstream gate(s) at '{status}' (flagged in "
+                                f"the manifest): {', '.join(o.label for o in flagged)}")
+    return gates
+
+
+def gate_metadata(gates) -> dict:
+    from returns.gates import NO_RESULT, WARNING
+
+    return {"gates_summary": gates.summary(),
+            "gates_flagged": [o.label for o in gates.outcomes if o.status in (WARNING, NO_RESULT)]}
 
 
 def return_key(name: str) -> dg.AssetKey:
@@ -92,11 +137,13 @@ def build_return_asset(name: str) -> dg.AssetsDefinition:
         from returns.build import build_return_frame, store_return_rows
 
         period = period_from_key(context.partition_key)
+        gates = check_upstream_gates(context, duckdb, f"{name} for {period.label}")
         with duckdb.get_connection() as con:
             frame = build_return_frame(con, name, period, pseudonym_key.pseudonymiser())
-            stored = store_return_rows(con, spec, period, frame)
+            stored = store_return_rows(con, spec, period, frame, gates=gates, run_id=context.run.run_id)
         return dg.MaterializeResult(metadata=safe_metadata({
-            "dagster/row_count": stored, "period": period.label, "spec_version": spec.spec_version}))
+            "dagster/row_count": stored, "period": period.label, "spec_version": spec.spec_version,
+            **gate_metadata(gates)}))
 
     return _return
 
@@ -134,19 +181,25 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                           "spec version, run id). Byte-identical when rerun on the same rows.")
     def _outbox(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                 pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
-        from returns.build import read_stored_rows
+        from returns.build import read_built_gate_status, read_stored_rows
         from returns.writers import conform_return, update_manifest, write_return
 
         cfg = settings.get()
         period = period_from_key(context.partition_key)
         with duckdb.get_connection() as con:
             frame = read_stored_rows(con, spec, period)
+            gates = read_built_gate_status(con, spec, period)
+        if gates is None:
+            context.log.warning(f"{name} for {period.label}: rows stored before gate status was recorded; rebuild "
+                                f"returns/{name} for this quarter to record it")
+            gates = {"unknown": "rows stored before the gate status was recorded"}
         table = conform_return(spec, frame)
         files = write_return(cfg.outbox_dir, period, spec, table)
         manifest = update_manifest(cfg.outbox_dir, period, name, files, spec_version=spec.spec_version,
                                    run_id=context.run.run_id, extra={
                                        "restricted": spec.restricted, "pseudonym_key": pseudonym_key.source,
-                                       "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint()})
+                                       "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint(),
+                                       "gates": gates})
         return dg.MaterializeResult(metadata=safe_metadata({
             "dagster/row_count": len(table.rows), "period": period.label, "files": [f.relative for f in files],
             "sha256": {f.relative: f.sha256 for f in files}, "manifest": str(manifest.relative_to(cfg.outbox_dir)),
@@ -167,13 +220,15 @@ def analyst_workbook(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
 
     cfg = settings.get()
     period = period_from_key(context.partition_key)
+    gates = check_upstream_gates(context, duckdb, f"{WORKBOOK_NAME} for {period.label}")
     with duckdb.get_connection() as con:
         written, sheet_rows = write_analyst_workbook(con, cfg.outbox_dir, period)
     update_manifest(cfg.outbox_dir, period, WORKBOOK_NAME, [written], spec_version=WORKBOOK_VERSION,
                     run_id=context.run.run_id, extra={"restricted": False, "pseudonym_key": pseudonym_key.source,
-                                                      "sheet_rows": sheet_rows})
+                                                      "sheet_rows": sheet_rows, "gates": gates.as_record()})
     return dg.MaterializeResult(metadata=safe_metadata({
-        "period": period.label, "file": written.relative, "sha256": written.sha256, "sheet_rows": sheet_rows}))
+        "period": period.label, "file": written.relative, "sha256": written.sha256, "sheet_rows": sheet_rows,
+        **gate_metadata(gates)}))
 
 
 return_assets = [build_return_asset(name) for name in RETURN_NAMES]
