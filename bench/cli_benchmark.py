@@ -25,7 +25,11 @@ date_of_birth with --dob-format %Y%m%d, address_1, suburb, postcode, soc_sec_id 
 `minimal` maps names and date of birth only, as a list with fewer fields would have.
 
 With --fake1000 PATH it also scores Splink's demo list `fake_1000_from_splink_demos.csv` (in Splink's
-repository under tests/datasets/; its `cluster` column is the truth, read by this script only).
+repository under tests/datasets/; its `cluster` column is the truth, read by this script only). With
+--historical50k PATH, Splink's `historical_figures_with_errors_50k.parquet` (repository
+moj-analytical-services/splink_datasets, data/: 50,578 records of 5,156 historical people, heavily
+corrupted names, dates often a year alone; `cluster` is the truth): `full` maps first_name, surname, dob,
+postcode_fake, gender and birth_place (as locality), `minimal` names and DOB.
 
 Accuracy is pairwise, over every pair of records: a pair is predicted when the two share a person_id,
 true when they share an entity. `seconds` is the CLI's wall time (process start, imports, reading,
@@ -63,6 +67,11 @@ DOB_FORMAT = "%Y%m%d"
 # Splink's own demo list (1,000 records, 181 persons: DOBs often weeks out, emails mistyped)
 FAKE_1000_MAPPINGS = {
     "full": ["first_name=first_name", "surname=surname", "dob=dob", "locality=city", "other_id=email"],
+    "minimal": ["first_name=first_name", "surname=surname", "dob=dob"],
+}
+HISTORICAL_50K_MAPPINGS = {
+    "full": ["first_name=first_name", "surname=surname", "dob=dob", "postcode=postcode_fake", "sex=gender",
+             "locality=birth_place"],
     "minimal": ["first_name=first_name", "surname=surname", "dob=dob"],
 }
 ENTITY = re.compile(r"^(rec-\d+)-(?:org|dup-\d+)$")
@@ -116,14 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mappings", nargs="+", choices=sorted(MAPPINGS), default=["full", "minimal"])
     parser.add_argument("--fake1000", type=Path, default=None,
                         help="also Splink's demo list fake_1000_from_splink_demos.csv (its `cluster` column is the truth)")
+    parser.add_argument("--historical50k", type=Path, default=None,
+                        help="also Splink's historical_figures_with_errors_50k.parquet (its `cluster` column is the truth)")
     args = parser.parse_args(argv)
     results = []
-    if args.fake1000 is not None:
-        truth = pd.read_csv(args.fake1000, dtype=str).set_index("unique_id")["cluster"]
+    splink_lists = [("splink_fake_1000", args.fake1000, FAKE_1000_MAPPINGS),
+                    ("splink_historical_50k", args.historical50k, HISTORICAL_50K_MAPPINGS)]
+    for dataset, path, mappings in splink_lists:
+        if path is None:
+            continue
+        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype=str)
+        truth = table.astype({"unique_id": str}).set_index("unique_id")["cluster"]
         for mapping in args.mappings:
             with tempfile.TemporaryDirectory(prefix="cli_benchmark_") as tmp:
-                clusters, seconds = run_cli([args.fake1000], FAKE_1000_MAPPINGS[mapping], Path(tmp), "unique_id", None)
-            results.append({"dataset": "splink_fake_1000", "mapping": mapping, "records": int(len(clusters)),
+                clusters, seconds = run_cli([path], mappings[mapping], Path(tmp), "unique_id", None)
+            results.append({"dataset": dataset, "mapping": mapping, "records": int(len(clusters)),
                             "persons": int(clusters["person_id"].nunique()),
                             **pairwise_scores(clusters, truth.loc[clusters["record_id"]]),
                             "seconds": round(seconds, 1)})
