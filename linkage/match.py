@@ -73,6 +73,11 @@ LIST_BLOCKING_RULES = [
     [(NAME_SOUNDEXES, NAME_SOUNDEXES[::-1])],
     # same postcode, surname sounds alike: forename and DOB both wrong or missing
     [_same("postcode", "surname_soundex")],
+    # the year of birth with one name: the other name wrong or missing, the day and month wrong or unknown
+    [_same("surname_soundex", "dob_year")],
+    [_same("first_name_canonical", "dob_year")],
+    # the same town and surname: forename and DOB both wrong or missing, no postcode
+    [_same("locality", "surname")],
 ]
 LIST_RULE_MAX_COMPARISONS_PER_RECORD = 20
 

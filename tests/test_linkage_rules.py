@@ -466,3 +466,19 @@ def test_forename_variants_agree_but_other_forenames_keep_twins_apart():
     for rhyming in (("HOLLY", "MOLLY"), ("AVA", "EVA"), ("DEAN", "SEAN"), ("MARIA", "DARIA")):  # twins too
         assert pair(rhyming[0], rhyming[0], rhyming[1], rhyming[1]) == 2, rhyming
     assert pair("MAXIMILIAN", "MAXIMILIAN", "FREDERICK", "FREDERICK") == 2
+
+
+def test_link_compares_records_that_share_only_a_forename_and_a_year_of_birth(tmp_path):
+    """A surname changed (marriage) and the DOB's day and month wrong: no committed blocking rule pairs the
+    two records, the list's (forename, year of birth) rule does, so the pair is scored."""
+    from linkage.match import link_files
+
+    rows = [("1", "Imogen", "Fairweather", "1980-05-05", "LS1 1AA"),
+            ("2", "Imogen", "Oyelaran", "1980-09-12", "M1 2BB"),
+            ("3", "Oswald", "Pennington", "1962-03-04", "BD1 3CC")]
+    _write(tmp_path / "list.csv", rows, ["Ref", "Forename", "Surname", "DOB", "Postcode"])
+    link_files([tmp_path / "list.csv"], "Ref", {"first_name": "Forename", "surname": "Surname", "dob": "DOB",
+                                                "postcode": "Postcode"},
+               tmp_path / "clusters.csv", pairs_out=tmp_path / "pairs.csv", threshold=1e-12)  # every scored pair
+    pairs = pd.read_csv(tmp_path / "pairs.csv", dtype=str)
+    assert {frozenset(pair) for pair in zip(pairs["record_id_l"], pairs["record_id_r"])} == {frozenset({"1", "2"})}
