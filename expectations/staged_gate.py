@@ -2,8 +2,9 @@
 
 record_key unique and not null; every staged row traces back to one raw row; every raw row is accounted
 for (raw rows = staged + superseded by a later version of the same record key, staging keeping the latest
-per key: nothing lost); and per landed file, rows in raw.<feed> and raw._rejects match raw._deliveries
-(landed + rejected = delivered).
+per key + quarantined, in a delivery the raw gate quarantined (raw._quarantined_deliveries, not released),
+which staging leaves out: nothing lost); and per landed file, rows in raw.<feed> and raw._rejects match
+raw._deliveries (landed + rejected = delivered).
 
 The raw-side record key of each feed comes from the feed registry (`record_key` in orchestration/feeds.yml),
 which the staging models implement.
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.framework import ERROR, Check, GatePlan, register_gate, scalar_rows
+from expectations.framework import ERROR, Check, GatePlan, register_gate, scalar_rows, table_exists
 from orchestration.lib.feeds import registry
 from orchestration.lib.settings import REPO_ROOT
 
@@ -104,19 +105,25 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
                   max_value=0),
         ]
         partition = ", ".join(_key_part(c) for c in key) if key else "_delivery_id, _row_number"
-        raw_rows, staged_traced, superseded, lost = scalar_rows(con, f"""
+        # as staging: rows of quarantined deliveries are left out before the latest version per key is taken
+        quarantined = ("_delivery_id in (select delivery_id from raw._quarantined_deliveries "
+                       "where released_at is null)" if table_exists(con, "raw", "_quarantined_deliveries")
+                       else "false")
+        raw_rows, staged_traced, superseded, held, lost = scalar_rows(con, f"""
             with staged as (
                 select distinct source_delivery_id, source_row_number from {table}
             ),
             raw as (
-                select _delivery_id, _row_number,
-                       row_number() over (partition by {partition} order by _loaded_at desc, _row_number desc) as version
+                select _delivery_id, _row_number, {quarantined} as is_quarantined,
+                       row_number() over (partition by {partition}, {quarantined}
+                                          order by _loaded_at desc, _row_number desc) as version
                 from {raw_feed.raw_table}
             )
             select count(*),
                    count(*) filter (where s.source_row_number is not null),
-                   count(*) filter (where s.source_row_number is null and version > 1),
-                   count(*) filter (where s.source_row_number is null and version = 1)
+                   count(*) filter (where s.source_row_number is null and not is_quarantined and version > 1),
+                   count(*) filter (where s.source_row_number is null and is_quarantined),
+                   count(*) filter (where s.source_row_number is null and not is_quarantined and version = 1)
             from raw r left join staged s
               on s.source_delivery_id = r._delivery_id and s.source_row_number = r._row_number""")[0]
         orphans = staged - staged_traced
@@ -124,7 +131,8 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
         observed |= {
             "staged__untraced_rows": f"{orphans} of {staged} staged rows have no raw row",
             "raw__unaccounted_rows": (f"raw {raw_rows} = staged {staged_traced} + superseded {superseded} "
-                                      f"+ unaccounted {lost}" + ("" if key else " (record key unknown)")),
+                                      f"+ quarantined {held} + unaccounted {lost}"
+                                      + ("" if key else " (record key unknown)")),
         }
         checks += [
             Check("staged_rows_trace_to_raw", None, ERROR, "staged__untraced_rows", "rows = 0", max_value=0),
@@ -132,7 +140,7 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
                   "raw = staged + superseded (unaccounted rows = 0)", max_value=0),
         ]
         counts = {"raw_rows": raw_rows, "staged_rows": staged, "superseded_rows": superseded,
-                  "unaccounted_rows": lost}
+                  "quarantined_rows": held, "unaccounted_rows": lost}
 
     mismatched, files = scalar_rows(con, f"""
         with landed as (select _delivery_id, count(*) as n from {raw_feed.raw_table} group by all),

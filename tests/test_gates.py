@@ -5,6 +5,7 @@ Assertions name expectations and count rows; no test prints a value from a row.
 
 from __future__ import annotations
 
+import csv
 import random
 import re
 
@@ -21,6 +22,7 @@ from orchestration.defs.quality.checks import quality_checks, raw_gate_checks
 from orchestration.lib.feeds import registry
 from orchestration.lib.resources import build_resources
 from orchestration.lib.settings import REPO_ROOT, Settings
+from tests.conftest import materialize_pipeline
 
 PERSONS = registry()["csc_persons"]  # csv: DOB, GENDER codes, POSTCODE, NHS_NUMBER, RECORD_UPDATED
 LANDING = next(a for a in landing_assets if a.key == landing_asset_key(PERSONS.name))
@@ -190,6 +192,116 @@ def test_quarter_query_in_the_readme_names_the_failing_feed(settings):
     rows = query(settings, sql)
     assert ("raw/csc_persons", "dob_plausible", "dob", "error") in {tuple(r[:4]) for r in rows}
     assert all(r[0] == "raw/csc_persons" for r in rows)
+
+
+def quarantined(settings: Settings) -> list[tuple]:
+    """(delivery_id, file_name, gate, failed_expectations, rows_landed) of every quarantined delivery."""
+    if not query(settings, "select count(*) from duckdb_tables() where schema_name = 'raw' "
+                           "and table_name = '_quarantined_deliveries'")[0][0]:
+        return []
+    return query(settings, """select delivery_id, file_name, gate, failed_expectations, rows_landed
+                              from raw._quarantined_deliveries order by quarantined_at, file_name""")
+
+
+def test_a_delivery_failing_its_own_checks_is_quarantined_once_with_expectation_names_only(settings):
+    write_persons(settings, "csc_persons_2026-01-31.csv", good_rows(100))
+    passed, _ = gate_run(settings)
+    rows = good_rows(100, start=1000)
+    for i in range(5):
+        rows[i] = person(1000 + i, dob="01/01/2099")
+    write_persons(settings, "csc_persons_2026-02-28.csv", rows)
+    failed_once, _ = gate_run(settings)
+    failed_again, _ = gate_run(settings)  # judged again, still failing: one record, the first
+    assert passed.passed and not failed_once.passed and not failed_again.passed
+    [(delivery_id, file_name, gate, expectations, rows_landed)] = quarantined(settings)
+    assert (file_name, gate, expectations, rows_landed) == ("csc_persons_2026-02-28.csv", "raw_gate",
+                                                            "dob_plausible(dob)", 100)
+    assert failed_once.metadata["quarantined_delivery"].value == delivery_id == failed_once.metadata[
+        "latest_delivery"].value
+
+    # a warning does not quarantine: 1 future DOB in 300 rows
+    rows = good_rows(300, start=2000)
+    rows[0] = person(2000, dob="01/01/2099")
+    write_persons(settings, "csc_persons_2026-03-31.csv", rows)
+    warned, _ = gate_run(settings)
+    assert warned.severity == dg.AssetCheckSeverity.WARN and "quarantined_delivery" not in warned.metadata
+    assert [q[1] for q in quarantined(settings)] == ["csc_persons_2026-02-28.csv"]
+
+
+def test_rows_of_a_quarantined_delivery_never_reach_staging_or_marts_after_a_good_delivery(pipeline_copy):
+    """The reviewer's repro: new csc_persons records with future DOBs fail the raw gate (downstream untouched);
+    a corrected delivery then passes, and only its rows, not the rejected delivery's, reach staging and the
+    marts. Releasing the quarantined delivery lets its rows in."""
+    settings = pipeline_copy
+    [source] = sorted((settings.landing_dir / PERSONS.name).glob("*.csv"))
+    with source.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    person_id, dob, nhs = (header.index(c) for c in ("PERSON_ID", "DOB", "NHS_NUMBER"))
+
+    def new_records(prefix: str, n: int, born: str) -> list[list[str]]:
+        out = []
+        for i, template in enumerate(rows[:n]):
+            record = list(template)
+            record[person_id], record[dob], record[nhs] = f"{prefix}{i:06d}", born, ""
+            out.append(record)
+        return out
+
+    def deliver(name: str, extra: list[list[str]]) -> None:
+        with (source.parent / name).open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *rows, *extra])
+
+    rejected_ids = [r[person_id] for r in new_records("QX", 40, "")]
+    accepted_ids = [r[person_id] for r in new_records("QY", 20, "")]
+    # dim_person and person_source_xref, and what lies between them and raw/csc_persons
+    chain = (dg.AssetSelection.assets(LANDING.key).downstream()
+             & dg.AssetSelection.assets(dg.AssetKey(["marts", "dim_person"]),
+                                        dg.AssetKey(["marts", "person_source_xref"])).upstream()
+             ).required_multi_asset_neighbors()
+    staged = "select count(*), sum(hash(record_key, source_delivery_id)) from staging.stg_social_care__persons"
+    xref = "select source_record_id from marts.person_source_xref where source_system = 'social_care'"
+
+    deliver("csc_persons_2026-10-31.csv", new_records("QX", 40, "01/01/2099"))  # born after delivery
+    staged_before = query(settings, staged)
+    with dg.instance_for_test() as instance:
+        first = materialize_pipeline(settings, instance, selection=chain)
+    [evaluation] = [e for e in first.get_asset_check_evaluations() if e.asset_key == LANDING.key]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert {e.asset_key for e in first.get_asset_materialization_events()} == {LANDING.key}
+    assert query(settings, staged) == staged_before
+    [(rejected, file_name, _, expectations, _)] = quarantined(settings)
+    assert (file_name, expectations) == ("csc_persons_2026-10-31.csv", "dob_plausible(dob)")
+
+    deliver("csc_persons_2026-11-30.csv", new_records("QY", 20, "15/06/2012"))  # the corrected delivery
+    with dg.instance_for_test() as instance:
+        second = materialize_pipeline(settings, instance, selection=chain)
+    assert second.success, [e.message for e in second.all_events if e.is_failure]
+    assert all(e.passed for e in second.get_asset_check_evaluations() if e.severity == dg.AssetCheckSeverity.ERROR)
+    [[good]] = query(settings, "select delivery_id from raw._deliveries where file_name = 'csc_persons_2026-11-30.csv'")
+    from_rejected = query(settings, "select count(*) from staging.stg_social_care__persons "
+                                    "where source_delivery_id = ?", [rejected])[0][0]
+    assert from_rejected == 0
+    staged_ids = {r[0] for r in query(settings, "select person_id from staging.stg_social_care__persons")}
+    assert not staged_ids & set(rejected_ids) and set(accepted_ids) <= staged_ids
+    # the good delivery re-sent every earlier record: each staged row is its version
+    assert query(settings, "select count(*) from staging.stg_social_care__persons where source_delivery_id <> ?",
+                 [good])[0][0] == 0
+    in_marts = {r[0] for r in query(settings, xref)}
+    assert not in_marts & set(rejected_ids) and set(accepted_ids) <= in_marts
+    assert query(settings, "select count(*) from marts.dim_person where dob > date '2090-01-01'")[0][0] == 0
+
+    # a deliberate release: the quarantined rows count again at the next staging build
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        con.execute("update raw._quarantined_deliveries set released_at = current_timestamp where delivery_id = ?",
+                    [rejected])
+    finally:
+        con.close()
+    with dg.instance_for_test() as instance:
+        released = materialize_pipeline(settings, instance, selection=[dg.AssetKey(["staging",
+                                                                                    "stg_social_care__persons"])])
+    assert released.success
+    staged_ids = {r[0] for r in query(settings, "select person_id from staging.stg_social_care__persons")}
+    assert set(rejected_ids) <= staged_ids
 
 
 # --- the staged gate on a hand-built staging table ------------------------------------------------------

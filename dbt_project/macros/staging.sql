@@ -54,6 +54,29 @@
     {%- endfor -%}
 {%- endmacro %}
 
+{#
+    A predicate keeping a raw table's rows out of staging while their delivery is quarantined:
+    the raw gate (orchestration/defs/quality/checks.py) records in raw._quarantined_deliveries
+    each delivery that failed one of its blocking checks, because staging reads every delivery
+    and the gate judges only the latest, so a later good delivery would otherwise let the
+    rejected rows through. A row whose released_at is set (a deliberate release) counts again.
+    The table is read only when it exists (a warehouse whose raw gate never failed has none),
+    and isn't a dbt source, so each staging model keeps the one raw source the gates key on.
+#}
+{% macro not_quarantined(delivery_id_column='_delivery_id') -%}
+    {%- set quarantine = adapter.get_relation(
+        database=target.database, schema='raw', identifier='_quarantined_deliveries'
+    ) if execute else none -%}
+    {%- if quarantine is not none -%}
+        {{ delivery_id_column }} not in (
+            select delivery_id from {{ quarantine }}
+            where released_at is null and delivery_id is not null
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
 {# Landing's provenance columns, renamed for staging. #}
 {% macro provenance_columns() -%}
     _delivery_id as source_delivery_id,

@@ -15,6 +15,16 @@ Outcome -> check result:
   nothing failed                          -> passed=True.
 Metadata: counts, the failed expectations by name, the Data Docs index (file:// URL). Never values.
 
+Quarantine: staging reads every delivery of a feed while the raw gate judges only the latest one, so a
+raw gate that fails with ERROR on checks of the latest delivery also records that delivery in
+raw._quarantined_deliveries (delivery id, feed, file, gate, the failed expectations by name, its row
+count, run id, when). The staging models leave quarantined deliveries' rows out (macro not_quarantined in
+dbt_project/macros/staging.sql), so a later delivery that passes does not carry them into staging and
+the marts. A failure of the whole table (schema, required columns) blocks as before but quarantines
+nothing: it is no single delivery's. A quarantined delivery stays so when it is judged again. To release
+one deliberately (the partner confirms the rows), set its released_at and rematerialise staging:
+    update raw._quarantined_deliveries set released_at = current_timestamp where delivery_id = '<id>';
+
 The DuckDB connection is held only while the gate's SQL runs and while its results are appended to
 quality.validation_results; Great Expectations validates in between without it.
 """
@@ -31,6 +41,33 @@ STAGED_GATE = "staged_gate"
 LINKED_GATE = "linked_gate"
 MARTS_GATE = "marts_gate"
 
+QUARANTINE_TABLE = "raw._quarantined_deliveries"
+QUARANTINE_DDL = f"""
+create table if not exists {QUARANTINE_TABLE} (
+    delivery_id varchar not null, feed varchar, file_name varchar, gate varchar, failed_expectations varchar,
+    rows_landed bigint, run_id varchar, quarantined_at timestamp, released_at timestamp
+)"""
+
+
+def quarantine_failed_delivery(con, result, run_id: str) -> str | None:
+    """Record the gate's latest delivery in raw._quarantined_deliveries when an error-severity check of that
+    delivery failed; returns its delivery id while it is quarantined (also from before), else None. A
+    delivery already recorded keeps its first record: one released stays released."""
+    failed = sorted({r.label for r in result.errors if r.scope == "latest_delivery"})
+    if not failed or not result.delivery_id:
+        return None
+    con.execute(QUARANTINE_DDL)
+    con.execute(f"""
+        insert into {QUARANTINE_TABLE}
+        select delivery_id, feed, file_name, ?, ?, rows_landed, ?, current_timestamp, null
+        from raw._deliveries
+        where delivery_id = ? and status = 'landed'
+          and delivery_id not in (select delivery_id from {QUARANTINE_TABLE})
+        limit 1""", [result.gate, ", ".join(failed), run_id, result.delivery_id])
+    held = con.execute(f"select count(*) from {QUARANTINE_TABLE} where delivery_id = ? and released_at is null",
+                       [result.delivery_id]).fetchall()[0][0]
+    return result.delivery_id if held else None
+
 
 def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                    gate: str, target: str, **options) -> dg.AssetCheckResult:
@@ -42,17 +79,24 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
         plan = measure_gate(con, gate, target, **options)
     # GX files and Data Docs keep the last GX_KEEP_RUNS runs; quality.validation_results keeps every run
     result = validate_gate(plan, cfg.artefacts_dir / "gx", run_id=context.run.run_id, keep_runs=GX_KEEP_RUNS)
+    quarantined = None
     with duckdb.get_connection() as con:
         record_results(con, result)
-    context.log.info(result.summary())
+        if gate == RAW_GATE:
+            quarantined = quarantine_failed_delivery(con, result, context.run.run_id)
+    metadata, summary = result.metadata(), result.summary()
+    if quarantined:
+        metadata["quarantined_delivery"] = quarantined
+        summary += f"; delivery {quarantined} quarantined: staging leaves its rows out until it is released"
+    context.log.info(summary)
     if result.errors:
         severity, passed = dg.AssetCheckSeverity.ERROR, False
     elif result.warnings:
         severity, passed = dg.AssetCheckSeverity.WARN, False
     else:
         severity, passed = dg.AssetCheckSeverity.ERROR, True
-    return dg.AssetCheckResult(passed=passed, severity=severity, metadata=safe_metadata(result.metadata()),
-                               description=result.summary())
+    return dg.AssetCheckResult(passed=passed, severity=severity, metadata=safe_metadata(metadata),
+                               description=summary)
 
 
 def build_raw_gate_check(feed: Feed) -> dg.AssetChecksDefinition:
@@ -60,7 +104,8 @@ def build_raw_gate_check(feed: Feed) -> dg.AssetChecksDefinition:
         asset=dg.AssetKey(["raw", feed.name]), name=RAW_GATE, blocking=True,
         description=f"Raw gate for {feed.name}: registry columns and types, required values, the latest delivery "
                     "(non-empty, row count vs previous, rejects), DOBs, event dates, codes and identifier formats. "
-                    "See expectations/README.md.",
+                    "An error in the latest delivery's checks quarantines it: staging leaves its rows out until "
+                    "it is released (raw._quarantined_deliveries). See expectations/README.md.",
     )
     def _raw_gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
                   settings: SettingsResource) -> dg.AssetCheckResult:

@@ -9,8 +9,21 @@ case_members as (
 
 ),
 
+case_members_counted as (
+
+    -- how many of the case's members have each key worker, and the latest attachment with them
+    select
+        *,
+        count(key_worker_id) over (partition by family_case_id, key_worker_id) as key_worker_members,
+        max(event_date) over (partition by family_case_id, key_worker_id) as key_worker_latest
+    from case_members
+
+),
+
 cases as (
 
+    -- every tie is broken by a value, so a rebuild on the same records gives the same case (DuckDB's mode()
+    -- breaks ties arbitrarily)
     select
         family_case_id,
         min(event_date) as attached_date,
@@ -19,11 +32,15 @@ cases as (
         -- the most intensive support any member received
         arg_max(
             intensity,
-            case intensity when 'INTENSIVE' then 3 when 'TARGETED' then 2 when 'LIGHT_TOUCH' then 1 else 0 end
+            (
+                case intensity when 'INTENSIVE' then 3 when 'TARGETED' then 2 when 'LIGHT_TOUCH' then 1 else 0 end,
+                intensity
+            )
         ) as intensity,
-        mode(key_worker_id) as key_worker_id,
+        -- the key worker most members have; ties: the latest attached member's, then the greatest id
+        arg_max(key_worker_id, (key_worker_members, key_worker_latest, key_worker_id)) as key_worker_id,
         count(*) as n_case_members
-    from case_members
+    from case_members_counted
     group by family_case_id
 
 ),

@@ -82,18 +82,31 @@ family_windows as (
 
 ),
 
+episodes_counted as (
+
+    -- how many of the episode's stays give each postcode, and the latest stay to give it
+    select
+        *,
+        count(postcode) over (partition by household_episode_id, postcode) as postcode_stays,
+        max(valid_from) over (partition by household_episode_id, postcode) as postcode_latest
+    from episodes
+
+),
+
 episode_addresses as (
 
+    -- the postcode most stays give; ties go to the latest stay's, then the greatest (DuckDB's mode() breaks
+    -- ties arbitrarily, and a rebuild on the same records must give the same rows)
     select
         household_episode_id,
-        any_value(household_key) as household_key,
-        any_value(household_basis) as household_basis,
-        any_value(episode_start) as episode_start,
-        any_value(episode_end) as episode_end,
+        household_key,
+        household_basis,
+        episode_start,
+        episode_end,
         max(uprn) as uprn,
-        mode(postcode) as postcode
-    from episodes
-    group by household_episode_id
+        arg_max(postcode, (postcode_stays, postcode_latest, postcode)) as postcode
+    from episodes_counted
+    group by household_episode_id, household_key, household_basis, episode_start, episode_end
 
 ),
 

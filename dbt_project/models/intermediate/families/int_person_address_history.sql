@@ -16,6 +16,11 @@
     the first date they were recorded at a new address after that, null while it is their
     latest. Ordering by first appearance keeps a source that still sends an old address from
     moving the person back.
+
+    An address's postcode and line are the ones most of its rows give; ties go to the one
+    recorded latest, then the greatest value. DuckDB's mode() breaks ties arbitrarily, and the
+    postcode places postcode-only rows (so it moves household keys): a rebuild on the same
+    records must give the same rows.
 #}
 with
 
@@ -120,15 +125,26 @@ keyed_observations as (
 
 ),
 
+keyed_observations_counted as (
+
+    -- how many of the address's rows give each postcode, and when it was last recorded (the votes below)
+    select
+        *,
+        count(postcode) over (partition by person_id, household_key, postcode) as postcode_rows,
+        max(observed_date) over (partition by person_id, household_key, postcode) as postcode_latest
+    from keyed_observations
+    where household_key is not null
+
+),
+
 keyed_addresses as (
 
     select
         person_id,
         household_key,
-        mode(postcode) as postcode
-    from keyed_observations
-    where household_key is not null
-    group by all
+        arg_max(postcode, (postcode_rows, postcode_latest, postcode)) as postcode
+    from keyed_observations_counted
+    group by person_id, household_key
 
 ),
 
@@ -222,6 +238,19 @@ all_placed as (
 
 ),
 
+all_placed_counted as (
+
+    -- the votes for the address's line and postcode, as in keyed_observations_counted
+    select
+        *,
+        count(address_line) over (partition by person_id, household_key, address_line) as address_line_rows,
+        max(observed_date) over (partition by person_id, household_key, address_line) as address_line_latest,
+        count(postcode) over (partition by person_id, household_key, postcode) as postcode_rows,
+        max(observed_date) over (partition by person_id, household_key, postcode) as postcode_latest
+    from all_placed
+
+),
+
 per_address as (
 
     select
@@ -229,13 +258,13 @@ per_address as (
         household_key,
         case when starts_with(household_key, 'uprn:') then 'uprn' else 'address' end as household_basis,
         max(uprn) as uprn,
-        mode(address_line) as address_line,
-        mode(postcode) as postcode,
+        arg_max(address_line, (address_line_rows, address_line_latest, address_line)) as address_line,
+        arg_max(postcode, (postcode_rows, postcode_latest, postcode)) as postcode,
         min(observed_date) as first_observed_date,
         max(observed_date) as last_observed_date,
         count(*) as n_observations,
         list_sort(list(distinct source_system)) as source_systems
-    from all_placed
+    from all_placed_counted
     group by person_id, household_key
 
 ),

@@ -168,9 +168,13 @@ per_record as (
         bool_or(ni_number_raw is not null and not ni_number_valid) as has_invalid_ni_number,
         bool_or(upn_raw is not null and not upn_valid) as has_invalid_upn,
         bool_or(dob_placeholder) as has_placeholder_dob,
+        -- (source_feed, record_key) is unique, so the order is total and a rebuild picks the same row
         arg_max(
             { address_line: address_line, locality: locality, postcode: postcode, uprn: uprn },
-            (postcode is not null or uprn is not null, record_date, source_loaded_at, source_row_number, record_key)
+            (
+                postcode is not null or uprn is not null, record_date, source_loaded_at, source_row_number,
+                source_feed, record_key
+            )
         ) as latest_address
     from standardised_rows
     group by person_record_id

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'dwp_benefits') }}
+    where {{ not_quarantined() }}
 
 ),
 

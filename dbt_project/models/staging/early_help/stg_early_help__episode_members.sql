@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'early_help_episodes') }}
+    where {{ not_quarantined() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'school_attendance') }}
+    where {{ not_quarantined() }}
 
 ),
 

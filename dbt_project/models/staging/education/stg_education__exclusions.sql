@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'school_exclusions') }}
+    where {{ not_quarantined() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'health_services') }}
+    where {{ not_quarantined() }}
 
 ),
 

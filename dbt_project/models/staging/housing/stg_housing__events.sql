@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'housing_events') }}
+    where {{ not_quarantined() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'police_incidents') }}
+    where {{ not_quarantined() }}
 
 ),
 

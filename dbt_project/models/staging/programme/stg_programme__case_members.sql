@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'programme_cases') }}
+    where {{ not_quarantined() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'csc_episodes') }}
+    where {{ not_quarantined() }}
 
 ),
 

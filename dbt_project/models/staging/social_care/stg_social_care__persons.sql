@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'csc_persons') }}
+    where {{ not_quarantined() }}
 
 ),
 

@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'csc_relationships') }}
+    where {{ not_quarantined() }}
 
 ),
 

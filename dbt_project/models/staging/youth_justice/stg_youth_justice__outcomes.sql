@@ -3,6 +3,7 @@ with
 source as (
 
     select * from {{ source('raw', 'yjs_outcomes') }}
+    where {{ not_quarantined() }}
 
 ),
 
