@@ -221,6 +221,19 @@ def test_xlsx_lands_native_dates_and_rejects_text_in_a_date_cell(con, landing):
     assert reasons == ["Event Date: not an Excel date", "Arrears Balance: not a number"]
 
 
+def test_xlsx_a_value_right_of_the_header_rejects_its_row(con, landing):
+    """A cell beyond the last headed column belongs to no column: the row is rejected with its cells, not
+    landed with the value dropped."""
+    write_housing(landing / "housing_events" / "housing_wide.xlsx",
+                  [housing_row(), housing_row("E2") + [None, "stray note"], housing_row("E3") + [None, None]])
+    result = land_feed(con, HOUSING, landing)
+    assert (result.rows_landed, result.rows_rejected) == (2, 1)
+    [(row_number, reason, text)] = con.execute("select row_number, reason, original_text from raw._rejects").fetchall()
+    width = len(HOUSING.header)
+    assert row_number == 2 and reason == f"expected {width} fields, found {width + 2}"
+    assert text.split("\t")[-1] == "stray note" and "E2" in text.split("\t")
+
+
 def test_xlsx_missing_sheet_fails(con, landing):
     path = landing / "housing_events" / "housing_2.xlsx"
     path.parent.mkdir(parents=True)

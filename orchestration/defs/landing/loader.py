@@ -475,6 +475,13 @@ def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
     for row_number, row in enumerate(rows, start=1):
         if all(v is None or v == "" for v in row):
             continue
+        if any(v is not None and v != "" for v in row[len(header):]):
+            # a value right of the last headed column belongs to no column: reject the row, as a CSV row
+            # with too many fields is, rather than drop the value unseen
+            filled = max(i for i, v in enumerate(row) if v is not None and v != "") + 1
+            chunk.rejects.append((row_number, f"expected {len(header)} fields, found {filled}",
+                                  "\t".join("" if v is None else _as_text(v) for v in row[:filled])))
+            continue
         cells = list(row) + [None] * (len(header) - len(row))
         chunk.row_numbers.append(row_number)
         for index, (column_values, position) in enumerate(zip(chunk.values, positions)):
