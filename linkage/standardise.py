@@ -153,9 +153,15 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
         male, female = (", ".join(f"'{code}'" for code in codes) for codes in (MALE, FEMALE))
         nick = NICKNAMES_CSV.as_posix()
         sql = f"""
-        with nicknames as (
-            select upper(strip_accents(trim(name))) as name, min(upper(strip_accents(trim(canonical)))) as canonical
-            from read_csv('{nick}', header = true, all_varchar = true) group by 1
+        with nickname_pairs as (
+            select distinct upper(strip_accents(trim(name))) as name, upper(strip_accents(trim(canonical))) as canonical
+            from read_csv('{nick}', header = true, all_varchar = true)
+        ),
+        nicknames as (  -- as the warehouse's model: two names each other's canonical form take the first
+            select p.name, min(p.canonical) as canonical
+            from nickname_pairs p left join nickname_pairs r on p.name = r.canonical and p.canonical = r.name
+            where r.name is null or p.name > p.canonical
+            group by p.name
         ),
         cleaned as (
             select

@@ -256,6 +256,11 @@ def test_list_standardisation_keeps_the_year_of_a_date_that_is_not_whole_and_dro
     # a title is not a forename: dropped from the start, and a forename that is only a title is missing
     assert out.loc[["0", "4"], "first_name"].isna().all()
     assert out.loc[["1", "2", "3", "5"], "first_name"].tolist() == ["JANE", "WILLIAM", "EARL", "MARY ANN"]
+    # two names the nicknames seed gives as each other's canonical form share one
+    pair = standardise(pd.DataFrame({"source": "a", "record_id": ["0", "1", "2"],
+                                     "first_name": ["Catherine", "Katherine", "Bill"]})).to_pandas()
+    assert pair.set_index("source_record_id")["first_name_canonical"].to_dict() == {
+        "0": "CATHERINE", "1": "CATHERINE", "2": "WILLIAM"}
 
 
 def test_list_model_compares_a_year_alone_with_a_year():

@@ -19,14 +19,30 @@ records as (
 
 ),
 
+nickname_pairs as (
+
+    select distinct
+        upper(strip_accents(trim(name))) as name,
+        upper(strip_accents(trim(canonical))) as canonical
+    from {{ ref('nicknames') }}
+
+),
+
 nicknames as (
 
-    -- a nickname mapping to several canonical forms (Al -> Alan, Albert) takes the first
+    -- a nickname mapping to several canonical forms (Al -> Alan, Albert) takes the first; two names
+    -- given as each other's canonical form (Catherine, Katherine) both take the first of the two, else
+    -- each would take the other and they would never share one
     select
-        upper(strip_accents(trim(name))) as name,
-        min(upper(strip_accents(trim(canonical)))) as canonical
-    from {{ ref('nicknames') }}
-    group by 1
+        nickname_pairs.name,
+        min(nickname_pairs.canonical) as canonical
+    from nickname_pairs
+    left join nickname_pairs as reversed
+        on
+            nickname_pairs.name = reversed.canonical
+            and nickname_pairs.canonical = reversed.name
+    where reversed.name is null or nickname_pairs.name > nickname_pairs.canonical
+    group by nickname_pairs.name
 
 ),
 
