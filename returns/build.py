@@ -52,7 +52,8 @@ _CASE_NEEDS = """
 select
     family_case_id, family_id, attached_date, closed_date, sustained_check_date, intensity, key_worker_id,
     headline_code, is_need_at_attachment, status_at_attachment, status_at_closure,
-    status_six_months_after_closure, n_needs_at_attachment, is_claim_candidate, attachment_evidence_event_ids
+    status_six_months_after_closure, n_needs_at_attachment, is_eligible_at_attachment, is_new_need_after_attachment,
+    is_claim_candidate, not_claimable_reason, attachment_evidence_event_ids
 from marts.family_progress
 where as_at_date = $period_end and {in_period} and headline_code in ({headlines})
 """
@@ -92,6 +93,18 @@ def _claim_status(case: pd.DataFrame, period: Period) -> str:
     return "CLAIMABLE" if bool(first.is_claim_candidate) else "NOT_CLAIMABLE"
 
 
+def _not_claimable_reason(case: pd.DataFrame, claim_status: str) -> str | None:
+    """Why a closed case whose six months have passed is not claimable (the mart's first failed rule)."""
+    reason = _text(case.iloc[0].not_claimable_reason) if claim_status == "NOT_CLAIMABLE" else None
+    return reason.upper() if reason else None
+
+
+def _new_needs_after_attachment(case: pd.DataFrame) -> str | None:
+    """Headlines not met at attachment but met at closure or six months later, e.g. 'SF03;SF09'."""
+    codes = sorted(case.loc[case.is_new_need_after_attachment.astype(bool), "headline_code"])
+    return ";".join(codes) or None
+
+
 def _flag(value: bool) -> str:
     return "Y" if value else "N"
 
@@ -106,9 +119,6 @@ def _text(value) -> str | None:
 def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
     needs = case_needs(con, period)
     needs["outcome"] = [_outcome(r) for r in needs.itertuples(index=False)]
-    eligible = {r[0] for r in con.execute(
-        "select family_id from marts.family_eligibility where as_at_date = ? and is_sf_eligible",
-        [period.end]).fetchall()}
     rows = []
     for case_id, case in needs.groupby("family_case_id", sort=True):
         first = case.iloc[0]
@@ -123,7 +133,8 @@ def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudon
             "intensity": _text(first.intensity),
             "lead_practitioner_assigned": _flag(key_worker is not None),
             "lead_practitioner_ref": pseudonymiser.ref("practitioner", key_worker),
-            "is_sf_eligible": _flag(family_id in eligible),
+            # eligibility on the attachment date, the date n_headlines_identified counts needs at
+            "is_sf_eligible": _flag(bool(first.is_eligible_at_attachment)),
             "n_headlines_identified": int(case.is_need_at_attachment.sum()),
         }
         by_code = {r.headline_code: r for r in case.itertuples(index=False)}
@@ -132,6 +143,7 @@ def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudon
             row[need_column(code)] = _flag(found is not None and bool(found.is_need_at_attachment))
             row[outcome_column(code)] = found.outcome if found is not None else None
         row["claim_status"] = _claim_status(case, period)
+        row["not_claimable_reason"] = _not_claimable_reason(case, row["claim_status"])
         rows.append(row)
     from returns.spec import get_spec
 
@@ -140,13 +152,15 @@ def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudon
 
 def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
     """Cases that meet the claim rule (marts.family_progress.is_claim_candidate) with the six months after
-    closure ending in the period: one row per need identified at attachment, with its evidence."""
+    closure ending in the period: one row per need identified at attachment, with its evidence, and the
+    headlines that arose after attachment (they do not block the claim; the auditor sees them)."""
     needs = case_needs(con, period)
     rows = []
     for case_id, case in needs.groupby("family_case_id", sort=True):
         first = case.iloc[0]
         if _claim_status(case, period) != "CLAIMABLE" or first.sustained_check_date < period.start:
             continue
+        new_needs = _new_needs_after_attachment(case)
         for need in case[case.is_need_at_attachment].itertuples(index=False):
             ids = need.attachment_evidence_event_ids
             evidence = list(ids) if ids is not None else []
@@ -164,6 +178,7 @@ def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser
                 "status_sustained": need.status_six_months_after_closure.upper(),
                 "n_evidence_events": len(evidence),
                 "evidence_event_refs": ";".join(sorted(pseudonymiser.refs("event", evidence))) or None,
+                "new_needs_after_attachment": new_needs,
                 "assessment_and_plan": "TO_CONFIRM",
             })
     from returns.spec import get_spec

@@ -225,3 +225,47 @@ def test_analyst_question_families_with_three_headlines_and_their_evidence(wareh
         headlines_per_family.setdefault(row["family_id"], set()).add(row["headline_code"])
         assert row["event_date"] <= as_at  # evidence known at the date
     assert all(len(headlines) >= 3 for headlines in headlines_per_family.values())
+
+
+def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehouse):
+    """On the real marts: a closed, due case with a lead practitioner and only one or two headlines at attachment
+    is not claimable (it was not eligible); claim candidates have 3+ headlines at attachment and no other case
+    of the family (sharing a member) claims too or is open between their closure and six-month check. The
+    rules' edge cases are the dbt unit tests on family_progress."""
+    con, settings = warehouse
+    cases = con.sql("""
+        select
+            family_case_id,
+            any_value(attached_date) as attached_date,
+            any_value(closed_date) as closed_date,
+            any_value(sustained_check_date) as sustained_check_date,
+            any_value(key_worker_id) is not null
+            and any_value(closed_date) is not null and any_value(sustained_check_date) <= $as_at as is_due,
+            count(*) filter (where status_at_attachment = 'met') as headlines_at_attachment,
+            any_value(is_claim_candidate) as is_claim_candidate,
+            any_value(not_claimable_reason) as not_claimable_reason
+        from marts.family_progress
+        where as_at_date = $as_at
+        group by family_case_id
+    """, params={"as_at": settings.reporting_date}).fetchall()
+    cases = [dict(zip(("case", "attached", "closed", "sustained", "is_due", "headlines", "is_candidate", "reason"),
+                      c, strict=True)) for c in cases]
+    too_few = [c for c in cases if c["is_due"] and 0 < c["headlines"] < 3]
+    assert too_few, "the pipeline's data should hold due cases with one or two headlines at attachment"
+    assert {c["reason"] for c in too_few} == {"not_eligible_at_attachment"}
+    assert not any(c["is_candidate"] for c in too_few)
+    by_id = {c["case"]: c for c in cases}
+    candidates = {c["case"] for c in cases if c["is_candidate"]}
+    assert all(by_id[c]["headlines"] >= 3 for c in candidates)
+    members = con.sql("select family_case_id, person_id from intermediate.int_criteria__programme_case_members"
+                      ).fetchall()
+    cases_of_person: dict[str, set[str]] = {}
+    for case_id, person_id in members:
+        cases_of_person.setdefault(person_id, set()).add(case_id)
+    for related in cases_of_person.values():
+        assert len(related & candidates) <= 1  # one claim per family
+        for case_id in related & candidates:
+            this = by_id[case_id]
+            others = [by_id[other] for other in related - {case_id} if other in by_id]
+            assert not any(o["attached"] < this["sustained"] and (o["closed"] is None or o["closed"] > this["closed"])
+                           for o in others)  # support did not resume within the six months

@@ -120,16 +120,21 @@ def make_marts(warehouse) -> None:
         ['P000'] as evidencing_person_ids from marts.dim_family, (values ('SF01'), ('SF08')) v(h)""")
     # family_progress: one row per case, as_at_date and headline, statuses as known at the as_at_date.
     # C1 (F00) closed 2025-12-20, sustained by 2026-06-20: reported in Q2, not Q3. C2 (F01) closed 2026-01-15,
-    # its six months end 2026-07-15: claimable in Q3. C3 (F02) open. C4 (F03) closed 2026-02-01 without a lead
-    # practitioner and SF08 met again six months later: not claimable.
-    cases = [("C1", "F00", "2025-03-01", "2025-12-20", "INTENSIVE", "KW1", {"SF01": (True, False, False)}),
+    # its six months end 2026-07-15: claimable in Q3; SF10 arose at closure (a new need, flagged). C3 (F02) open.
+    # C4 (F03) closed 2026-02-01 without a lead practitioner and SF08 met again six months later: not claimable;
+    # one headline at attachment, so not eligible then, although F03 is eligible at the period end. C5 (F04)
+    # eligible at attachment (F04 is not at the period end), resolved and sustained, but the mart found the family
+    # claimed for already: not claimable. The claim rule and its reason are the mart's (family_progress.sql).
+    three_resolved = {"SF01": (True, False, False), "SF03": (True, False, False), "SF08": (True, False, False)}
+    cases = [("C1", "F00", "2025-03-01", "2025-12-20", "INTENSIVE", "KW1", {"SF01": (True, False, False)}, None),
              ("C2", "F01", "2025-02-01", "2026-01-15", "TARGETED", "KW2",
-              {"SF01": (True, False, False), "SF08": (True, False, False), "SF10": (False, True, False)}),
-             ("C3", "F02", "2026-05-01", None, "LIGHT_TOUCH", "KW1", {"SF08": (True, False, False)}),
-             ("C4", "F03", "2025-06-01", "2026-02-01", "INTENSIVE", None, {"SF08": (True, False, True)})]
+              {**three_resolved, "SF10": (False, True, False)}, None),
+             ("C3", "F02", "2026-05-01", None, "LIGHT_TOUCH", "KW1", {"SF08": (True, False, False)}, None),
+             ("C4", "F03", "2025-06-01", "2026-02-01", "INTENSIVE", None, {"SF08": (True, False, True)}, None),
+             ("C5", "F04", "2025-04-01", "2026-01-10", "TARGETED", "KW2", three_resolved, "family_already_claimed")]
     rows = []
     for as_at in (dt.date(2026, 6, 30), dt.date(2026, 9, 30)):
-        for case, family, attached, closed, intensity, worker, needs in cases:
+        for case, family, attached, closed, intensity, worker, needs, family_rule_failed in cases:
             closed_date = dt.date.fromisoformat(closed) if closed else None
             sustained = (pd.Timestamp(closed_date) + pd.DateOffset(months=6)).date() if closed_date else None
             is_closed = closed_date is not None and closed_date <= as_at
@@ -141,20 +146,27 @@ def make_marts(warehouse) -> None:
                     else "not_closed"
                 statuses[code] = ("met" if met[0] else "not_met", closure, six)
             identified = [c for c, (a, _, _) in statuses.items() if a == "met"]
-            claim = worker is not None and bool(identified) and all(
-                statuses[c][1] in ("not_met", "on_cusp") and statuses[c][2] in ("not_met", "on_cusp")
-                for c in identified)
+            eligible = len(identified) >= 3  # every family here has a child
+            resolved = all(statuses[c][1] in ("not_met", "on_cusp") and statuses[c][2] in ("not_met", "on_cusp")
+                           for c in identified)
+            reason = ("not_closed" if not is_closed else "sustainment_not_yet_due" if sustained > as_at
+                      else "no_lead_practitioner" if worker is None else "no_need_at_attachment" if not identified
+                      else "not_eligible_at_attachment" if not eligible
+                      else "need_not_resolved_or_sustained" if not resolved else family_rule_failed)
             for code, (at_attachment, at_closure, six_months) in statuses.items():
+                new_need = at_attachment != "met" and "met" in (at_closure, six_months)
                 rows.append((case, as_at, code, family, dt.date.fromisoformat(attached),
                              closed_date if is_closed else None, sustained, intensity, worker, at_attachment,
-                             at_closure, six_months, at_attachment == "met", len(identified), claim,
+                             at_closure, six_months, at_attachment == "met", len(identified), eligible, new_need,
+                             reason is None, reason,
                              [hash_id(case, code, n) for n in range(2)] if at_attachment == "met" else None))
     con.execute("""create table marts.family_progress (family_case_id varchar, as_at_date date, headline_code varchar,
         family_id varchar, attached_date date, closed_date date, sustained_check_date date, intensity varchar,
         key_worker_id varchar, status_at_attachment varchar, status_at_closure varchar,
         status_six_months_after_closure varchar, is_need_at_attachment boolean, n_needs_at_attachment bigint,
-        is_claim_candidate boolean, attachment_evidence_event_ids varchar[])""")
-    con.executemany("insert into marts.family_progress values (" + ", ".join("?" * 16) + ")", rows)
+        is_eligible_at_attachment boolean, is_new_need_after_attachment boolean, is_claim_candidate boolean,
+        not_claimable_reason varchar, attachment_evidence_event_ids varchar[])""")
+    con.executemany("insert into marts.family_progress values (" + ", ".join("?" * 19) + ")", rows)
     con.close()
 
 
@@ -255,7 +267,8 @@ def claims_frame(n: int = 3) -> pd.DataFrame:
         "lead_practitioner_ref": p.ref("practitioner", "KW1"), "attached_date": dt.date(2025, 1, 2),
         "closed_date": pd.Timestamp("2026-01-15"), "sustained_to_date": "2026-07-15", "headline_code": "SF01",
         "status_at_attachment": "MET", "status_at_closure": "NOT_MET", "status_sustained": "NOT_MET",
-        "n_evidence_events": 2, "evidence_event_refs": "EVT-a;EVT-b", "assessment_and_plan": "TO_CONFIRM"}
+        "n_evidence_events": 2, "evidence_event_refs": "EVT-a;EVT-b", "new_needs_after_attachment": None,
+        "assessment_and_plan": "TO_CONFIRM"}
         for i in range(n)])
 
 
@@ -418,18 +431,28 @@ def test_returns_are_written_gated_with_manifests_and_reruns_are_identical(perio
 def test_return_contents_follow_the_rules(period_runs):
     base = period_runs.settings.outbox_dir / "2026-Q3"
     fpd = pd.read_csv(base / "family_progress_data_2026-Q3.csv", dtype=str)
-    assert len(fpd) == 3  # C1's sustainment check fell in Q2: not reported in Q3
-    assert fpd.case_status.value_counts().to_dict() == {"CLOSED": 2, "OPEN": 1}
-    assert sorted(fpd.claim_status) == ["CLAIMABLE", "NOT_CLAIMABLE", "OPEN"]
+    assert len(fpd) == 4  # C1's sustainment check fell in Q2: not reported in Q3
+    assert fpd.case_status.value_counts().to_dict() == {"CLOSED": 3, "OPEN": 1}
+    assert sorted(fpd.claim_status) == ["CLAIMABLE", "NOT_CLAIMABLE", "NOT_CLAIMABLE", "OPEN"]
     claimable = fpd[fpd.claim_status == "CLAIMABLE"].iloc[0]
     needs = (claimable.need_01_education, claimable.need_08_domestic_abuse, claimable.need_10_financial)
     assert needs == ("Y", "Y", "N")
-    assert (claimable.outcome_01_education, claimable.n_headlines_identified) == ("SUSTAINED", "2")
+    assert (claimable.outcome_01_education, claimable.n_headlines_identified) == ("SUSTAINED", "3")
+    assert claimable.is_sf_eligible == "Y" and pd.isna(claimable.not_claimable_reason)
+    # eligibility as at attachment, consistent with n_headlines_identified, not the period end's (C4's family is
+    # eligible at the period end with one headline at attachment; C5's is not, with three)
+    assert ((fpd.n_headlines_identified.astype(int) >= 3) == (fpd.is_sf_eligible == "Y")).all()
+    not_claimable = fpd[fpd.claim_status == "NOT_CLAIMABLE"].set_index("n_headlines_identified")
+    why = ["is_sf_eligible", "not_claimable_reason"]
+    assert not_claimable.loc["1", why].tolist() == ["N", "NO_LEAD_PRACTITIONER"]
+    assert not_claimable.loc["3", why].tolist() == ["Y", "FAMILY_ALREADY_CLAIMED"]
+    assert fpd.not_claimable_reason.notna().sum() == 2  # only on NOT_CLAIMABLE rows
     claims = pd.read_csv(base / "results_claims_2026-Q3.csv", dtype=str)
-    assert sorted(claims.headline_code) == ["SF01", "SF08"]  # the claimable case's identified needs, not SF10
+    assert sorted(claims.headline_code) == ["SF01", "SF03", "SF08"]  # the claimable case's identified needs
     assert (claims.n_evidence_events == "2").all() and set(claims.case_ref) == {claimable.case_ref}
+    assert (claims.new_needs_after_attachment == "SF10").all()  # arose at closure: flagged, not claimed
     nis = pd.read_csv(base / "restricted" / "national_impact_study_2026-Q3.csv", dtype=str)
-    assert len(nis) == 6 and nis.nhs_number.notna().all()  # three families reported on, two members each
+    assert len(nis) == 8 and nis.nhs_number.notna().all()  # four families reported on, two members each
     assert set(nis.family_ref) == set(fpd.family_ref)  # the same pseudonymous family key in both returns
     assert not list(base.glob("national_impact_study*"))  # only under restricted/
     for path in [*base.glob("*.csv")]:
@@ -613,7 +636,7 @@ def test_the_analyst_workbook_reads_well(period_runs):
         assert all(column_width(sheet, c.column) >= len(str(c.value)) for c in sheet[1]), sheet.title
     families = book["Families"]
     header = [c.value for c in families[1]]
-    assert families.max_row - 1 == 4  # F01-F03 worked with or eligible, F00 eligible at the period end
+    assert families.max_row - 1 == 5  # F01-F04 worked with or eligible, F00 eligible at the period end
     start = header.index("start_date") + 1
     assert isinstance(families.cell(2, start).value, dt.datetime)  # a real date, formatted as one
     assert families.cell(2, start).number_format == "yyyy-mm-dd"

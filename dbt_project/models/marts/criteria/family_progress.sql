@@ -2,9 +2,20 @@
 -- before it) and Supporting Families headline. Each headline's status among the case members at attachment
 -- (identification windows), at closure and six months after closure (resolution windows: the rule met over the
 -- last resolution_lookback_months means unresolved), as known at the as_at_date.
--- Claim rule: the case has a lead practitioner, at least one need identified at attachment, and every need
--- identified at attachment is resolved at closure and still resolved six months later (so a need that recurs
--- within six months of closure fails it). Needs first seen after attachment do not block a claim.
+-- Claim rule (is_claim_candidate; not_claimable_reason says which part failed first):
+--   - the case is closed and its six-month check is due;
+--   - it has a lead practitioner and at least one need identified at attachment;
+--   - the family was eligible at attachment: a dependent child (under 18) or an expectant parent among the case
+--     members and the members of its family on the attachment date, and 3+ headlines met among the case members
+--     (n_needs_at_attachment, the count the Family Progress Data reports);
+--   - every need identified at attachment is resolved at closure and still resolved six months later;
+--   - support did not resume within those six months: no other case sharing a member or the family was open at
+--     any time between this case's closure and its six-month check;
+--   - the family has not been claimed for already: no other case sharing a member or the family meets every
+--     rule above with an earlier six-month check (the same date: the lower case id is the claim). One result
+--     per family, so two concurrent records of the same work do not claim twice.
+-- Needs first met after attachment (at closure or at the six-month check) do not block a claim, as no published
+-- rule says they must; is_new_need_after_attachment flags them for the claim's auditor.
 
 with
 
@@ -45,6 +56,18 @@ criteria_needs as (
 
 ),
 
+dim_person as (
+
+    select * from {{ ref('dim_person') }}
+
+),
+
+expectant_windows as (
+
+    select * from {{ ref('int_person_expectant_windows') }}
+
+),
+
 -- the family most of the case members belonged to when the case was attached
 case_families as (
 
@@ -65,6 +88,85 @@ case_families as (
             partition by programme_cases.family_case_id
             order by count(distinct programme_case_members.person_id) desc, family_membership.family_id
         ) = 1
+
+),
+
+-- who counts for the dependent-child test at attachment: the case members and their family's members that day
+attachment_people as (
+
+    select
+        programme_case_members.family_case_id,
+        programme_case_members.person_id
+    from programme_case_members
+
+    union
+
+    select
+        case_families.family_case_id,
+        family_membership.person_id
+    from case_families
+    inner join programme_cases
+        on case_families.family_case_id = programme_cases.family_case_id
+    inner join family_membership
+        on
+            case_families.family_id = family_membership.family_id
+            and programme_cases.attached_date >= family_membership.valid_from
+            and (family_membership.valid_to is null or programme_cases.attached_date < family_membership.valid_to)
+
+),
+
+attachment_households as (
+
+    select
+        programme_cases.family_case_id,
+        count(distinct attachment_people.person_id) filter (
+            where
+            dim_person.dob <= programme_cases.attached_date
+            and programme_cases.attached_date < {{ birthday('dim_person.dob', 18) }}
+        ) as n_dependent_children_at_attachment,
+        count(distinct expectant_windows.person_id) > 0 as is_expecting_at_attachment
+    from programme_cases
+    inner join attachment_people
+        on programme_cases.family_case_id = attachment_people.family_case_id
+    left join dim_person
+        on attachment_people.person_id = dim_person.person_id
+    left join expectant_windows
+        on
+            attachment_people.person_id = expectant_windows.person_id
+            and programme_cases.attached_date >= expectant_windows.valid_from
+            and (expectant_windows.valid_to is null or programme_cases.attached_date < expectant_windows.valid_to)
+    group by programme_cases.family_case_id
+
+),
+
+-- what ties a case to a family: each member, and the family most members belonged to at attachment
+case_family_keys as (
+
+    select
+        family_case_id,
+        'person|' || person_id as family_key
+    from programme_case_members
+
+    union
+
+    select
+        family_case_id,
+        'family|' || family_id as family_key
+    from case_families
+
+),
+
+-- pairs of cases of the same family (sharing a member or the family): one claim per family
+related_cases as (
+
+    select distinct
+        this_case.family_case_id,
+        other_case.family_case_id as other_family_case_id
+    from case_family_keys as this_case
+    inner join case_family_keys as other_case
+        on
+            this_case.family_key = other_case.family_key
+            and this_case.family_case_id <> other_case.family_case_id
 
 ),
 
@@ -177,7 +279,9 @@ judged as (
         *,
         status_at_attachment = 'met' as is_need_at_attachment,
         status_at_closure in ('not_met', 'on_cusp') as is_resolved_at_closure,
-        status_six_months_after_closure in ('not_met', 'on_cusp') as is_sustained
+        status_six_months_after_closure in ('not_met', 'on_cusp') as is_sustained,
+        status_at_attachment <> 'met'
+        and (status_at_closure = 'met' or status_six_months_after_closure = 'met') as is_new_need_after_attachment
     from case_headlines
 
 ),
@@ -188,9 +292,126 @@ counted as (
         *,
         count(*) filter (where is_need_at_attachment) over case_at_date as n_needs_at_attachment,
         count(*) filter (where is_need_at_attachment and is_resolved_at_closure and is_sustained)
-            over case_at_date as n_needs_resolved_and_sustained
+            over case_at_date as n_needs_resolved_and_sustained,
+        count(*) filter (where is_new_need_after_attachment) over case_at_date as n_new_needs_after_attachment
     from judged
     window case_at_date as (partition by family_case_id, as_at_date)
+
+),
+
+cases_at_date as (
+
+    select distinct
+        counted.family_case_id,
+        counted.as_at_date,
+        counted.attached_date,
+        case when counted.closed_date <= counted.as_at_date then counted.closed_date end as closed_date,
+        counted.sustained_check_date,
+        counted.key_worker_id,
+        counted.n_needs_at_attachment,
+        counted.n_needs_resolved_and_sustained,
+        coalesce(attachment_households.n_dependent_children_at_attachment, 0) as n_dependent_children_at_attachment,
+        coalesce(attachment_households.is_expecting_at_attachment, false) as is_expecting_at_attachment
+    from counted
+    left join attachment_households
+        on counted.family_case_id = attachment_households.family_case_id
+
+),
+
+cases_eligible as (
+
+    select
+        *,
+        (n_dependent_children_at_attachment > 0 or is_expecting_at_attachment)
+        and n_needs_at_attachment >= 3 as is_eligible_at_attachment
+    from cases_at_date
+
+),
+
+-- another case of the family open at some time between this one's closure and its six-month check, as known
+-- at the as_at_date (a case still open then, or closed after it, counts as open)
+support_resumed as (
+
+    select distinct
+        cases_eligible.family_case_id,
+        cases_eligible.as_at_date
+    from cases_eligible
+    inner join related_cases
+        on cases_eligible.family_case_id = related_cases.family_case_id
+    inner join cases_eligible as other_case
+        on
+            related_cases.other_family_case_id = other_case.family_case_id
+            and cases_eligible.as_at_date = other_case.as_at_date
+    where
+        cases_eligible.closed_date is not null
+        and other_case.attached_date < cases_eligible.sustained_check_date
+        and coalesce(other_case.closed_date, date '9999-12-31') > cases_eligible.closed_date
+
+),
+
+-- the first reason a case cannot be claimed, short of the one-claim-per-family rule
+cases_judged as (
+
+    select
+        cases_eligible.*,
+        support_resumed.family_case_id is not null as has_other_case_in_sustainment_period,
+        case
+            when cases_eligible.closed_date is null then 'not_closed'
+            when cases_eligible.sustained_check_date > cases_eligible.as_at_date then 'sustainment_not_yet_due'
+            when cases_eligible.key_worker_id is null then 'no_lead_practitioner'
+            when cases_eligible.n_needs_at_attachment = 0 then 'no_need_at_attachment'
+            when not cases_eligible.is_eligible_at_attachment then 'not_eligible_at_attachment'
+            when cases_eligible.n_needs_resolved_and_sustained < cases_eligible.n_needs_at_attachment
+                then 'need_not_resolved_or_sustained'
+            when support_resumed.family_case_id is not null then 'support_resumed_within_six_months'
+        end as case_rule_failed
+    from cases_eligible
+    left join support_resumed
+        on
+            cases_eligible.family_case_id = support_resumed.family_case_id
+            and cases_eligible.as_at_date = support_resumed.as_at_date
+
+),
+
+-- cases of the same family that pass every other rule with an earlier six-month check (ties: the lower id)
+already_claimed as (
+
+    select distinct
+        cases_judged.family_case_id,
+        cases_judged.as_at_date
+    from cases_judged
+    inner join related_cases
+        on cases_judged.family_case_id = related_cases.family_case_id
+    inner join cases_judged as earlier_claim
+        on
+            related_cases.other_family_case_id = earlier_claim.family_case_id
+            and cases_judged.as_at_date = earlier_claim.as_at_date
+    where
+        earlier_claim.case_rule_failed is null
+        and (earlier_claim.sustained_check_date, earlier_claim.family_case_id)
+        < (cases_judged.sustained_check_date, cases_judged.family_case_id)
+
+),
+
+claims as (
+
+    select
+        cases_judged.family_case_id,
+        cases_judged.as_at_date,
+        cases_judged.n_dependent_children_at_attachment,
+        cases_judged.is_expecting_at_attachment,
+        cases_judged.is_eligible_at_attachment,
+        cases_judged.has_other_case_in_sustainment_period,
+        already_claimed.family_case_id is not null as is_family_already_claimed,
+        coalesce(
+            cases_judged.case_rule_failed,
+            case when already_claimed.family_case_id is not null then 'family_already_claimed' end
+        ) as not_claimable_reason
+    from cases_judged
+    left join already_claimed
+        on
+            cases_judged.family_case_id = already_claimed.family_case_id
+            and cases_judged.as_at_date = already_claimed.as_at_date
 
 ),
 
@@ -216,9 +437,15 @@ final as (
             as is_resolved_and_sustained,
         counted.n_needs_at_attachment,
         counted.n_needs_resolved_and_sustained,
-        counted.key_worker_id is not null
-        and counted.n_needs_at_attachment > 0
-        and counted.n_needs_resolved_and_sustained = counted.n_needs_at_attachment as is_claim_candidate,
+        claims.n_dependent_children_at_attachment,
+        claims.is_expecting_at_attachment,
+        claims.is_eligible_at_attachment,
+        counted.is_new_need_after_attachment,
+        counted.n_new_needs_after_attachment,
+        claims.has_other_case_in_sustainment_period,
+        claims.is_family_already_claimed,
+        claims.not_claimable_reason is null as is_claim_candidate,
+        claims.not_claimable_reason,
         counted.attachment_evidence_event_ids,
         case when counted.status_at_closure in ('met', 'on_cusp') then counted.closure_evidence_event_ids end
             as closure_evidence_event_ids,
@@ -227,6 +454,10 @@ final as (
                 then counted.sustained_evidence_event_ids
         end as sustained_evidence_event_ids
     from counted
+    inner join claims
+        on
+            counted.family_case_id = claims.family_case_id
+            and counted.as_at_date = claims.as_at_date
     left join case_families
         on counted.family_case_id = case_families.family_case_id
 
