@@ -67,14 +67,26 @@ class Check:
     min_value: float | None = None
     max_value: float | None = None
     value_set: tuple | None = None
-    scope: str = "table"  # table | latest_delivery
+    scope: str = "table"  # table | latest_delivery (a check of one delivery's rows: delivery_id says which)
     # set when the check cannot be evaluated yet (e.g. a table it needs does not exist): it is recorded with
     # passed = null and this reason as its observed value, and neither passes nor fails the gate
     skip_reason: str | None = None
+    delivery_id: str | None = None  # the delivery a latest_delivery check judges; None: the plan's delivery_id
 
     @property
     def label(self) -> str:
         return f"{self.expectation}({self.column})" if self.column else self.expectation
+
+    def accepts(self, value) -> bool:
+        """The rule GX applies to this check's measurement (inclusive range or value set; a null fails), for a
+        gate that must know an outcome while planning (the raw gate's row-count baseline). GX stays the judge
+        of record."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return False
+        if self.value_set is not None:
+            return value in self.value_set
+        return ((self.min_value is None or value >= self.min_value)
+                and (self.max_value is None or value <= self.max_value))
 
 
 @dataclass
@@ -98,6 +110,7 @@ class ExpectationResult:
     observed_value: str
     threshold: str
     scope: str
+    delivery_id: str | None = None  # the delivery judged, for a latest_delivery check of an earlier delivery
 
     @property
     def evaluated(self) -> bool:
@@ -159,7 +172,8 @@ class GateResult:
             "failed_errors": [r.label for r in self.errors],
             "failed_warnings": [r.label for r in self.warnings],
             "failures": [{"expectation": r.expectation, "column": r.column, "severity": r.severity,
-                          "observed": r.observed_value, "threshold": r.threshold}
+                          "observed": r.observed_value, "threshold": r.threshold,
+                          **({"delivery": r.delivery_id} if r.delivery_id else {})}
                          for r in self.errors + self.warnings],
             **self.counts,
         }
@@ -308,7 +322,7 @@ def validate_gate(plan: GatePlan, gx_root: Path, run_id: str | None = None,
             passed=None if c.skip_reason is not None else passed_by_check.get(i, False),
             observed_value=(f"not evaluated: {c.skip_reason}" if c.skip_reason is not None
                             else plan.observed.get(c.metric, _text(plan.metrics.get(c.metric)))),
-            threshold=c.threshold, scope=c.scope)
+            threshold=c.threshold, scope=c.scope, delivery_id=c.delivery_id)
         for i, c in enumerate(plan.checks)
     ]
     measurements = {metric: float(value) for metric, value in plan.metrics.items()
@@ -411,10 +425,12 @@ def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def record_results(con: duckdb.DuckDBPyConnection, result: GateResult) -> int:
-    """Step 3: append one row per expectation to quality.validation_results."""
+    """Step 3: append one row per expectation to quality.validation_results (delivery_id: the delivery the
+    expectation judged, else the gate's latest delivery)."""
     ensure_results_table(con)
     rows = [[result.run_id, result.gate, result.asset_key, r.expectation, r.column, r.passed, r.observed_value,
-             r.threshold, r.severity, result.validated_at, result.delivery_id, r.scope] for r in result.results]
+             r.threshold, r.severity, result.validated_at, r.delivery_id or result.delivery_id, r.scope]
+            for r in result.results]
     if rows:
         con.executemany("insert into quality.validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     measured = [[result.run_id, result.gate, result.asset_key, metric, value, result.validated_at]
@@ -422,6 +438,20 @@ def record_results(con: duckdb.DuckDBPyConnection, result: GateResult) -> int:
     if measured:
         con.executemany("insert into quality.gate_measurements values (?, ?, ?, ?, ?, ?)", measured)
     return len(rows)
+
+
+GATE_DID_NOT_RUN = "gate_did_not_run"
+
+
+def record_gate_error(con: duckdb.DuckDBPyConnection, gate: str, asset_key: str, run_id: str,
+                      error: BaseException) -> None:
+    """A gate that raised (a SQL error, GX failing) leaves one failed error-severity row, so readers of the
+    history (returns/gates.py) see a failed run rather than the previous outcome. Only the exception's type is
+    kept: its message may quote values."""
+    ensure_results_table(con)
+    con.execute("insert into quality.validation_results values (?, ?, ?, ?, null, false, ?, ?, ?, ?, null, 'table')",
+                [run_id, gate, asset_key, GATE_DID_NOT_RUN, f"raised {type(error).__name__}",
+                 "the gate runs to completion", ERROR, dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)])
 
 
 def previous_measurements(con: duckdb.DuckDBPyConnection, gate: str, asset_key: str,

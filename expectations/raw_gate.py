@@ -1,9 +1,10 @@
 """The raw gate: one per feed, generated from the feed registry (orchestration/feeds.yml).
 
 Whole table (raw.<feed>): columns present with the registry's types; required columns not null.
-Latest delivery (the newest landed file of the feed in raw._deliveries, and its rows in raw.<feed>):
-non-empty; row count against the previous delivery; reject share; dates of birth plausible; event
-dates within the delivery window; codes in the registry's code list; identifier formats.
+Each delivery (a landed file of the feed in raw._deliveries, and its rows in raw.<feed>), judged on its own
+rows: every delivery landed since the gate last judged one, and the latest at every run. Non-empty; row
+count against the previous delivery that is not quarantined; reject share; dates of birth plausible;
+event dates within the delivery window; codes in the registry's code list; identifier formats.
 Thresholds are module constants, documented in expectations/README.md.
 """
 
@@ -11,10 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass, replace
 
 import duckdb
 
-from expectations.framework import ERROR, WARNING, Check, GatePlan, register_gate, scalar_rows, share
+from expectations.framework import (
+    ERROR,
+    WARNING,
+    Check,
+    GatePlan,
+    register_gate,
+    scalar_rows,
+    share,
+    table_exists,
+)
 from expectations.identifiers import DESCRIPTIONS, HISTORIC_DATE_COLUMNS, identifier_kind, is_dob, valid_sql
 from orchestration.lib.feeds import PROVENANCE_COLUMNS, Feed, registry
 
@@ -44,17 +55,52 @@ def _sql_list(values) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
-def latest_deliveries(con: duckdb.DuckDBPyConnection, feed_name: str, n: int = 2) -> list[tuple]:
-    """Newest first: (delivery_id, rows_landed, rows_rejected, landed date) of landed files of the feed."""
-    return scalar_rows(con, """
+QUARANTINE_TABLE = "raw._quarantined_deliveries"  # written by the Dagster check (orchestration/defs/quality)
+QUARANTINE_DDL = f"""
+create table if not exists {QUARANTINE_TABLE} (
+    delivery_id varchar not null, feed varchar, file_name varchar, gate varchar, failed_expectations varchar,
+    rows_landed bigint, run_id varchar, quarantined_at timestamp, released_at timestamp
+)"""
+DELIVERY_SCOPE = "latest_delivery"  # a check of one delivery's rows (validation_results.delivery_id says which)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    rows_landed: int
+    rows_rejected: int
+    landed_on: dt.date
+
+    @property
+    def delivered(self) -> int:
+        return self.rows_landed + self.rows_rejected
+
+
+def landed_deliveries(con: duckdb.DuckDBPyConnection, feed_name: str) -> list[Delivery]:
+    """Landed files of the feed, oldest first (landing makes landed_at strictly increasing per feed)."""
+    if not table_exists(con, "raw", "_deliveries"):
+        return []
+    return [Delivery(*row) for row in scalar_rows(con, """
         select delivery_id, rows_landed, rows_rejected, cast(landed_at as date)
         from raw._deliveries where feed = ? and status = 'landed'
-        order by landed_at desc, rowid desc limit ?""", [feed_name, n])
+        order by landed_at, rowid""", [feed_name])]
 
 
-def _table_exists(con, schema: str, table: str) -> bool:
-    return bool(scalar_rows(con, "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-                            [schema, table])[0][0])
+def judged_deliveries(con: duckdb.DuckDBPyConnection, asset_key: str) -> set[str]:
+    """Deliveries this gate has recorded latest-delivery results for."""
+    if not table_exists(con, "quality", "validation_results"):
+        return set()
+    return {r[0] for r in scalar_rows(con, """
+        select distinct delivery_id from quality.validation_results
+        where gate = ? and asset_key = ? and scope = ? and delivery_id is not null""",
+                                      [GATE, asset_key, DELIVERY_SCOPE])}
+
+
+def quarantined_deliveries(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Deliveries held in quarantine now (not released)."""
+    if not table_exists(con, *QUARANTINE_TABLE.split(".")):
+        return set()
+    return {r[0] for r in scalar_rows(con, f"select delivery_id from {QUARANTINE_TABLE} where released_at is null")}
 
 
 @register_gate(GATE)
@@ -89,62 +135,111 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
             observed[metric] = f"{nulls} of {table_rows} rows null"
             checks.append(Check("required_not_null", c.raw_name, ERROR, metric, "null count = 0", max_value=0))
 
-    # --- latest delivery ---------------------------------------------------------------------------
-    deliveries = latest_deliveries(con, feed.name) if _table_exists(con, "raw", "_deliveries") else []
-    latest = deliveries[0] if deliveries else None
-    previous = deliveries[1] if len(deliveries) > 1 else None
-    latest_rows = latest[1] if latest else 0
-    metrics["latest_delivery__rows_landed"] = latest_rows
-    observed["latest_delivery__rows_landed"] = (f"{latest_rows} rows landed" if latest else "no delivery landed")
-    checks.append(Check("latest_delivery_not_empty", None, ERROR, "latest_delivery__rows_landed",
-                        "rows landed >= 1", min_value=1, scope="latest_delivery"))
-    if latest:
-        delivered = latest[1] + latest[2]
-        reject_share = share(latest[2], delivered)
-        metrics["latest_delivery__reject_share"] = reject_share
-        observed["latest_delivery__reject_share"] = f"{reject_share:.4f} ({latest[2]} of {delivered} rows rejected)"
-        checks += [
-            Check("latest_delivery_rejects", None, ERROR, "latest_delivery__reject_share",
-                  f"share <= {REJECT_ERROR_SHARE}", max_value=REJECT_ERROR_SHARE, scope="latest_delivery"),
-            Check("latest_delivery_rejects", None, WARNING, "latest_delivery__reject_share",
-                  f"share <= {REJECT_WARNING_SHARE}", max_value=REJECT_WARNING_SHARE, scope="latest_delivery"),
-        ]
-    if latest and previous and previous[1] + previous[2] > 0:
-        now, before = latest[1] + latest[2], previous[1] + previous[2]
-        ratio = round(now / before, 4)
+    # --- deliveries: each judged on its own rows ---------------------------------------------------------
+    # Every delivery landed since the gate last judged one, oldest first, so files landed together in one run
+    # each get a verdict (and a quarantine of their own); the latest is judged again at every run. The latest's
+    # metrics keep their plain names, an earlier delivery's are prefixed with its id.
+    asset_key = f"raw/{feed.name}"
+    deliveries = landed_deliveries(con, feed.name)
+    judged = judged_deliveries(con, asset_key)
+    last_judged = max((i for i, d in enumerate(deliveries) if d.delivery_id in judged), default=-1)
+    to_judge = deliveries[min(last_judged + 1, len(deliveries) - 1):] if deliveries else []
+    held = quarantined_deliveries(con)
+    # row counts compare with the previous delivery that is not quarantined (nor failing in this run)
+    baseline = next((d for d in reversed(deliveries[:len(deliveries) - len(to_judge)]) if d.delivery_id not in held),
+                    None)
+    content = _content_measures(feed, usable)
+    scanned = _scan_deliveries(con, feed, to_judge, content) if content and to_judge and has_provenance else {}
+
+    if not deliveries:
+        metrics["latest_delivery__rows_landed"] = 0
+        observed["latest_delivery__rows_landed"] = "no delivery landed"
+        checks.append(_NOT_EMPTY)
+    latest_rows = previous_rows = 0
+    for delivery in to_judge:
+        newest = delivery == deliveries[-1]
+        prefix = "" if newest else f"{delivery.delivery_id}__"
+        scanned_rows, *values = scanned.get(delivery.delivery_id) or [0] + [0, 0] * len(content)
+        own_metrics, own_observed, templates = _delivery_measures(delivery, baseline, content, values)
+        own = [replace(c, metric=prefix + c.metric, delivery_id=delivery.delivery_id) for c in templates]
+        metrics |= {prefix + m: v for m, v in own_metrics.items()}
+        observed |= {prefix + m: text for m, text in own_observed.items()}
+        checks += own
+        if newest:
+            latest_rows, previous_rows = scanned_rows, baseline.delivered if baseline else 0
+        if delivery.delivery_id not in held and all(c.accepts(metrics[c.metric]) for c in own if c.severity == ERROR):
+            baseline = delivery  # it will not be quarantined: the next delivery compares with it
+
+    return GatePlan(
+        gate=GATE, target=feed.name, asset_key=asset_key, checks=checks, metrics=metrics, observed=observed,
+        delivery_id=deliveries[-1].delivery_id if deliveries else None,
+        counts={"table_rows": table_rows, "latest_delivery_rows": latest_rows, "previous_delivery_rows": previous_rows,
+                "deliveries_landed": len(deliveries), "deliveries_judged": len(to_judge)},
+    )
+
+
+_NOT_EMPTY = Check("latest_delivery_not_empty", None, ERROR, "latest_delivery__rows_landed", "rows landed >= 1",
+                   min_value=1, scope=DELIVERY_SCOPE)
+
+
+def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: list, values: list
+                       ) -> tuple[dict[str, object], dict[str, str], list[Check]]:
+    """One delivery's metrics, their display text and its checks (plain metric names)."""
+    metrics: dict[str, object] = {"latest_delivery__rows_landed": delivery.rows_landed}
+    observed = {"latest_delivery__rows_landed": f"{delivery.rows_landed} rows landed"}
+    checks = [_NOT_EMPTY]
+    reject_share = share(delivery.rows_rejected, delivery.delivered)
+    metrics["latest_delivery__reject_share"] = reject_share
+    observed["latest_delivery__reject_share"] = (f"{reject_share:.4f} ({delivery.rows_rejected} of "
+                                                 f"{delivery.delivered} rows rejected)")
+    checks += [
+        Check("latest_delivery_rejects", None, ERROR, "latest_delivery__reject_share",
+              f"share <= {REJECT_ERROR_SHARE}", max_value=REJECT_ERROR_SHARE, scope=DELIVERY_SCOPE),
+        Check("latest_delivery_rejects", None, WARNING, "latest_delivery__reject_share",
+              f"share <= {REJECT_WARNING_SHARE}", max_value=REJECT_WARNING_SHARE, scope=DELIVERY_SCOPE),
+    ]
+    if baseline and baseline.delivered > 0:
+        ratio = round(delivery.delivered / baseline.delivered, 4)
         metrics["latest_delivery__row_ratio"] = ratio
-        observed["latest_delivery__row_ratio"] = f"{ratio:.4g} ({now} rows vs {before} in the previous delivery)"
+        observed["latest_delivery__row_ratio"] = (f"{ratio:.4g} ({delivery.delivered} rows vs {baseline.delivered} "
+                                                  "in the previous delivery not quarantined)")
         low, high = ROW_COUNT_WARNING_BAND
         checks += [
             Check("row_count_vs_previous", None, ERROR, "latest_delivery__row_ratio",
-                  f"ratio >= {ROW_COUNT_ERROR_RATIO}", min_value=ROW_COUNT_ERROR_RATIO, scope="latest_delivery"),
+                  f"ratio >= {ROW_COUNT_ERROR_RATIO}", min_value=ROW_COUNT_ERROR_RATIO, scope=DELIVERY_SCOPE),
             Check("row_count_vs_previous", None, WARNING, "latest_delivery__row_ratio",
-                  f"{low} <= ratio <= {high}", min_value=low, max_value=high, scope="latest_delivery"),
+                  f"{low} <= ratio <= {high}", min_value=low, max_value=high, scope=DELIVERY_SCOPE),
         ]
+    for i, (metric, _, _, metric_checks) in enumerate(content):
+        bad, denominator = values[2 * i], values[2 * i + 1]
+        metrics[metric] = share(bad, denominator)
+        observed[metric] = f"{metrics[metric]:.4f} ({bad} of {denominator} values)"
+        checks += metric_checks
+    return metrics, observed, checks
 
-    # --- latest delivery: row contents, one aggregate scan --------------------------------------------
-    landed_on = latest[3] if latest else dt.date.today()
-    content: list[tuple[str, str, str, list[Check]]] = []  # (metric, bad-count sql, denominator sql, checks)
+
+def _content_measures(feed: Feed, usable: dict) -> list[tuple[str, str, str, list[Check]]]:
+    """(metric, bad-count sql, denominator sql, checks) per row-content measure of a delivery. The SQL reads
+    the raw row as `r` and the delivery as `d` (its landed date: d.landed_on)."""
+    content: list[tuple[str, str, str, list[Check]]] = []
     for name, column in usable.items():
-        q = f'"{name}"'
+        q = f'r."{name}"'
         if column.type in {"date", "timestamp"}:
             day = f"cast({q} as date)"
             if is_dob(name):
                 earliest, expectation = EARLIEST_DOB, "dob_plausible"
-                what = f"not after the delivery's landed date, not before {EARLIEST_DOB}"
             elif f"{feed.name}.{name}" in HISTORIC_DATE_COLUMNS:
                 earliest, expectation = EARLIEST_DOB, "event_date_in_window"
-                what = f"not after the delivery's landed date, not before {EARLIEST_DOB}"
             else:
                 earliest, expectation = EARLIEST_EVENT, "event_date_in_window"
-                what = f"not after the delivery's landed date, not before {EARLIEST_EVENT}"
+            what = f"not after the delivery's landed date, not before {earliest}"
             metric = f"{name}__outside_share"
-            bad = f"count(*) filter (where {day} > DATE '{landed_on}' or {day} < DATE '{earliest}')"
+            bad = f"count(*) filter (where {day} > d.landed_on or {day} < DATE '{earliest}')"
             content.append((metric, bad, f"count({q})", [
                 Check(expectation, name, ERROR, metric, f"share <= {ROW_SHARE_ERROR} ({what})",
-                      max_value=ROW_SHARE_ERROR, scope="latest_delivery"),
+                      max_value=ROW_SHARE_ERROR, scope=DELIVERY_SCOPE),
                 Check(expectation, name, WARNING, metric, f"share = 0 ({what})", max_value=0,
-                      scope="latest_delivery")]))
+                      scope=DELIVERY_SCOPE)]))
         if column.codes:
             metric = f"{name}__unknown_code_share"
             codes = sorted({normalise_code(c) for c in column.codes})
@@ -152,39 +247,28 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
             bad = f"count(*) filter (where {norm} is not null and {norm} not in ({_sql_list(codes)}))"
             content.append((metric, bad, f"count({norm})", [
                 Check("code_in_list", name, ERROR, metric, f"share <= {ROW_SHARE_ERROR} outside the registry's codes",
-                      max_value=ROW_SHARE_ERROR, scope="latest_delivery"),
+                      max_value=ROW_SHARE_ERROR, scope=DELIVERY_SCOPE),
                 Check("code_in_list", name, WARNING, metric, "share = 0 outside the registry's codes", max_value=0,
-                      scope="latest_delivery")]))
+                      scope=DELIVERY_SCOPE)]))
         kind = identifier_kind(name) if column.type == "string" else None
         if kind:
             metric = f"{name}__invalid_share"
             bad = f"count(*) filter (where {q} is not null and not {valid_sql(kind, q)})"
             content.append((metric, bad, f"count({q})", [
                 Check(f"{kind}_valid", name, ERROR, metric, f"share <= {IDENTIFIER_ERROR_SHARE} malformed "
-                      f"({DESCRIPTIONS[kind]})", max_value=IDENTIFIER_ERROR_SHARE, scope="latest_delivery"),
+                      f"({DESCRIPTIONS[kind]})", max_value=IDENTIFIER_ERROR_SHARE, scope=DELIVERY_SCOPE),
                 Check(f"{kind}_valid", name, WARNING, metric, f"share <= {IDENTIFIER_WARNING_SHARE} malformed "
-                      f"({DESCRIPTIONS[kind]})", max_value=IDENTIFIER_WARNING_SHARE, scope="latest_delivery")]))
+                      f"({DESCRIPTIONS[kind]})", max_value=IDENTIFIER_WARNING_SHARE, scope=DELIVERY_SCOPE)]))
+    return content
 
-    validated_rows = 0
-    if content and latest and has_provenance:
-        selects = ["count(*)"] + [f"{bad}, {den}" for _, bad, den, _ in content]
-        row = scalar_rows(con, f"select {', '.join(selects)} from {feed.raw_table} where _delivery_id = ?",
-                          [latest[0]])[0]
-        validated_rows = row[0]
-        values = row[1:]
-    else:
-        values = [0, 0] * len(content)
-    for i, (metric, _, _, metric_checks) in enumerate(content):
-        bad, denominator = values[2 * i], values[2 * i + 1]
-        metrics[metric] = share(bad, denominator)
-        observed[metric] = f"{metrics[metric]:.4f} ({bad} of {denominator} values)"
-        checks += metric_checks
 
-    return GatePlan(
-        gate=GATE, target=feed.name, asset_key=f"raw/{feed.name}", checks=checks, metrics=metrics,
-        observed=observed, delivery_id=latest[0] if latest else None,
-        counts={"table_rows": table_rows, "latest_delivery_rows": validated_rows,
-                "previous_delivery_rows": (previous[1] + previous[2]) if previous else 0,
-                "deliveries_landed": scalar_rows(con, "select count(*) from raw._deliveries where feed = ? and "
-                                                     "status = 'landed'", [feed.name])[0][0] if deliveries else 0},
-    )
+def _scan_deliveries(con: duckdb.DuckDBPyConnection, feed: Feed, deliveries: list[Delivery],
+                     content: list) -> dict[str, tuple]:
+    """delivery id -> (rows, bad, denominator, bad, denominator, ...): one aggregate scan for every delivery."""
+    selects = ["count(r._delivery_id)"] + [f"{bad}, {den}" for _, bad, den, _ in content]
+    rows = scalar_rows(con, f"""
+        select d.delivery_id, {', '.join(selects)}
+        from (select unnest(?::varchar[]) as delivery_id, unnest(?::date[]) as landed_on) as d
+        left join {feed.raw_table} as r on r._delivery_id = d.delivery_id
+        group by d.delivery_id""", [[x.delivery_id for x in deliveries], [x.landed_on for x in deliveries]])
+    return {row[0]: row[1:] for row in rows}

@@ -169,10 +169,11 @@ def test_a_delivery_with_half_the_usual_rows_blocks(settings):
     assert second.metadata["latest_delivery_rows"].value == 100
     assert second.metadata["previous_delivery_rows"].value == 200
     assert persons_downstream.key not in materialised
-    # a normal-sized third delivery passes again: the gate judges the latest delivery
-    write_persons(settings, "csc_persons_2026-03-31.csv", good_rows(110, start=2000))
+    # the short delivery is quarantined, so the next one compares with the 200 rows before it, not with its 100
+    write_persons(settings, "csc_persons_2026-03-31.csv", good_rows(190, start=2000))
     third, materialised = gate_run(settings)
     assert third.passed and persons_downstream.key in materialised
+    assert third.metadata["previous_delivery_rows"].value == 200
 
 
 def test_header_only_file_blocks_as_an_empty_delivery(settings):
@@ -216,16 +217,114 @@ def test_a_delivery_failing_its_own_checks_is_quarantined_once_with_expectation_
     [(delivery_id, file_name, gate, expectations, rows_landed)] = quarantined(settings)
     assert (file_name, gate, expectations, rows_landed) == ("csc_persons_2026-02-28.csv", "raw_gate",
                                                             "dob_plausible(dob)", 100)
-    assert failed_once.metadata["quarantined_delivery"].value == delivery_id == failed_once.metadata[
-        "latest_delivery"].value
+    assert failed_once.metadata["quarantined_deliveries"].value == [delivery_id]
+    assert delivery_id == failed_once.metadata["latest_delivery"].value
 
     # a warning does not quarantine: 1 future DOB in 300 rows
     rows = good_rows(300, start=2000)
     rows[0] = person(2000, dob="01/01/2099")
     write_persons(settings, "csc_persons_2026-03-31.csv", rows)
     warned, _ = gate_run(settings)
-    assert warned.severity == dg.AssetCheckSeverity.WARN and "quarantined_delivery" not in warned.metadata
+    assert warned.severity == dg.AssetCheckSeverity.WARN and "quarantined_deliveries" not in warned.metadata
     assert [q[1] for q in quarantined(settings)] == ["csc_persons_2026-02-28.csv"]
+
+
+def delivery_ids(settings: Settings) -> dict[str, str]:
+    """file name -> delivery id of every landed csc_persons file."""
+    return dict(query(settings, "select file_name, delivery_id from raw._deliveries where status = 'landed'"))
+
+
+def with_future_dobs(rows: list[list[str]], n: int) -> list[list[str]]:
+    return [person(int(r[0][1:]), dob="01/01/2099") if i < n else r for i, r in enumerate(rows)]
+
+
+def test_files_landed_together_are_each_judged_on_their_own_rows_and_quarantined_alone(settings):
+    """Two files of one feed landing in one run: the earlier one, with future DOBs, is judged on its own rows,
+    recorded under its own delivery id and quarantined; the newer, good one is not. The next run judges only
+    the latest again."""
+    write_persons(settings, "csc_persons_2026-01-31.csv", with_future_dobs(good_rows(100), 5))
+    write_persons(settings, "csc_persons_2026-02-28.csv", good_rows(100, start=1000))
+    evaluation, materialised = gate_run(settings)
+    ids = delivery_ids(settings)
+    bad, good = ids["csc_persons_2026-01-31.csv"], ids["csc_persons_2026-02-28.csv"]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert failed(evaluation, "errors") == {"dob_plausible(dob)"}
+    assert persons_downstream.key not in materialised
+    assert evaluation.metadata["deliveries_judged"].value == 2
+    assert evaluation.metadata["latest_delivery"].value == good
+    assert evaluation.metadata["quarantined_deliveries"].value == [bad]
+    assert [(q[1], q[3]) for q in quarantined(settings)] == [("csc_persons_2026-01-31.csv", "dob_plausible(dob)")]
+    # each delivery's own checks are recorded under its id: 5 of the first file's 100 DOBs, none of the second's
+    rows = query(settings, """select delivery_id, passed, observed_value from quality.validation_results
+                              where expectation = 'dob_plausible' and severity = 'error'""")
+    assert sorted(rows) == sorted([(bad, False, "0.0500 (5 of 100 values)"), (good, True, "0.0000 (0 of 100 values)")])
+    per_delivery = dict(query(settings, """select delivery_id, count(*) from quality.validation_results
+                                           where scope = 'latest_delivery' group by all"""))
+    assert per_delivery[bad] == per_delivery[good] > 10
+    assert query(settings, "select count(distinct delivery_id) from quality.validation_results "
+                           "where scope = 'table'") == [(1,)]
+
+    again, materialised = gate_run(settings)  # nothing new: only the latest is judged, and it passes
+    assert again.passed and persons_downstream.key in materialised
+    assert again.metadata["deliveries_judged"].value == 1
+
+
+def test_row_count_compares_with_the_previous_delivery_not_quarantined(settings):
+    """An oversized delivery with future DOBs is quarantined; a normal delivery after it, landed later or in
+    the same run, is compared with the last good one (200 rows), not with the quarantined 1,000."""
+    write_persons(settings, "csc_persons_2026-01-31.csv", good_rows(200))
+    assert gate_run(settings)[0].passed
+    write_persons(settings, "csc_persons_2026-02-28.csv", with_future_dobs(good_rows(1000, start=1000), 50))
+    oversized, _ = gate_run(settings)
+    assert failed(oversized, "errors") == {"dob_plausible(dob)"}
+    assert failed(oversized, "warnings") == {"dob_plausible(dob)", "row_count_vs_previous"}
+    write_persons(settings, "csc_persons_2026-03-31.csv", good_rows(200, start=3000))
+    after, materialised = gate_run(settings)
+    assert after.passed, (failed(after, "errors"), failed(after, "warnings"))
+    assert after.metadata["previous_delivery_rows"].value == 200 and persons_downstream.key in materialised
+
+    # the same within one run: the oversized file fails its own checks, so the file after it compares with 200
+    write_persons(settings, "csc_persons_2026-04-30.csv", with_future_dobs(good_rows(1000, start=5000), 50))
+    write_persons(settings, "csc_persons_2026-05-31.csv", good_rows(210, start=7000))
+    together, _ = gate_run(settings)
+    assert together.metadata["deliveries_judged"].value == 2
+    assert failed(together, "errors") == {"dob_plausible(dob)"}  # the oversized file's own, not the last one's
+    assert together.metadata["previous_delivery_rows"].value == 200
+    ids = delivery_ids(settings)
+    assert {q[0] for q in quarantined(settings)} == {ids["csc_persons_2026-02-28.csv"],
+                                                     ids["csc_persons_2026-04-30.csv"]}
+    [(ratio_passed,)] = query(settings, """select passed from quality.validation_results where delivery_id = ?
+                                           and expectation = 'row_count_vs_previous' and severity = 'error'""",
+                              [ids["csc_persons_2026-05-31.csv"]])
+    assert ratio_passed
+
+
+def test_a_gate_that_raises_records_a_failed_run_that_the_returns_refuse(settings):
+    """A raw gate whose SQL fails (here: raw._deliveries has lost a column) leaves a failed error row, named
+    gate_did_not_run and carrying the exception's type only, so the gate history shows a failed run rather
+    than the previous pass."""
+    from returns.gates import FAILED, read_gate_status
+
+    write_persons(settings, "csc_persons_2026-01-31.csv", good_rows(100))
+    assert gate_run(settings)[0].passed
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        con.execute("alter table raw._deliveries drop column rows_rejected")
+    finally:
+        con.close()
+    result = dg.materialize([LANDING, GATE, persons_downstream], resources=build_resources(settings),
+                            raise_on_error=False)
+    assert not result.success and not result.get_asset_check_evaluations()
+    assert persons_downstream.key not in {e.asset_key for e in result.get_asset_materialization_events()}
+    rows = query(settings, """select expectation, "column", passed, severity, observed_value, delivery_id
+                              from quality.validation_results where run_id = ?""", [result.run_id])
+    assert rows == [("gate_did_not_run", None, False, "error", "raised BinderException", None)]
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        [outcome] = read_gate_status(con, [("raw_gate", "raw/csc_persons")]).outcomes
+    finally:
+        con.close()
+    assert outcome.status == FAILED and outcome.failed_expectations == ("gate_did_not_run",)
 
 
 def test_rows_of_a_quarantined_delivery_never_reach_staging_or_marts_after_a_good_delivery(pipeline_copy):

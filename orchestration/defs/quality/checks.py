@@ -15,19 +15,26 @@ Outcome -> check result:
   nothing failed                          -> passed=True.
 Metadata: counts, the failed expectations by name, the Data Docs index (file:// URL). Never values.
 
-Quarantine: staging reads every delivery of a feed while the raw gate judges only the latest one, so a
-raw gate that fails with ERROR on checks of the latest delivery also records that delivery in
-raw._quarantined_deliveries (delivery id, feed, file, gate, the failed expectations by name, its row
-count, run id, when). The staging models leave quarantined deliveries' rows out (macro not_quarantined in
-dbt_project/macros/staging.sql), so a later delivery that passes does not carry them into staging and
-the marts. A failure of the whole table (schema, required columns) blocks as before but quarantines
-nothing: it is no single delivery's. A quarantined delivery stays so when it is judged again. To release
-one deliberately (the partner confirms the rows), set its released_at and rematerialise staging:
+Quarantine: staging reads every delivery of a feed, so the raw gate judges each delivery on its own rows
+(every one landed since the gate last judged one, and the latest at every run), and a delivery whose own
+error-severity check fails is recorded in raw._quarantined_deliveries (delivery id, feed, file, gate, the
+failed expectations by name, its row count, run id, when). The staging models leave quarantined deliveries'
+rows out (macro not_quarantined in dbt_project/macros/staging.sql), so a later delivery that passes does not
+carry them into staging and the marts. A failure of the whole table (schema, required columns) blocks as
+before but quarantines nothing: it is no single delivery's. A quarantined delivery stays so when it is judged
+again. To release one deliberately (the partner confirms the rows), set its released_at and rematerialise
+staging:
     update raw._quarantined_deliveries set released_at = current_timestamp where delivery_id = '<id>';
+
+A gate that raises (a SQL error, say) records one failed error-severity row, `gate_did_not_run`, with the
+exception's type only (its message may quote values), then fails the check step: readers of the gate history
+(returns/gates.py) see a failed run, not the previous outcome.
 
 The DuckDB connection is held only while the gate's SQL runs and while its results are appended to
 quality.validation_results; Great Expectations validates in between without it.
 """
+
+from contextlib import contextmanager
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -41,53 +48,76 @@ STAGED_GATE = "staged_gate"
 LINKED_GATE = "linked_gate"
 MARTS_GATE = "marts_gate"
 
-QUARANTINE_TABLE = "raw._quarantined_deliveries"
-QUARANTINE_DDL = f"""
-create table if not exists {QUARANTINE_TABLE} (
-    delivery_id varchar not null, feed varchar, file_name varchar, gate varchar, failed_expectations varchar,
-    rows_landed bigint, run_id varchar, quarantined_at timestamp, released_at timestamp
-)"""
+def quarantine_failed_deliveries(con, result, run_id: str) -> list[str]:
+    """Record in raw._quarantined_deliveries each delivery the raw gate judged whose own error-severity check
+    failed; returns those of them quarantined now (also from before). A delivery already recorded keeps its
+    first record: one released stays released."""
+    from expectations.raw_gate import DELIVERY_SCOPE, QUARANTINE_DDL, QUARANTINE_TABLE
 
-
-def quarantine_failed_delivery(con, result, run_id: str) -> str | None:
-    """Record the gate's latest delivery in raw._quarantined_deliveries when an error-severity check of that
-    delivery failed; returns its delivery id while it is quarantined (also from before), else None. A
-    delivery already recorded keeps its first record: one released stays released."""
-    failed = sorted({r.label for r in result.errors if r.scope == "latest_delivery"})
-    if not failed or not result.delivery_id:
-        return None
+    failed: dict[str, set[str]] = {}
+    for r in result.errors:
+        delivery_id = r.delivery_id or result.delivery_id
+        if r.scope == DELIVERY_SCOPE and delivery_id:
+            failed.setdefault(delivery_id, set()).add(r.label)
+    if not failed:
+        return []
     con.execute(QUARANTINE_DDL)
-    con.execute(f"""
-        insert into {QUARANTINE_TABLE}
-        select delivery_id, feed, file_name, ?, ?, rows_landed, ?, current_timestamp, null
-        from raw._deliveries
-        where delivery_id = ? and status = 'landed'
-          and delivery_id not in (select delivery_id from {QUARANTINE_TABLE})
-        limit 1""", [result.gate, ", ".join(failed), run_id, result.delivery_id])
-    held = con.execute(f"select count(*) from {QUARANTINE_TABLE} where delivery_id = ? and released_at is null",
-                       [result.delivery_id]).fetchall()[0][0]
-    return result.delivery_id if held else None
+    for delivery_id, labels in failed.items():
+        con.execute(f"""
+            insert into {QUARANTINE_TABLE}
+            select delivery_id, feed, file_name, ?, ?, rows_landed, ?, current_timestamp, null
+            from raw._deliveries
+            where delivery_id = ? and status = 'landed'
+              and delivery_id not in (select delivery_id from {QUARANTINE_TABLE})
+            limit 1""", [result.gate, ", ".join(sorted(labels)), run_id, delivery_id])
+    held = {r[0] for r in con.execute(f"select delivery_id from {QUARANTINE_TABLE} where released_at is null "
+                                      "and delivery_id in (select unnest(?))", [sorted(failed)]).fetchall()}
+    return sorted(held)
+
+
+@contextmanager
+def _warehouse(duckdb: DuckDBResource):
+    """DuckDBResource.get_connection() leaves its connection open when the block raises (it has no
+    try/finally): close it, so a failed gate neither holds the warehouse file nor blocks the error's record."""
+    with duckdb.get_connection() as con:
+        try:
+            yield con
+        except BaseException:
+            con.close()
+            raise
 
 
 def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                    gate: str, target: str, **options) -> dg.AssetCheckResult:
-    """Measure in SQL, validate with GX, record the results; an error fails the (blocking) check."""
-    from expectations.framework import GX_KEEP_RUNS, measure_gate, record_results, validate_gate
+    """Measure in SQL, validate with GX, record the results; an error fails the (blocking) check. A gate that
+    raises records a failed `gate_did_not_run` row (the exception's type only) before the error propagates."""
+    from expectations.framework import GX_KEEP_RUNS, measure_gate, record_gate_error, record_results, validate_gate
 
     cfg = settings.get()
-    with duckdb.get_connection() as con:
-        plan = measure_gate(con, gate, target, **options)
-    # GX files and Data Docs keep the last GX_KEEP_RUNS runs; quality.validation_results keeps every run
-    result = validate_gate(plan, cfg.artefacts_dir / "gx", run_id=context.run.run_id, keep_runs=GX_KEEP_RUNS)
-    quarantined = None
-    with duckdb.get_connection() as con:
-        record_results(con, result)
-        if gate == RAW_GATE:
-            quarantined = quarantine_failed_delivery(con, result, context.run.run_id)
+    try:
+        with _warehouse(duckdb) as con:
+            plan = measure_gate(con, gate, target, **options)
+        # GX files and Data Docs keep the last GX_KEEP_RUNS runs; quality.validation_results keeps every run
+        result = validate_gate(plan, cfg.artefacts_dir / "gx", run_id=context.run.run_id, keep_runs=GX_KEEP_RUNS)
+        quarantined = []
+        with _warehouse(duckdb) as con:
+            record_results(con, result)
+            if gate == RAW_GATE:
+                quarantined = quarantine_failed_deliveries(con, result, context.run.run_id)
+    except Exception as error:
+        asset_key = "/".join(context.check_specs[0].asset_key.path)
+        try:
+            with _warehouse(duckdb) as con:
+                record_gate_error(con, gate, asset_key, context.run.run_id, error)
+        except Exception as unrecorded:  # the warehouse itself is what failed: the original error still propagates
+            context.log.error(f"{gate} on {asset_key} raised {type(error).__name__} and could not be recorded "
+                              f"({type(unrecorded).__name__})")
+        raise
     metadata, summary = result.metadata(), result.summary()
     if quarantined:
-        metadata["quarantined_delivery"] = quarantined
-        summary += f"; delivery {quarantined} quarantined: staging leaves its rows out until it is released"
+        metadata["quarantined_deliveries"] = quarantined
+        summary += (f"; {len(quarantined)} deliver{'y' if len(quarantined) == 1 else 'ies'} quarantined "
+                    f"{quarantined}: staging leaves their rows out until released")
     context.log.info(summary)
     if result.errors:
         severity, passed = dg.AssetCheckSeverity.ERROR, False
@@ -102,10 +132,11 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
 def build_raw_gate_check(feed: Feed) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(["raw", feed.name]), name=RAW_GATE, blocking=True,
-        description=f"Raw gate for {feed.name}: registry columns and types, required values, the latest delivery "
-                    "(non-empty, row count vs previous, rejects), DOBs, event dates, codes and identifier formats. "
-                    "An error in the latest delivery's checks quarantines it: staging leaves its rows out until "
-                    "it is released (raw._quarantined_deliveries). See expectations/README.md.",
+        description=f"Raw gate for {feed.name}: registry columns and types, required values, and each delivery "
+                    "landed since the last judgement on its own rows (non-empty, row count vs the previous one not "
+                    "quarantined, rejects), DOBs, event dates, codes and identifier formats. A delivery failing "
+                    "an error of its own is quarantined: staging leaves its rows out until it is released "
+                    "(raw._quarantined_deliveries). See expectations/README.md.",
     )
     def _raw_gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
                   settings: SettingsResource) -> dg.AssetCheckResult:
