@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
+from duckdb import DuckDBPyConnection
 
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.defs.returns.resources import pseudonym_key_resource
@@ -23,6 +26,19 @@ class SettingsResource(dg.ConfigurableResource):
     def get(self) -> Settings:
         return Settings(data_dir=Path(self.data_dir),
                         reporting_date=dt.date.fromisoformat(self.reporting_date) if self.reporting_date else None)
+
+
+@contextmanager
+def warehouse_connection(duckdb: DuckDBResource) -> Iterator[DuckDBPyConnection]:
+    """The warehouse connection every asset and check uses: DuckDBResource.get_connection() (lock retries
+    included), closed even when the block raises. get_connection() has no try/finally: after an error its
+    connection stays open for as long as the failed frame lives (the exception's traceback keeps it), holding
+    the warehouse file in the process and refusing a connection to it with another configuration."""
+    with duckdb.get_connection() as con:
+        try:
+            yield con
+        finally:
+            con.close()  # closing twice is harmless: get_connection() closes again on success
 
 
 def build_resources(settings: Settings | None = None) -> dict[str, object]:

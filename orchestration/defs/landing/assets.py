@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 from orchestration.defs.landing.loader import land_feed
 from orchestration.lib.feeds import Feed, registry
 from orchestration.lib.metadata import safe_metadata
-from orchestration.lib.resources import SettingsResource
+from orchestration.lib.resources import SettingsResource, warehouse_connection
 
 LANDING_GROUP = "landing"
 
@@ -26,7 +26,7 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
         metadata={"file_pattern": feed.file_pattern, "columns": len(feed.columns)},
     )
     def _land(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource):
-        with duckdb.get_connection() as con:
+        with warehouse_connection(duckdb) as con:
             result = land_feed(con, feed, settings.get().landing_dir)
             raw_rows = con.execute(f"select count(*) from {feed.raw_table}").fetchall()[0][0]
             rejects_total = con.execute(

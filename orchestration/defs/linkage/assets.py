@@ -16,7 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.lib.metadata import safe_metadata
-from orchestration.lib.resources import SettingsResource
+from orchestration.lib.resources import SettingsResource, warehouse_connection
 from orchestration.lib.translator import FamilyHubTranslator
 
 LINKAGE_GROUP = "linkage"
@@ -75,7 +75,7 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
 
     cfg = settings.get()
     charts_dir = cfg.artefacts_dir / "linkage" if config.charts else None
-    with duckdb.get_connection() as con:
+    with warehouse_connection(duckdb) as con:
         outcome = update_person_index(con, run_id=context.run_id, mode=config.mode, charts_dir=charts_dir,
                                       retrain_dir=cfg.artefacts_dir / "linkage" / "model" if config.retrain else None)
         figures = dict(outcome.figures)  # of the whole index, in place or not
@@ -123,7 +123,7 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
 def no_giant_clusters(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     from linkage.run import GIANT_CLUSTER_SIZE, giant_clusters
 
-    with duckdb.get_connection() as con:
+    with warehouse_connection(duckdb) as con:
         found = giant_clusters(con, GIANT_CLUSTER_SIZE)
     return dg.AssetCheckResult(
         passed=found["giant_clusters"] == 0,

@@ -34,14 +34,12 @@ The DuckDB connection is held only while the gate's SQL runs and while its resul
 quality.validation_results; Great Expectations validates in between without it.
 """
 
-from contextlib import contextmanager
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from orchestration.lib.feeds import Feed, registry
 from orchestration.lib.metadata import safe_metadata
-from orchestration.lib.resources import SettingsResource
+from orchestration.lib.resources import SettingsResource, warehouse_connection
 
 RAW_GATE = "raw_gate"
 STAGED_GATE = "staged_gate"
@@ -75,18 +73,6 @@ def quarantine_failed_deliveries(con, result, run_id: str) -> list[str]:
     return sorted(held)
 
 
-@contextmanager
-def _warehouse(duckdb: DuckDBResource):
-    """DuckDBResource.get_connection() leaves its connection open when the block raises (it has no
-    try/finally): close it, so a failed gate neither holds the warehouse file nor blocks the error's record."""
-    with duckdb.get_connection() as con:
-        try:
-            yield con
-        except BaseException:
-            con.close()
-            raise
-
-
 def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                    gate: str, target: str, **options) -> dg.AssetCheckResult:
     """Measure in SQL, validate with GX, record the results; an error fails the (blocking) check. A gate that
@@ -95,19 +81,19 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
 
     cfg = settings.get()
     try:
-        with _warehouse(duckdb) as con:
+        with warehouse_connection(duckdb) as con:
             plan = measure_gate(con, gate, target, **options)
         # GX files and Data Docs keep the last GX_KEEP_RUNS runs; quality.validation_results keeps every run
         result = validate_gate(plan, cfg.artefacts_dir / "gx", run_id=context.run.run_id, keep_runs=GX_KEEP_RUNS)
         quarantined = []
-        with _warehouse(duckdb) as con:
+        with warehouse_connection(duckdb) as con:
             record_results(con, result)
             if gate == RAW_GATE:
                 quarantined = quarantine_failed_deliveries(con, result, context.run.run_id)
     except Exception as error:
         asset_key = "/".join(context.check_specs[0].asset_key.path)
         try:
-            with _warehouse(duckdb) as con:
+            with warehouse_connection(duckdb) as con:
                 record_gate_error(con, gate, asset_key, context.run.run_id, error)
         except Exception as unrecorded:  # the warehouse itself is what failed: the original error still propagates
             context.log.error(f"{gate} on {asset_key} raised {type(error).__name__} and could not be recorded "

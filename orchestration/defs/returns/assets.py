@@ -28,7 +28,7 @@ from dagster_duckdb import DuckDBResource
 
 from orchestration.defs.returns.resources import PseudonymKeyResource
 from orchestration.lib.metadata import safe_metadata
-from orchestration.lib.resources import SettingsResource
+from orchestration.lib.resources import SettingsResource, warehouse_connection
 from returns.periods import period_from_key
 
 RETURNS_GROUP = "returns"
@@ -62,8 +62,7 @@ def check_upstream_gates(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     has failed since its last pass."""
     from returns.gates import FAILED, NO_RESULT, WARNING, read_gate_status
 
-    # raised outside the connection's block: DuckDBResource does not close a connection an exception leaves
-    with duckdb.get_connection() as con:
+    with warehouse_connection(duckdb) as con:
         gates = read_gate_status(con, upstream_gates())
     if gates.refuses:
         raise dg.Failure(description=gates.refusal(what), allow_retries=False, metadata=safe_metadata({
@@ -110,7 +109,7 @@ def analyst_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, se
     )
 
     cfg = settings.get()
-    with duckdb.get_connection() as con:
+    with warehouse_connection(duckdb) as con:
         register_ref_function(con, pseudonym_key.pseudonymiser())
         references = build_pseudonym_table(con, pseudonym_key.pseudonymiser())
         tables = build_analyst_schema(con)
@@ -138,7 +137,7 @@ def build_return_asset(name: str) -> dg.AssetsDefinition:
 
         period = period_from_key(context.partition_key)
         gates = check_upstream_gates(context, duckdb, f"{name} for {period.label}")
-        with duckdb.get_connection() as con:
+        with warehouse_connection(duckdb) as con:
             frame = build_return_frame(con, name, period, pseudonym_key.pseudonymiser())
             stored = store_return_rows(con, spec, period, frame, gates=gates, run_id=context.run.run_id)
         return dg.MaterializeResult(metadata=safe_metadata({
@@ -186,7 +185,7 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
 
         cfg = settings.get()
         period = period_from_key(context.partition_key)
-        with duckdb.get_connection() as con:
+        with warehouse_connection(duckdb) as con:
             frame = read_stored_rows(con, spec, period)
             gates = read_built_gate_status(con, spec, period)
         if gates is None:
@@ -221,7 +220,7 @@ def analyst_workbook(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     cfg = settings.get()
     period = period_from_key(context.partition_key)
     gates = check_upstream_gates(context, duckdb, f"{WORKBOOK_NAME} for {period.label}")
-    with duckdb.get_connection() as con:
+    with warehouse_connection(duckdb) as con:
         written, sheet_rows = write_analyst_workbook(con, cfg.outbox_dir, period)
     update_manifest(cfg.outbox_dir, period, WORKBOOK_NAME, [written], spec_version=WORKBOOK_VERSION,
                     run_id=context.run.run_id, extra={"restricted": False, "pseudonym_key": pseudonym_key.source,
