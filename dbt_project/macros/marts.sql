@@ -130,3 +130,15 @@ select * from final
 select * from {{ model }} where not coalesce(({{ expression }}), false)
 
 {% endtest %}
+
+{#
+    Does an event meet a row of the criteria_indicator_events seed? The one match rule of the
+    criteria and of fct_event's criteria lists: same feed, and each of event type, role and
+    criteria event code equal or '*' in the seed. event_code: the event's criteria event code column.
+#}
+{% macro event_meets_indicator_rule(events, rules, event_code='event_code') -%}
+    {{ events }}.source_feed = {{ rules }}.source_feed
+    and ({{ rules }}.event_type = '*' or {{ events }}.event_type = {{ rules }}.event_type)
+    and ({{ rules }}.event_role = '*' or {{ events }}.event_role = {{ rules }}.event_role)
+    and ({{ rules }}.event_code = '*' or {{ events }}.{{ event_code }} = {{ rules }}.event_code)
+{%- endmacro %}

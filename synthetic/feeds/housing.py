@@ -65,6 +65,13 @@ def build(ctx: Context) -> list[FeedData]:
     line = ident["line1"].to_numpy()
     address = np.select([style == 0, style == 1], [line + ", " + ident["town"].to_numpy(),
                                                    np.char.upper(line.astype(str)).astype(object)], line)
+    # A housing system records one event of a type per lead tenant a day, but arrears letters drawn close
+    # together (and weekend dates moved to the Friday) can share a day: keep the first. Dropped only after
+    # every draw, so each kept row has the identity, errors and reference it would have had anyway.
+    first = ~x.assign(pid=pid).duplicated(["pid", "date", "type"]).to_numpy()
+    x, ident = x[first].reset_index(drop=True), ident[first].reset_index(drop=True)
+    pid, tenancy, event_ref, address = pid[first], tenancy[first], event_ref[first], address[first]
+    errors = tags.result()[first]
     return [FeedData(
         feed="housing_events", file_prefix="housing_", format="xlsx", ext="xlsx", sheet="Events",
         creator="Fernshire Housing Management",
@@ -82,5 +89,5 @@ def build(ctx: Context) -> list[FeedData]:
             Col("Event Date", "date", x["date"].to_numpy()),
             Col("Arrears Balance", "dec", x["balance"].to_numpy().astype(float), "2dp"),
         ],
-        key=["Event Ref"], pid=pid, hid=ident["hid"].to_numpy(), errors=tags.result(),
+        key=["Event Ref"], pid=pid, hid=ident["hid"].to_numpy(), errors=errors,
     )]

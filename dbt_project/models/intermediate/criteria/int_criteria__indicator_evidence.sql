@@ -36,11 +36,7 @@ matched as (
         events.sessions_missed
     from events
     inner join indicator_events
-        on
-            events.source_feed = indicator_events.source_feed
-            and (indicator_events.event_type = '*' or events.event_type = indicator_events.event_type)
-            and (indicator_events.event_role = '*' or events.event_role = indicator_events.event_role)
-            and (indicator_events.event_code = '*' or events.event_code = indicator_events.event_code)
+        on {{ event_meets_indicator_rule('events', 'indicator_events') }}
 
 ),
 

@@ -9,11 +9,14 @@
     excluded, arrears). description is short and made of codes and their labels only: never
     names, addresses or free text.
 
-    The criteria ruleset (int_criteria__events) reads its events from here too, so two columns
-    serve it alone: criteria_event_code, the code seed criteria_indicator_events matches on
-    (which differs from event_code for police: the domestic-abuse flag, not the offence; and
-    for attendance: the term alone), and for attendance terms the term's sequence number and
-    its sessions possible and missed.
+    The criteria ruleset (int_criteria__events) reads its events from here too: criteria_event_code
+    is the code seed criteria_indicator_events matches on (which differs from event_code for
+    police: the domestic-abuse flag, not the offence; and for attendance: the term alone; fct_event
+    carries it beside the indicators it evidences), and for attendance terms the term's sequence
+    number and its sessions possible and missed serve the criteria alone.
+
+    Every row keeps its staging row's raw locator (source_delivery_id, source_file_name,
+    source_row_number, source_loaded_at): the delivery, file and row it was delivered in.
 #}
 with
 
@@ -109,6 +112,10 @@ social_care as (
 
     select
         social_care_episodes.record_key,
+        social_care_episodes.source_delivery_id,
+        social_care_episodes.source_file_name,
+        social_care_episodes.source_row_number,
+        social_care_episodes.source_loaded_at,
         social_care_episodes.source_system,
         social_care_episodes.source_feed,
         cast(null as varchar) as source_record_id,
@@ -143,6 +150,10 @@ early_help as (
 
     select
         early_help_members.record_key,
+        early_help_members.source_delivery_id,
+        early_help_members.source_file_name,
+        early_help_members.source_row_number,
+        early_help_members.source_loaded_at,
         early_help_members.source_system,
         early_help_members.source_feed,
         early_help_members.source_record_id,
@@ -171,6 +182,10 @@ enrolments as (
 
     select
         pupil_enrolments.record_key,
+        pupil_enrolments.source_delivery_id,
+        pupil_enrolments.source_file_name,
+        pupil_enrolments.source_row_number,
+        pupil_enrolments.source_loaded_at,
         pupil_enrolments.source_system,
         pupil_enrolments.source_feed,
         pupil_enrolments.source_record_id,
@@ -200,6 +215,10 @@ attendance as (
 
     select
         record_key,
+        source_delivery_id,
+        source_file_name,
+        source_row_number,
+        source_loaded_at,
         source_system,
         source_feed,
         source_record_id,
@@ -238,6 +257,10 @@ school_exclusions as (
 
     select
         exclusions.record_key,
+        exclusions.source_delivery_id,
+        exclusions.source_file_name,
+        exclusions.source_row_number,
+        exclusions.source_loaded_at,
         exclusions.source_system,
         exclusions.source_feed,
         exclusions.source_record_id,
@@ -266,6 +289,10 @@ police as (
 
     select
         police_nominals.record_key,
+        police_nominals.source_delivery_id,
+        police_nominals.source_file_name,
+        police_nominals.source_row_number,
+        police_nominals.source_loaded_at,
         police_nominals.source_system,
         police_nominals.source_feed,
         police_nominals.source_record_id,
@@ -297,6 +324,10 @@ youth_justice as (
 
     select
         youth_justice_outcomes.record_key,
+        youth_justice_outcomes.source_delivery_id,
+        youth_justice_outcomes.source_file_name,
+        youth_justice_outcomes.source_row_number,
+        youth_justice_outcomes.source_loaded_at,
         youth_justice_outcomes.source_system,
         youth_justice_outcomes.source_feed,
         youth_justice_outcomes.source_record_id,
@@ -324,6 +355,10 @@ dwp as (
 
     select
         benefit_claims.record_key,
+        benefit_claims.source_delivery_id,
+        benefit_claims.source_file_name,
+        benefit_claims.source_row_number,
+        benefit_claims.source_loaded_at,
         benefit_claims.source_system,
         benefit_claims.source_feed,
         benefit_claims.source_record_id,
@@ -351,6 +386,10 @@ health as (
 
     select
         health_referrals.record_key,
+        health_referrals.source_delivery_id,
+        health_referrals.source_file_name,
+        health_referrals.source_row_number,
+        health_referrals.source_loaded_at,
         health_referrals.source_system,
         health_referrals.source_feed,
         health_referrals.source_record_id,
@@ -378,6 +417,10 @@ housing as (
 
     select
         housing_events.record_key,
+        housing_events.source_delivery_id,
+        housing_events.source_file_name,
+        housing_events.source_row_number,
+        housing_events.source_loaded_at,
         housing_events.source_system,
         housing_events.source_feed,
         housing_events.source_record_id,
@@ -405,6 +448,10 @@ programme as (
 
     select
         record_key,
+        source_delivery_id,
+        source_file_name,
+        source_row_number,
+        source_loaded_at,
         source_system,
         source_feed,
         source_record_id,

@@ -2,7 +2,8 @@
     A family's events in order: every event of a member dated while they were a member
     (household or relationship), numbered per family by date (then event id); read it
     `order by family_id, event_sequence`. An event can appear in two families' chronologies
-    when its person belonged to both that day.
+    when its person belonged to both that day. Like fct_event, each row carries the headlines the
+    criteria count it under and its raw locator (file, row, load time).
 #}
 with
 
@@ -47,6 +48,7 @@ final as (
         end_date,
         headline,
         headline_name,
+        criteria_headline_codes,
         event_type,
         event_code,
         event_role,
@@ -54,7 +56,10 @@ final as (
         measure_value,
         measure_unit,
         source_system,
-        source_feed
+        source_feed,
+        source_file_name,
+        source_row_number,
+        source_loaded_at
     from member_events
 
 )

@@ -1,8 +1,10 @@
 {#
     A person's events in order, for a caseworker's timeline and for Excel: one row per
     fct_event row with a person, numbered per person by date (then event id, so the order is
-    stable), with the person's age on the day. Read it `order by person_id, event_sequence`
-    (the table itself is not sorted: sorting millions of rows on every build buys nothing).
+    stable), with the person's age on the day, the headlines the criteria count it under beside
+    the display headline, and its raw locator (file, row, load time). Read it `order by
+    person_id, event_sequence` (the table itself is not sorted: sorting millions of rows on
+    every build buys nothing).
 #}
 with
 
@@ -34,6 +36,7 @@ final as (
         end as age_at_event,
         events.headline,
         events.headline_name,
+        events.criteria_headline_codes,
         events.event_type,
         events.event_code,
         events.event_role,
@@ -42,7 +45,10 @@ final as (
         events.measure_unit,
         events.source_system,
         events.source_feed,
-        events.family_id
+        events.family_id,
+        events.source_file_name,
+        events.source_row_number,
+        events.source_loaded_at
     from events
     left join people on events.person_id = people.person_id
     where events.person_id is not null
