@@ -45,6 +45,7 @@ MART_KEYS: dict[str, list[tuple[str, ...]]] = {
     "dim_person": [("person_id",)],
     "dim_family": [("family_id",)],
     "fct_event": [("event_id",)],
+    "ref_criteria_indicator_events": [("indicator_code", "source_feed", "event_type", "event_role", "event_code")],
     "person_source_xref": [("person_record_id",), ("source_system", "source_record_id")],
     "family_membership": [("membership_id",), ("family_id", "person_id", "role", "valid_from")],
     "person_criteria": [("person_id", "as_at_date", "indicator_code")],

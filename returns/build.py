@@ -153,7 +153,7 @@ def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudon
 def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
     """Cases that meet the claim rule (marts.family_progress.is_claim_candidate) with the six months after
     closure ending in the period: one row per need identified at attachment, with its evidence, and the
-    headlines that arose after attachment (they do not block the claim; the auditor sees them)."""
+    headlines that arose after closure (they do not block the claim; the auditor sees them)."""
     needs = case_needs(con, period)
     rows = []
     for case_id, case in needs.groupby("family_case_id", sort=True):

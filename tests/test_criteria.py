@@ -229,9 +229,10 @@ def test_analyst_question_families_with_three_headlines_and_their_evidence(wareh
 
 def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehouse):
     """On the real marts: a closed, due case with a lead practitioner and only one or two headlines at attachment
-    is not claimable (it was not eligible); claim candidates have 3+ headlines at attachment and no other case
-    of the family (sharing a member) claims too or is open between their closure and six-month check. The
-    rules' edge cases are the dbt unit tests on family_progress."""
+    is not claimable (it was not eligible); claim candidates have 3+ headlines at attachment, no headline met at
+    closure (a need identified during support must be resolved too), and no other case of the family (sharing a
+    member) claims too or is open between their closure and six-month check. The rules' edge cases are the dbt
+    unit tests on family_progress."""
     con, settings = warehouse
     cases = con.sql("""
         select
@@ -242,21 +243,24 @@ def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehous
             any_value(key_worker_id) is not null
             and any_value(closed_date) is not null and any_value(sustained_check_date) <= $as_at as is_due,
             count(*) filter (where status_at_attachment = 'met') as headlines_at_attachment,
+            count(*) filter (where status_at_attachment <> 'met' and status_at_closure = 'met')
+                as new_needs_at_closure,
             any_value(is_claim_candidate) as is_claim_candidate,
             any_value(not_claimable_reason) as not_claimable_reason
         from marts.family_progress
         where as_at_date = $as_at
         group by family_case_id
     """, params={"as_at": settings.reporting_date}).fetchall()
-    cases = [dict(zip(("case", "attached", "closed", "sustained", "is_due", "headlines", "is_candidate", "reason"),
-                      c, strict=True)) for c in cases]
+    cases = [dict(zip(("case", "attached", "closed", "sustained", "is_due", "headlines", "new_at_closure",
+                       "is_candidate", "reason"), c, strict=True)) for c in cases]
     too_few = [c for c in cases if c["is_due"] and 0 < c["headlines"] < 3]
     assert too_few, "the pipeline's data should hold due cases with one or two headlines at attachment"
     assert {c["reason"] for c in too_few} == {"not_eligible_at_attachment"}
     assert not any(c["is_candidate"] for c in too_few)
     by_id = {c["case"]: c for c in cases}
     candidates = {c["case"] for c in cases if c["is_candidate"]}
-    assert all(by_id[c]["headlines"] >= 3 for c in candidates)
+    assert all(by_id[c]["headlines"] >= 3 and by_id[c]["new_at_closure"] == 0 for c in candidates)
+    assert all(c["new_at_closure"] > 0 for c in cases if c["reason"] == "new_need_not_resolved_at_closure")
     members = con.sql("select family_case_id, person_id from intermediate.int_criteria__programme_case_members"
                       ).fetchall()
     cases_of_person: dict[str, set[str]] = {}

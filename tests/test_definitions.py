@@ -54,6 +54,7 @@ def test_asset_key_snapshot(defs):
     ]
     assert any(k.startswith("reference/") for k in keys), "seeds should appear as reference assets"
     assert sorted(k for k in keys if k.startswith("marts/")) == [
+        "marts/dim_date",
         "marts/dim_family",
         "marts/dim_person",
         "marts/family_chronology",
@@ -66,6 +67,26 @@ def test_asset_key_snapshot(defs):
         "marts/person_chronology",
         "marts/person_criteria",
         "marts/person_source_xref",
+        "marts/ref_benefit_type_codes",
+        "marts/ref_cin_primary_need_codes",
+        "marts/ref_cin_referral_source_codes",
+        "marts/ref_cp_category_codes",
+        "marts/ref_criteria_indicator_events",
+        "marts/ref_criteria_indicators",
+        "marts/ref_criteria_needs",
+        "marts/ref_csc_episode_type_codes",
+        "marts/ref_csc_relationship_codes",
+        "marts/ref_early_help_closure_reason_codes",
+        "marts/ref_early_help_presenting_issue_codes",
+        "marts/ref_event_headlines",
+        "marts/ref_exclusion_category_codes",
+        "marts/ref_exclusion_reason_codes",
+        "marts/ref_health_service_codes",
+        "marts/ref_housing_event_type_codes",
+        "marts/ref_police_incident_type_codes",
+        "marts/ref_sen_provision_codes",
+        "marts/ref_uc_conditionality_codes",
+        "marts/ref_yjs_outcome_type_codes",
     ]
     assert sorted(k for k in keys if k.startswith(("returns/", "outbox/", "analyst/"))) == [
         "analyst/schema",

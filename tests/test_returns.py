@@ -120,7 +120,7 @@ def make_marts(warehouse) -> None:
         ['P000'] as evidencing_person_ids from marts.dim_family, (values ('SF01'), ('SF08')) v(h)""")
     # family_progress: one row per case, as_at_date and headline, statuses as known at the as_at_date.
     # C1 (F00) closed 2025-12-20, sustained by 2026-06-20: reported in Q2, not Q3. C2 (F01) closed 2026-01-15,
-    # its six months end 2026-07-15: claimable in Q3; SF10 arose at closure (a new need, flagged). C3 (F02) open.
+    # its six months end 2026-07-15: claimable in Q3; SF10 arose after closure (a new need, flagged). C3 (F02) open.
     # C4 (F03) closed 2026-02-01 without a lead practitioner and SF08 met again six months later: not claimable;
     # one headline at attachment, so not eligible then, although F03 is eligible at the period end. C5 (F04)
     # eligible at attachment (F04 is not at the period end), resolved and sustained, but the mart found the family
@@ -128,7 +128,7 @@ def make_marts(warehouse) -> None:
     three_resolved = {"SF01": (True, False, False), "SF03": (True, False, False), "SF08": (True, False, False)}
     cases = [("C1", "F00", "2025-03-01", "2025-12-20", "INTENSIVE", "KW1", {"SF01": (True, False, False)}, None),
              ("C2", "F01", "2025-02-01", "2026-01-15", "TARGETED", "KW2",
-              {**three_resolved, "SF10": (False, True, False)}, None),
+              {**three_resolved, "SF10": (False, False, True)}, None),
              ("C3", "F02", "2026-05-01", None, "LIGHT_TOUCH", "KW1", {"SF08": (True, False, False)}, None),
              ("C4", "F03", "2025-06-01", "2026-02-01", "INTENSIVE", None, {"SF08": (True, False, True)}, None),
              ("C5", "F04", "2025-04-01", "2026-01-10", "TARGETED", "KW2", three_resolved, "family_already_claimed")]
@@ -152,7 +152,10 @@ def make_marts(warehouse) -> None:
             reason = ("not_closed" if not is_closed else "sustainment_not_yet_due" if sustained > as_at
                       else "no_lead_practitioner" if worker is None else "no_need_at_attachment" if not identified
                       else "not_eligible_at_attachment" if not eligible
-                      else "need_not_resolved_or_sustained" if not resolved else family_rule_failed)
+                      else "need_not_resolved_or_sustained" if not resolved
+                      else "new_need_not_resolved_at_closure" if any(
+                          a != "met" and closure == "met" for a, closure, _ in statuses.values())
+                      else family_rule_failed)
             for code, (at_attachment, at_closure, six_months) in statuses.items():
                 new_need = at_attachment != "met" and "met" in (at_closure, six_months)
                 rows.append((case, as_at, code, family, dt.date.fromisoformat(attached),
@@ -450,7 +453,7 @@ def test_return_contents_follow_the_rules(period_runs):
     claims = pd.read_csv(base / "results_claims_2026-Q3.csv", dtype=str)
     assert sorted(claims.headline_code) == ["SF01", "SF03", "SF08"]  # the claimable case's identified needs
     assert (claims.n_evidence_events == "2").all() and set(claims.case_ref) == {claimable.case_ref}
-    assert (claims.new_needs_after_attachment == "SF10").all()  # arose at closure: flagged, not claimed
+    assert (claims.new_needs_after_attachment == "SF10").all()  # arose after closure: flagged, not claimed
     nis = pd.read_csv(base / "restricted" / "national_impact_study_2026-Q3.csv", dtype=str)
     assert len(nis) == 8 and nis.nhs_number.notna().all()  # four families reported on, two members each
     assert set(nis.family_ref) == set(fpd.family_ref)  # the same pseudonymous family key in both returns

@@ -26,6 +26,7 @@ schedules=[*returns_schedules] (schedules.py) and the resource "pseudonym_key" (
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from orchestration.defs.dbt.project import DBT_PROJECT_DIR
 from orchestration.defs.returns.resources import PseudonymKeyResource
 from orchestration.lib.metadata import safe_metadata
 from orchestration.lib.resources import SettingsResource, warehouse_connection
@@ -41,10 +42,8 @@ QUARTER_START = "2023-10-01"
 quarterly_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule="0 0 1 1,4,7,10 *", start=QUARTER_START, fmt="%Y-%m-%d", end_offset=0)
 
-MART_KEYS = [dg.AssetKey(["marts", name]) for name in (
-    "dim_person", "person_source_xref", "dim_family", "family_membership", "fct_event", "family_chronology",
-    "person_chronology", "person_criteria", "family_criteria", "family_eligibility", "needs_cooccurrence",
-    "family_progress")]
+# every mart (core, criteria and reference), so that every gate of the warehouse build is upstream of the returns
+MART_KEYS = [dg.AssetKey(["marts", model.stem]) for model in sorted((DBT_PROJECT_DIR / "models" / "marts").rglob("*.sql"))]
 ANALYST_SCHEMA = dg.AssetKey(["analyst", "schema"])
 
 

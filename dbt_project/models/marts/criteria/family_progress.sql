@@ -9,13 +9,17 @@
 --     members and the members of its family on the attachment date, and 3+ headlines met among the case members
 --     (n_needs_at_attachment, the count the Family Progress Data reports);
 --   - every need identified at attachment is resolved at closure and still resolved six months later;
+--   - every need identified during support is resolved at closure: a headline not met at attachment but met at
+--     closure (its rule met over the six months to closure) blocks the claim, as the outcomes framework's
+--     "every identified need" includes it (not_claimable_reason new_need_not_resolved_at_closure);
 --   - support did not resume within those six months: no other case sharing a member or the family was open at
 --     any time between this case's closure and its six-month check;
 --   - the family has not been claimed for already: no other case sharing a member or the family meets every
 --     rule above with an earlier six-month check (the same date: the lower case id is the claim). One result
 --     per family, so two concurrent records of the same work do not claim twice.
--- Needs first met after attachment (at closure or at the six-month check) do not block a claim, as no published
--- rule says they must; is_new_need_after_attachment flags them for the claim's auditor.
+-- A headline first met at the six-month check (not at attachment, not at closure) arose after support ended: it
+-- does not block the claim. The checkpoints cannot tell it from a need met and resolved between attachment and
+-- closure that came back, so is_new_need_after_attachment flags it (and any need met at closure) for the auditor.
 
 with
 
@@ -293,7 +297,10 @@ counted as (
         count(*) filter (where is_need_at_attachment) over case_at_date as n_needs_at_attachment,
         count(*) filter (where is_need_at_attachment and is_resolved_at_closure and is_sustained)
             over case_at_date as n_needs_resolved_and_sustained,
-        count(*) filter (where is_new_need_after_attachment) over case_at_date as n_new_needs_after_attachment
+        count(*) filter (where is_new_need_after_attachment) over case_at_date as n_new_needs_after_attachment,
+        -- needs identified during support: still present at closure, so not resolved
+        count(*) filter (where is_new_need_after_attachment and status_at_closure = 'met')
+            over case_at_date as n_new_needs_at_closure
     from judged
     window case_at_date as (partition by family_case_id, as_at_date)
 
@@ -310,6 +317,7 @@ cases_at_date as (
         counted.key_worker_id,
         counted.n_needs_at_attachment,
         counted.n_needs_resolved_and_sustained,
+        counted.n_new_needs_at_closure,
         coalesce(attachment_households.n_dependent_children_at_attachment, 0) as n_dependent_children_at_attachment,
         coalesce(attachment_households.is_expecting_at_attachment, false) as is_expecting_at_attachment
     from counted
@@ -363,6 +371,7 @@ cases_judged as (
             when not cases_eligible.is_eligible_at_attachment then 'not_eligible_at_attachment'
             when cases_eligible.n_needs_resolved_and_sustained < cases_eligible.n_needs_at_attachment
                 then 'need_not_resolved_or_sustained'
+            when cases_eligible.n_new_needs_at_closure > 0 then 'new_need_not_resolved_at_closure'
             when support_resumed.family_case_id is not null then 'support_resumed_within_six_months'
         end as case_rule_failed
     from cases_eligible
