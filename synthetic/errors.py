@@ -88,7 +88,7 @@ def typo(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def nicknames(first: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Replace forenames with a variant from seeds/nicknames.csv; returns (values, changed mask)."""
+    """Replace forenames with a pet form (seeds/nicknames.csv, kind nickname); returns (values, changed mask)."""
     lookup, flat = names.variant_lookup()
     oc = np.array([lookup.get(v, (0, 0)) for v in first.tolist()], dtype=np.int64).reshape(-1, 2)
     has = oc[:, 1] > 0

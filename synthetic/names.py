@@ -204,15 +204,18 @@ def sample_surnames(rng: np.random.Generator, culture: np.ndarray) -> np.ndarray
 
 @lru_cache(maxsize=1)
 def nickname_table() -> pd.DataFrame:
-    """seeds/nicknames.csv: (name, canonical) pairs; a name may map to several canonical names."""
+    """seeds/nicknames.csv: (name, canonical, kind) rows; a name may map to several canonical names."""
     return pd.read_csv(NICKNAMES_CSV, dtype=str, keep_default_na=False)
 
 
 @lru_cache(maxsize=1)
 def variant_lookup() -> tuple[dict[str, tuple[int, int]], np.ndarray]:
-    """canonical -> (offset, count) into a flat array of its variants (nicknames and spellings)."""
+    """canonical -> (offset, count) into a flat array of its variants (nicknames and spellings). Only rows of
+    kind 'nickname': a practitioner keys a pet form (Bill), not a register's Latin (Gulielmus), a clerk's
+    abbreviation (Wm) or another language's equivalent (Jakub for James), which the seed holds for linkage."""
     table = nickname_table()
-    table = table[table["name"] != table["canonical"]].sort_values(["canonical", "name"], kind="stable")
+    table = table[(table["kind"] == "nickname") & (table["name"] != table["canonical"])]
+    table = table.sort_values(["canonical", "name"], kind="stable")
     flat = table["name"].to_numpy(dtype=object)
     canon = table["canonical"].to_numpy(dtype=object)
     lookup: dict[str, tuple[int, int]] = {}

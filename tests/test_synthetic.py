@@ -329,12 +329,28 @@ def test_postcodes_in_geography_seed(parsed):
 
 def test_nicknames_seed():
     nick = pd.read_csv(REPO / "seeds" / "nicknames.csv", dtype=str, keep_default_na=False)
-    assert list(nick.columns) == ["name", "canonical"]
+    assert list(nick.columns) == ["name", "canonical", "kind"]
     assert len(nick) >= 300
-    assert not nick.duplicated().any()
-    pairs = set(zip(nick["name"], nick["canonical"]))
-    assert {("Liz", "Elizabeth"), ("Beth", "Elizabeth"), ("Bill", "William"), ("Will", "William"),
-            ("Muhammad", "Mohammed"), ("Mohamed", "Mohammed")} <= pairs
+    assert not nick.duplicated(["name", "canonical"]).any()
+    assert set(nick["kind"]) == {"nickname", "abbreviation", "latin", "gaelic_welsh", "european", "arabic_urdu"}
+    rows = set(zip(nick["name"], nick["canonical"], nick["kind"]))
+    assert {("Liz", "Elizabeth", "nickname"), ("Beth", "Elizabeth", "nickname"), ("Bill", "William", "nickname"),
+            ("Will", "William", "nickname"), ("Muhammad", "Mohammed", "nickname"),
+            ("Mohamed", "Mohammed", "nickname"), ("Wm", "William", "abbreviation"),
+            ("Gulielmus", "William", "latin")} <= rows
+
+
+def test_nickname_errors_key_only_pet_forms():
+    # a council's feeds hold Bill for William, never a register's Wm or Gulielmus
+    from synthetic import errors
+
+    nick = pd.read_csv(REPO / "seeds" / "nicknames.csv", dtype=str, keep_default_na=False)
+    first = np.array(["William", "James", "Unlisted"] * 2000, dtype=object)
+    out, changed = errors.nicknames(first, np.random.default_rng(1))
+    assert changed[first != "Unlisted"].all() and not changed[first == "Unlisted"].any()
+    drawn = set(zip(out[changed], first[changed]))
+    pet = set(zip(nick.loc[nick["kind"] == "nickname", "name"], nick.loc[nick["kind"] == "nickname", "canonical"]))
+    assert drawn <= pet and ("Bill", "William") in drawn
 
 
 # --- hard cases ----------------------------------------------------------------------------------------
