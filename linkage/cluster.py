@@ -77,16 +77,21 @@ NAME_SIMILAR = 0.9
 
 
 def _forename_variant(a: str, b: str) -> bool:
-    """Two spellings of one forename: Jaro-Winkler >= NAME_SIMILAR, or, with the same initial, one typo
-    or transposition apart (LISA / LSIA) or one the start of the other (CHRIS / CHRISTOPHER, ED / EDWARD,
-    an initial J / JOHN). A different initial is a different name, not a typo: twins are often given
+    """Two spellings of one forename: Jaro-Winkler >= NAME_SIMILAR, or, with the same initial, one typo,
+    transposition or dropped letter apart (LISA / LSIA, HANNAH / HNNAH) or one the start of the other (CHRIS /
+    CHRISTOPHER, ED / EDWARD, an initial J / JOHN). A different initial is a different name, not a typo: twins are often given
     rhyming names (HOLLY / MOLLY, AVA / EVA, DEAN / SEAN) that a review found merging."""
     if jaro_winkler(a, b) >= NAME_SIMILAR:
         return True
     if a[:1] != b[:1]:
         return False
     short, long_ = sorted((a, b), key=len)
-    return _near(a, b) or long_.startswith(short)
+    return _near(a, b) or long_.startswith(short) or _one_letter_dropped(short, long_)
+
+
+def _one_letter_dropped(short: str, long_: str) -> bool:
+    """Is short long_ with one letter left out?"""
+    return len(long_) == len(short) + 1 and any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 def _ascii_upper(name: str) -> str:
@@ -166,15 +171,18 @@ LOOSE_DOB_DAYS = 366
 AMBIGUITY_MARGIN = 6.0
 
 
-def _dob_loosely_compatible(a: str, b: str) -> bool:
-    """For a list with loose DOBs (weeks or months out, never decades): compatible, or within a year."""
-    if _dob_compatible(a, b):
-        return True
-    try:
-        da, db = (dt.date(int(x[:4]), int(x[4:6]), int(x[6:8])) for x in (a, b))
-    except ValueError:
-        return False
-    return abs((da - db).days) <= LOOSE_DOB_DAYS
+def _dob_compatible_within(days: int):
+    """For a list whose DOBs are loose (weeks or months out, never decades), or whose model learned a date
+    weeks out as evidence of one person: compatible, or within this many days."""
+    def compatible(a: str, b: str) -> bool:
+        if _dob_compatible(a, b):
+            return True
+        try:
+            da, db = (dt.date(int(x[:4]), int(x[4:6]), int(x[6:8])) for x in (a, b))
+        except ValueError:
+            return False
+        return abs((da - db).days) <= days
+    return compatible
 
 
 def _sets_conflict(sa: frozenset | set | None, sb: frozenset | set | None, compatible) -> bool:
@@ -245,6 +253,9 @@ class ClusterRules:
     loose_dobs: a DOB difference refuses a merge when it is more than a typo or a transposition (False),
     or only when it is more than a year (True: a list whose matched records' DOBs are often weeks or
     months out, estimated; a parent and a same-name child stay apart either way).
+    near_dob_days: with loose_dobs False, DOBs this many days apart or less are compatible too (a list
+    whose model learned a date a few weeks out as evidence of one person; twins share a DOB, a parent is
+    decades away).
     different_forename_threshold: the bar for an edge on which the forenames differ and nothing
     corroborates the person (what twins share; see names_conflict). None: the no-DOB bar; math.inf:
     such an edge never merges.
@@ -257,6 +268,7 @@ class ClusterRules:
     system_rules: bool = True
     shared_id_overrides_dob: bool = False
     loose_dobs: bool = False
+    near_dob_days: int = 0
     different_forename_threshold: float | None = None
     sex_corroborates: bool = True
     sex_conflicts: bool = True
@@ -505,7 +517,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     accepted_sorted = np.zeros(len(left), dtype=bool)
     refused = 0
     floor = threshold if no_dob_threshold is None else no_dob_threshold
-    dob_compatible = _dob_loosely_compatible if rules.loose_dobs else _dob_compatible
+    dob_compatible = (_dob_compatible_within(LOOSE_DOB_DAYS) if rules.loose_dobs
+                      else _dob_compatible_within(rules.near_dob_days) if rules.near_dob_days else _dob_compatible)
     twin_floor = floor if rules.different_forename_threshold is None else rules.different_forename_threshold
 
     def union(ra: int, rb: int) -> None:

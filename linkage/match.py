@@ -105,6 +105,8 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
             raise ListError(f"--map {item!r}: expected FIELD=COLUMN")
         if field not in FIELDS:
             raise ListError(f"--map {field!r}: FIELD must be one of {', '.join(FIELDS)}")
+        if field in mapping:
+            raise ListError(f"--map {field!r} is given twice: map each field to one column")
         mapping[field] = column.strip()
     if not mapping:
         raise ListError("give at least one --map FIELD=COLUMN")
@@ -584,6 +586,7 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
         except Exception:  # noqa: BLE001 - too few pairs for this rule: keep the committed m values
             continue
     trained = linker.misc.save_model_to_json()
+    floor_moved_m(trained)
     if "prior" in steps:
         recall = deterministic_recall(trained, [_rule_columns(r) for r in deterministic], records)
         if recall is not None:
@@ -594,6 +597,23 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
                 MAX_PRIOR)
             steps.append("prior-recall")
     return trained, steps
+
+
+# People move: at least this share of one person's pairs of records give different addresses or towns. An EM
+# session that leaves only the location comparisons to estimate (blocked on names and DOB, say) can drive the
+# m of 'All other comparisons' towards 0, which makes a move a veto of 30 match weights (a partner list with
+# towns lost 10 points of recall that way).
+MOVED_MIN_M = 0.05
+LOCATION_COMPARISONS = ("location", "locality")
+
+
+def floor_moved_m(model: dict) -> None:
+    """Raise the trained m of a move (the location comparisons' last level) to MOVED_MIN_M, in place."""
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] in LOCATION_COMPARISONS:
+            moved = comparison["comparison_levels"][-1]
+            if moved.get("label_for_charts") == "All other comparisons" and moved.get("m_probability") is not None:
+                moved["m_probability"] = max(moved["m_probability"], MOVED_MIN_M)
 
 
 EXACT_LEVEL = re.compile(r'"(\w+)_l" = "\1_r"')
@@ -658,6 +678,17 @@ def dob_agreement_among_same_names(records: pa.Table) -> float | None:
     finally:
         con.close()
     return agreeing / total if total >= MIN_SAME_NAME_PAIRS else None
+
+
+def near_dob_days(model: dict) -> int:
+    """31 when the trained model counts a DOB a few weeks out ('Within 31 days') as evidence of one person
+    (its m above its u), else 0: clustering then does not refuse what the model links."""
+    [dob] = [c for c in model["comparisons"] if c["output_column_name"] == "dob"]
+    for level in dob["comparison_levels"]:
+        if level.get("label_for_charts") == DOB_WITHIN_A_MONTH["label_for_charts"]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            return 31 if m is not None and u is not None and m > u else 0
+    return 0
 
 
 def dob_agreement_share(model: dict) -> float:
@@ -726,7 +757,8 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     if not trainable and "dob" in present:
         measured = dob_agreement_among_same_names(records)
         dob_agreement = dob_agreement if measured is None else measured
-    rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE)
+    rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE,
+                                near_dob_days=near_dob_days(model))
     clustered = cluster(_nodes(records), pairs, weight, weight, must_link=exact_duplicates(records, present),
                         rules=rules)
     cluster_of = clustered.cluster_of.assign(person_id=lambda d: assign_person_ids(d))
@@ -753,6 +785,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
             "pairs_at_or_above_threshold": int((pairs["match_weight"] >= weight).sum()),
             "match_weight_threshold": round(weight, 3), "trained": steps, "list_blocking_rules": len(added_rules),
             "dob_agreement_share": round(dob_agreement, 3), "loose_dobs": rules.loose_dobs,
+            "near_dob_days": rules.near_dob_days,
             **standardised_figures(records), "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -761,7 +794,10 @@ def standardised_figures(records: pa.Table) -> dict[str, int]:
     def count(column: str) -> int:
         return int(np.sum(records[column].to_numpy(zero_copy_only=False)))
 
-    return {"unparsed_dates_of_birth": count("has_unparsed_dob"),
+    unparsed = records["has_unparsed_dob"].to_numpy(zero_copy_only=False)
+    with_year = unparsed & pd.notna(records["dob_year"].to_numpy(zero_copy_only=False))
+    return {"unparsed_dates_of_birth": int(np.sum(unparsed & ~with_year)),
+            "year_only_dates_of_birth": int(np.sum(with_year)),
             "placeholder_dates_of_birth": count("has_placeholder_dob"),
             "placeholder_identifiers": count("has_placeholder_identifier")}
 

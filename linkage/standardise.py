@@ -88,21 +88,49 @@ def _dob_formats_by_fit(con) -> list[str]:
     return [f for _, f in sorted(zip(counts, DEFAULT_DOB_FORMATS), key=lambda pair: -pair[0])]
 
 
+# words after a surname that are not part of it (John Smith Jr, III)
+NAME_SUFFIXES = frozenset({"JR", "JNR", "JUNIOR", "SR", "SNR", "SENIOR", "II", "III", "IV"})
+# words before a surname that belong to it (Ursula von der Leyen, Juan de la Cruz, Ahmad bin Ismail)
+SURNAME_PARTICLES = frozenset({"VON", "VAN", "DER", "DEN", "DE", "DEL", "DELLA", "DELLE", "DI", "DA", "DAS", "DOS",
+                               "DU", "LA", "LE", "ST", "TEN", "TER", "BIN", "BINTI", "BINT", "AL", "EL", "AP", "NI",
+                               "O", "MAC", "MC"})
+
+
 def split_full_name(value) -> tuple[str | None, str | None, str | None]:
     """A name in one column, as (forename, middle names, surname): 'Smith, John Paul' (surname first
-    before a comma) or 'Dr John Paul Smith' (a title dropped, the last word the surname). One word is a
-    forename."""
+    before a comma), a surname in capitals in a name otherwise in mixed case ('WANG Wei', 'Jean DUPONT':
+    the words in capitals), or 'Dr John Paul Smith' (the last word, with the particles in lower case before
+    it: 'Ursula von der Leyen', while 'Nguyen Van Anh' keeps Van a middle name). A title before and a
+    generational suffix after (Jr, III) are dropped. One word is a forename."""
     if not isinstance(value, str) or not value.strip():
         return None, None, None
     surname, comma, given = value.partition(",")
-    words = (given if comma else value).split()
+    if comma and all(w.upper().rstrip(".") in NAME_SUFFIXES for w in given.replace(",", " ").split()):
+        value, surname, comma = surname, "", ""  # 'John Smith, Jr.'
+    words = (given if comma else value).replace(",", " ").split()
     while words and words[0].upper().rstrip(".") in NAME_TITLES:
         words.pop(0)
+    while len(words) > 1 and words[-1].upper().rstrip(".") in NAME_SUFFIXES:
+        words.pop()
     if comma:
         surname = surname.strip() or None
+    elif any(ch.islower() for ch in value) and 0 < sum(_in_capitals(w) for w in words) < len(words):
+        surname = " ".join(w for w in words if _in_capitals(w))
+        words = [w for w in words if not _in_capitals(w)]
+    elif len(words) > 1:
+        start = len(words) - 1
+        while start > 1 and words[start - 1].islower() and words[start - 1].upper() in SURNAME_PARTICLES:
+            start -= 1
+        surname, words = " ".join(words[start:]), words[:start]
     else:
-        surname = words.pop() if len(words) > 1 else None
+        surname = None
     return (words[0] if words else None), (" ".join(words[1:]) or None), surname
+
+
+def _in_capitals(word: str) -> bool:
+    """A word of two or more letters, all capitals (a surname so marked in a name in mixed case)."""
+    letters = [ch for ch in word if ch.isalpha()]
+    return len(letters) > 1 and all(ch.isupper() for ch in letters)
 
 
 def _h(name: str, column: str) -> str:

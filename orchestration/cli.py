@@ -201,9 +201,14 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 def _log_unused_values(figures: dict) -> None:
     """What the standardisation could not use (counts)."""
+    if figures["year_only_dates_of_birth"]:
+        _log(f"{figures['year_only_dates_of_birth']:,} dates of birth give a year but no whole date: "
+             "compared on the year")
     if figures["unparsed_dates_of_birth"]:
         _log(f"{figures['unparsed_dates_of_birth']:,} dates of birth did not parse (see --dob-format): "
              "compared as missing")
+        if figures["unparsed_dates_of_birth"] + figures["year_only_dates_of_birth"] > figures["records"] / 2:
+            _log("most dates of birth did not parse as whole dates: check --dob-format against the list")
     if figures["placeholder_dates_of_birth"]:
         _log(f"{figures['placeholder_dates_of_birth']:,} dates of birth are placeholders (1 January where the "
              "list uses it for unknown dates, 1900-01-01, a spreadsheet's day zero, the future): compared as missing")
@@ -312,8 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "repeated id is an error)")
         command.add_argument("--map", required=True, action="append", metavar="FIELD=COL",
                              help="FIELD: first_name, middle_names, surname, dob, sex, address_line, locality, "
-                                  "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id, or full_name "
-                                  "(a name in one column, 'Smith, John' or 'John Smith')")
+                                  "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id (an identifier "
+                                  "of one person, not a household's phone or email), or full_name (a name in one "
+                                  "column, 'Smith, John' or 'John Smith'); each field once")
         command.add_argument("--dob-format", default=None, help="strptime format, e.g. %%d/%%m/%%Y (default: ISO, "
                                                                 "day-first and month-first forms, those that read "
                                                                 "more of the list first)")

@@ -382,7 +382,7 @@ def test_link_command_dedupes_and_links_lists_that_are_not_british(tmp_path, cap
     assert code == 2 and "repeats" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("items", [["first_name"], ["shoe_size=Col"]])
+@pytest.mark.parametrize("items", [["first_name"], ["shoe_size=Col"], ["first_name=A", "first_name=B"]])
 def test_link_mapping_is_validated(items):
     from linkage.match import ListError, parse_mapping
 
@@ -467,6 +467,7 @@ def test_forename_variants_agree_but_other_forenames_keep_twins_apart():
     assert pair("J", "J", "MARY", "MARY") == 2
     assert pair("CHRIS", "CHRIS", "CHRISTOPHER", "CHRISTOPHER") == 1
     assert pair("LSIA", "LSIA", "LISA", "LISA") == 1
+    assert pair("HNNAH", "HNNAH", "HANNAH", "HANNAH") == 1  # a letter dropped
     assert pair("CASTOR", "CASTOR", "POLLUX", "POLLUX") == 2  # twins
     for rhyming in (("HOLLY", "MOLLY"), ("AVA", "EVA"), ("DEAN", "SEAN"), ("MARIA", "DARIA")):  # twins too
         assert pair(rhyming[0], rhyming[0], rhyming[1], rhyming[1]) == 2, rhyming
@@ -487,3 +488,57 @@ def test_link_compares_records_that_share_only_a_forename_and_a_year_of_birth(tm
                tmp_path / "clusters.csv", pairs_out=tmp_path / "pairs.csv", threshold=1e-12)  # every scored pair
     pairs = pd.read_csv(tmp_path / "pairs.csv", dtype=str)
     assert {frozenset(pair) for pair in zip(pairs["record_id_l"], pairs["record_id_r"])} == {frozenset({"1", "2"})}
+
+
+def test_a_list_model_that_links_dobs_weeks_apart_is_not_overruled_by_the_clustering():
+    """When the trained list model scores 'Within 31 days' as evidence of one person, two records 20 days
+    apart may merge; a year apart still conflicts, and without that evidence 20 days apart conflicts too."""
+    import dataclasses
+
+    from linkage.match import DOB_WITHIN_A_MONTH, list_model, near_dob_days
+
+    model = list_model({"first_name", "surname", "dob"})
+    assert near_dob_days(model) == 31  # the starting m (0.01) above the u (0.002)
+    [dob] = [c for c in model["comparisons"] if c["output_column_name"] == "dob"]
+    [weeks] = [lv for lv in dob["comparison_levels"] if lv["label_for_charts"] == DOB_WITHIN_A_MONTH["label_for_charts"]]
+    weeks["m_probability"] = weeks["u_probability"] / 2
+    assert near_dob_days(model) == 0
+
+    def merged(dob_r: str, days: int) -> bool:
+        records = pd.DataFrame({"person_record_id": ["a", "b"], "source_system": ["list", "list"],
+                                "first_name": ["ANA", "ANA"], "first_name_canonical": ["ANA", "ANA"],
+                                "surname": ["RUIZ", "RUIZ"], "nhs_number": [None, None], "ni_number": [None, None],
+                                "upn": [None, None], "dob": ["19900310", dob_r], "sex": [None, None]})
+        edges = pd.DataFrame({"person_record_id_l": ["a"], "person_record_id_r": ["b"], "match_weight": [12.0]})
+        rules = dataclasses.replace(LIST_RULES, near_dob_days=days)
+        return cluster(records, edges, threshold=4.0, no_dob_threshold=4.0,
+                       rules=rules).cluster_of["cluster_root"].nunique() == 1
+
+    assert merged("19900327", 31) and not merged("19900327", 0)  # 17 days: two characters apart
+    assert not merged("19920615", 31)
+
+
+def test_a_move_is_never_a_veto_in_a_trained_list_model():
+    from linkage.match import MOVED_MIN_M, floor_moved_m, list_model
+
+    model = list_model({"first_name", "surname", "dob", "postcode", "locality"})
+    for comparison in model["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("m_probability") is not None:
+                level["m_probability"] = 1e-12
+    floor_moved_m(model)
+    moved = {c["output_column_name"]: c["comparison_levels"][-1]["m_probability"] for c in model["comparisons"]}
+    assert moved["location"] == moved["locality"] == MOVED_MIN_M
+    assert moved["dob"] == moved["surname"] == 1e-12  # a DOB or a name stays what the list taught
+
+
+def test_a_name_in_one_column_loses_its_suffix_and_keeps_a_surname_in_capitals_or_with_particles():
+    from linkage.standardise import split_full_name
+
+    assert split_full_name("John Smith Jr") == ("John", None, "Smith")
+    assert split_full_name("John Paul Smith, Jr.") == ("John", "Paul", "Smith")
+    assert split_full_name("WANG Wei") == ("Wei", None, "WANG")
+    assert split_full_name("Jean DUPONT") == ("Jean", None, "DUPONT")
+    assert split_full_name("Ursula von der Leyen") == ("Ursula", None, "von der Leyen")
+    assert split_full_name("Nguyen Van Anh") == ("Nguyen", "Van", "Anh")  # a capital Van is a middle name
+    assert split_full_name("JOHN SMITH") == ("JOHN", None, "SMITH")
