@@ -153,8 +153,12 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     default_reviewer = reviewer or getpass.getuser()
     reviewers = [text(v) or default_reviewer for v in filled.get("reviewer", pd.Series([None] * len(filled)))]
-    decided = [pd.to_datetime(text(v)) if text(v) else now
-               for v in filled.get("decided_at", pd.Series([None] * len(filled)))]
+    given = [_decided_at(text(v)) for v in filled.get("decided_at", pd.Series([None] * len(filled)))]
+    unreadable = [row for row, value in zip(filled["file_row"], given) if value is False]
+    if unreadable:
+        raise ReviewImportError(f"{path.name}: decided_at must be a date as YYYY-MM-DD[ HH:MM[:SS]] or DD/MM/YYYY"
+                                f"[ HH:MM]; rows {', '.join(str(r) for r in unreadable[:20])}")
+    decided = [value or now for value in given]
     out = pd.DataFrame({
         "decision_id": [hashlib.md5(f"{sha}|{p}".encode()).hexdigest()[:16] for p in filled["pair_id"]],
         "pair_id": filled["pair_id"].to_numpy(),
@@ -166,7 +170,21 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         "source_file_name": path.name,
         "source_file_sha256": sha,
         "imported_at": now,
+        "dated": [value is not None for value in given],
     }).drop_duplicates("pair_id", keep="last")
+    # A decision the pair already has on record, with no date of its own after the pair's latest decision,
+    # is a repeat (a workbook saved again, or imported twice under another name), not a new decision: it
+    # must not bring back a decision a later one overrode.
+    recorded = (con.execute(f"select pair_id, decision, max(decided_at) over (partition by pair_id) as latest "
+                            f"from {DECISIONS_TABLE}").df()
+                if table_exists(con, DECISIONS_TABLE) else pd.DataFrame(columns=["pair_id", "decision", "latest"]))
+    latest = recorded.drop_duplicates("pair_id").set_index("pair_id")["latest"]
+    seen = set(zip(recorded["pair_id"], recorded["decision"]))
+    repeat = [(p, d) in seen and not (was_dated and at > latest.get(p, pd.Timestamp.min))
+              for p, d, was_dated, at in zip(out["pair_id"], out["decision"], out["dated"], out["decided_at"])]
+    superseded = sum(1 for p, at, is_repeat in zip(out["pair_id"], out["decided_at"], repeat)
+                     if not is_repeat and p in latest.index and at < latest[p])
+    out = out[[not r for r in repeat]].drop(columns="dated")
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(f"""create table if not exists {DECISIONS_TABLE} (decision_id varchar, pair_id varchar,
         person_record_id_l varchar, person_record_id_r varchar, decision varchar, reviewer varchar,
@@ -177,7 +195,22 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
     finally:
         con.unregister("__decisions")
     return {"decisions_imported": int(len(out)), "rows_without_decision": int(len(frame) - len(filled)),
-            "already_imported": 0}
+            "already_imported": 0, "repeated_decisions_skipped": int(sum(repeat)),
+            "decisions_older_than_the_pairs_latest": int(superseded)}
+
+
+def _decided_at(value: str) -> dt.datetime | None | bool:
+    """A decision's date as given: ISO, or day first as a UK reviewer writes it (never month first). None
+    when blank; False when it does not read."""
+    if not value:
+        return None
+    for form in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
+                 "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y"):
+        try:
+            return dt.datetime.strptime(value.split(".")[0] if "." in value[10:] else value, form)
+        except ValueError:
+            continue
+    return False
 
 
 # ------------------------------------------------------------------------------------------------- queue

@@ -273,6 +273,12 @@ def cmd_review_import(args: argparse.Namespace) -> int:
         _log(f"{counts['decisions_imported']:,} decisions recorded in linkage.review_decisions "
              f"({counts['rows_without_decision']:,} rows left blank); they apply on the next run of "
              "linkage/person_crosswalk")
+        if counts["repeated_decisions_skipped"]:
+            _log(f"{counts['repeated_decisions_skipped']:,} decisions repeat one already on record and were "
+                 "skipped (a repeat never overrides a later decision; give decided_at to decide again)")
+        if counts["decisions_older_than_the_pairs_latest"]:
+            _log(f"{counts['decisions_older_than_the_pairs_latest']:,} decisions are dated before their pair's "
+                 "latest decision: recorded, but the later decision applies")
     return 0
 
 

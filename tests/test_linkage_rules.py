@@ -542,3 +542,40 @@ def test_a_name_in_one_column_loses_its_suffix_and_keeps_a_surname_in_capitals_o
     assert split_full_name("Ursula von der Leyen") == ("Ursula", None, "von der Leyen")
     assert split_full_name("Nguyen Van Anh") == ("Nguyen", "Van", "Anh")  # a capital Van is a middle name
     assert split_full_name("JOHN SMITH") == ("JOHN", None, "SMITH")
+
+
+def test_review_import_reads_uk_dates_and_a_repeated_decision_never_overrides_a_later_one(tmp_path):
+    import duckdb
+
+    from linkage.review import ReviewImportError, import_decisions, latest_decisions, pair_id
+
+    left, right = rid(1), rid(2)
+    pair = pair_id(left, right)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+
+    def decide(name: str, decision: str, decided_at: str | None = None, extra: dict | None = None) -> dict:
+        row = {"pair_id": pair, "person_record_id_l": left, "person_record_id_r": right, "decision": decision,
+               **({"decided_at": decided_at} if decided_at else {}), **(extra or {})}
+        pd.DataFrame([row]).to_csv(tmp_path / name, index=False)
+        return import_decisions(con, tmp_path / name, reviewer="r1")
+
+    def latest() -> str:
+        return latest_decisions(con).set_index("pair_id").loc[pair, "decision"]
+
+    assert decide("first.csv", "match")["decisions_imported"] == 1
+    assert decide("second.csv", "not a match")["decisions_imported"] == 1 and latest() == "not a match"
+    # the first file saved again (other bytes, same decision): a repeat, skipped, the later decision stands
+    counts = decide("first_saved_again.csv", "match", extra={"note": "saved again"})
+    assert counts["decisions_imported"] == 0 and counts["repeated_decisions_skipped"] == 1
+    assert latest() == "not a match"
+    # a UK date is day first: 05/12/2099 is 5 December, after everything else, so it applies
+    assert decide("dated.csv", "match", decided_at="05/12/2099")["decisions_imported"] == 1 and latest() == "match"
+    dated = con.execute("select max(decided_at) from linkage.review_decisions").fetchall()[0][0]
+    assert (dated.month, dated.day) == (12, 5)
+    # an older dated decision is recorded but reported as not the one that applies
+    assert decide("older.csv", "unsure", decided_at="2001-01-02")["decisions_older_than_the_pairs_latest"] == 1
+    assert latest() == "match"
+    with pytest.raises(ReviewImportError) as error:
+        decide("unreadable.csv", "match", decided_at="Jane Smith")
+    assert "rows 2" in str(error.value) and "Jane" not in str(error.value)
+    con.close()
