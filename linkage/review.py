@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from linkage import settings as model_settings
 from linkage.backend import LinkageBackend, default_backend
-from linkage.lineage import SCHEMA, file_sha256, table_exists
+from linkage.lineage import CROSSWALK_TABLE, SCHEMA, file_sha256, table_exists
 from linkage.run import records_among
 
 QUEUE_TABLE = f"{SCHEMA}.review_queue"
@@ -270,11 +270,20 @@ def queue_band(pairs: pd.DataFrame, crosswalk: pd.DataFrame, decisions: pd.DataF
     return band[columns].sort_values(["match_weight", "pair_id"], ascending=[False, True], ignore_index=True)
 
 
-def queue_figures(n_pairs: int, n_records: int, decisions: pd.DataFrame, min_weight: float) -> dict:
+def queue_figures(n_pairs: int, n_records: int, decisions: pd.DataFrame, min_weight: float,
+                  person_of: dict[str, str]) -> dict:
+    """person_of: person_record_id -> person_id, at least for every record a decision names. A decision is
+    applied when the index agrees with it; one is not when it names a record no longer linked, or a
+    'match' another reviewer's 'not a match' refused (a must-link never breaks a cannot-link)."""
+    decided = decisions[decisions["decision"].isin(["match", "not a match"])]
+    left = decided["person_record_id_l"].map(person_of)
+    right = decided["person_record_id_r"].map(person_of)
+    applied = left.notna() & right.notna() & ((left == right) == (decided["decision"] == "match"))
     return {"review_pairs": int(n_pairs),
             "review_pairs_per_1000_records": round(1000 * n_pairs / max(int(n_records), 1), 2),
             "review_min_match_weight": float(min_weight),
-            "review_decisions_applied": int(decisions["decision"].isin(["match", "not a match"]).sum())}
+            "review_decisions_applied": int(applied.sum()),
+            "review_decisions_not_applied": int((~applied).sum())}
 
 
 def build_queue(records: pa.Table, crosswalk: pd.DataFrame, pairs: pd.DataFrame, decisions: pd.DataFrame,
@@ -296,7 +305,8 @@ def build_queue(records: pa.Table, crosswalk: pd.DataFrame, pairs: pd.DataFrame,
         for name in names:
             band[f"weight_{name}"] = pd.Series(dtype=float)
             band[f"gamma_{name}"] = pd.Series(dtype="int64")
-    return ReviewQueue(band, names, queue_figures(len(band), records.num_rows, decisions, min_weight))
+    person_of = dict(zip(crosswalk["person_record_id"], crosswalk["person_id"]))
+    return ReviewQueue(band, names, queue_figures(len(band), records.num_rows, decisions, min_weight, person_of))
 
 
 def update_queue_in_place(con, scored: pd.DataFrame, crosswalk: pd.DataFrame, decisions: pd.DataFrame,
@@ -322,7 +332,12 @@ def update_queue_in_place(con, scored: pd.DataFrame, crosswalk: pd.DataFrame, de
         finally:
             con.unregister("__review_queue")
     total = con.execute(f"select count(*) from {QUEUE_TABLE}").fetchall()[0][0]
-    return ReviewQueue(band, names, queue_figures(total, n_records, decisions, min_weight))
+    # the decisions' records: as the index held them, then as this run redid them
+    named = sorted(set(decisions["person_record_id_l"]) | set(decisions["person_record_id_r"]))
+    person_of = dict(con.execute(f"select person_record_id, person_id from {CROSSWALK_TABLE} "
+                                 "where person_record_id in (select unnest(?))", [named]).fetchall()) if named else {}
+    person_of.update(zip(crosswalk["person_record_id"], crosswalk["person_id"]))
+    return ReviewQueue(band, names, queue_figures(total, n_records, decisions, min_weight, person_of))
 
 
 def write_queue(con, queue: ReviewQueue, run_id: str) -> None:

@@ -244,7 +244,9 @@ def cmd_review_export(args: argparse.Namespace) -> int:
     from linkage.train import load_model
 
     settings = get_settings()
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    con = _connect_for_review(duckdb, settings.warehouse, "export", read_only=True)
+    if con is None:
+        return 2
     try:
         path, pairs = export_workbook(con, settings.artefacts_dir / "review", load_model())
     finally:
@@ -253,13 +255,25 @@ def cmd_review_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connect_for_review(duckdb, warehouse: Path, command: str, read_only: bool = False):
+    """The warehouse, or None (with a message) while a running materialisation holds it."""
+    try:
+        return duckdb.connect(str(warehouse), read_only=read_only)
+    except duckdb.IOException:
+        print(f"familyhub review {command}: the warehouse is in use (a run is writing to it, or it is missing); "
+              "retry when the run has finished: nothing was changed", file=sys.stderr)
+        return None
+
+
 def cmd_review_import(args: argparse.Namespace) -> int:
     """Apply a filled review workbook (or CSV with pair_id, decision[, reviewer]) on the next linkage run."""
     import duckdb
 
     from linkage.review import ReviewImportError, import_decisions
 
-    con = duckdb.connect(str(get_settings().warehouse))
+    con = _connect_for_review(duckdb, get_settings().warehouse, "import")
+    if con is None:
+        return 2
     try:
         counts = import_decisions(con, Path(args.file), reviewer=args.reviewer)
     except (ReviewImportError, FileNotFoundError) as exc:

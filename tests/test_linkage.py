@@ -447,7 +447,7 @@ def test_review_decisions_apply_on_the_next_run(first_run, graph, settings, inst
     assert result.success
     meta = crosswalk_metadata(result)
     assert meta["mode"].value == "full" and meta["mode_reason"].value == "review decisions changed"
-    assert meta["review_decisions_applied"].value == 2
+    assert meta["review_decisions_applied"].value == 2 and meta["review_decisions_not_applied"].value == 0
     person = query(settings, "select person_record_id, person_id from linkage.person_crosswalk").set_index(
         "person_record_id")["person_id"]
     assert person[top["person_record_id_l"]] == person[top["person_record_id_r"]]

@@ -579,3 +579,17 @@ def test_review_import_reads_uk_dates_and_a_repeated_decision_never_overrides_a_
         decide("unreadable.csv", "match", decided_at="Jane Smith")
     assert "rows 2" in str(error.value) and "Jane" not in str(error.value)
     con.close()
+
+
+def test_review_figures_count_the_decisions_the_index_does_not_hold():
+    from linkage.review import queue_figures
+
+    decisions = pd.DataFrame({"pair_id": ["p1", "p2", "p3", "p4"],
+                              "person_record_id_l": ["a", "c", "e", "g"], "person_record_id_r": ["b", "d", "f", "h"],
+                              "decision": ["match", "not a match", "match", "unsure"]})
+    person_of = {"a": "P1", "b": "P1", "c": "P2", "d": "P3", "e": "P4", "f": "P5", "g": "P6", "h": "P6"}
+    figures = queue_figures(0, 8, decisions, 6.0, person_of)
+    # e / f: a 'match' kept apart (a cannot-link refused it); 'unsure' is no decision to apply
+    assert (figures["review_decisions_applied"], figures["review_decisions_not_applied"]) == (2, 1)
+    del person_of["d"]  # a record no longer linked
+    assert queue_figures(0, 8, decisions, 6.0, person_of)["review_decisions_not_applied"] == 2

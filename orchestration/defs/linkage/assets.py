@@ -114,7 +114,7 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
     yield dg.MaterializeResult(asset_key=REVIEW_QUEUE, metadata=safe_metadata(
         {"dagster/row_count": figures["review_pairs"],
          **{k: figures[k] for k in ("review_pairs_per_1000_records", "review_min_match_weight",
-                                    "review_decisions_applied")}}))
+                                    "review_decisions_applied", "review_decisions_not_applied")}}))
 
 
 @dg.asset_check(asset=CROSSWALK, name="no_giant_clusters", blocking=True,
