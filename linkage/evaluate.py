@@ -64,6 +64,8 @@ def accuracy(crosswalk: pd.DataFrame, labels: pd.DataFrame) -> dict[str, float |
     whole_and_clean = int(cluster_of_true.loc[whole].isin(clean_clusters).sum())
     return {
         "evaluated_records": int(len(df)),
+        # records the truth labels (a record re-delivered in a file the generator did not write has none)
+        "evaluated_share": round(len(df) / max(len(crosswalk), 1), 5),
         "true_persons": int(df["true_person_id"].nunique()),
         "predicted_persons": int(df["person_id"].nunique()),
         "predicted_pairs": predicted,

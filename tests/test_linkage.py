@@ -104,6 +104,7 @@ def test_accuracy_floors(first_run):
     assert meta["pairwise_recall"].value >= RECALL_FLOOR
     accuracy = meta["accuracy"].value
     assert accuracy["evaluated_records"] == meta["person_records"].value  # every record has a truth label
+    assert meta["evaluated_share"].value == 1.0
 
 
 def test_twins_and_same_name_father_son_stay_apart(first_run):

@@ -593,3 +593,12 @@ def test_review_figures_count_the_decisions_the_index_does_not_hold():
     assert (figures["review_decisions_applied"], figures["review_decisions_not_applied"]) == (2, 1)
     del person_of["d"]  # a record no longer linked
     assert queue_figures(0, 8, decisions, 6.0, person_of)["review_decisions_not_applied"] == 2
+
+
+def test_accuracy_says_what_share_of_the_records_it_scored():
+    from linkage.evaluate import accuracy
+
+    crosswalk = pd.DataFrame({"person_record_id": ["a", "b", "c", "d"], "person_id": ["P1", "P1", "P2", "P3"]})
+    labels = pd.DataFrame({"person_record_id": ["a", "b", "c"], "true_person_id": [1, 1, 2]})  # d: no label
+    figures = accuracy(crosswalk, labels)
+    assert figures["evaluated_records"] == 3 and figures["evaluated_share"] == 0.75

@@ -93,8 +93,11 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
         f"{figures['persons']} persons; largest cluster {figures['largest_cluster_size']}; "
         f"{figures['review_pairs']} pairs to review"
         + (f"; precision {acc['pairwise_precision']}, recall {acc['pairwise_recall']}" if acc else ""))
+    if acc and acc["evaluated_share"] < 1:
+        context.log.warning(f"accuracy covers {acc['evaluated_share']:.1%} of the person records: the others have "
+                            "no truth label (delivered in files the generator did not write)")
     flat = {k: v for k, v in figures.items() if k not in ("accuracy", "hard_cases")}
-    for key in ("pairwise_precision", "pairwise_recall", "pairwise_f1", "persons_found_whole_share"):
+    for key in ("pairwise_precision", "pairwise_recall", "pairwise_f1", "persons_found_whole_share", "evaluated_share"):
         if key in acc:
             flat[key] = acc[key]
     if acc:
