@@ -82,6 +82,17 @@ def built_pipeline(dbt_manifest, tmp_path_factory):
         yield settings, instance, result
 
 
+@pytest.fixture(scope="module")
+def warehouse(built_pipeline):
+    """(read-only connection, settings) to the built pipeline's warehouse, for a test module."""
+    import duckdb
+
+    settings, _, _ = built_pipeline
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    yield con, settings
+    con.close()
+
+
 @pytest.fixture
 def pipeline_copy(built_pipeline, tmp_path):
     """Settings for a private copy of the built pipeline's data folder (warehouse, landing, truth)."""

@@ -11,7 +11,6 @@ import csv
 import json
 import re
 
-import duckdb
 import pytest
 
 from tests.conftest import REPO_ROOT
@@ -31,14 +30,6 @@ NEED_HEADLINE = {
 def _seed(name: str) -> list[dict]:
     with open(CRITERIA_SEEDS / f"{name}.csv", newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-@pytest.fixture(scope="module")
-def warehouse(built_pipeline):
-    settings, _, _ = built_pipeline
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    yield con, settings
-    con.close()
 
 
 def test_ruleset_covers_every_headline_and_problem_and_is_documented():

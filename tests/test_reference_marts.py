@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pytest
 import yaml
 
@@ -15,14 +14,6 @@ from tests.conftest import REPO_ROOT
 
 REFERENCE_MODELS = REPO_ROOT / "dbt_project" / "models" / "marts" / "reference" / "_reference__models.yml"
 SEEDS = REPO_ROOT / "seeds"
-
-
-@pytest.fixture(scope="module")
-def warehouse(built_pipeline):
-    settings, _, _ = built_pipeline
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    yield con, settings
-    con.close()
 
 
 def _reference_models() -> list[dict]:
