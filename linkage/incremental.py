@@ -35,14 +35,13 @@ from linkage import settings as model_settings
 from linkage.backend import DuckDBBackend, LinkageBackend, default_backend
 from linkage.cluster import cluster
 from linkage.ids import person_id_for
-from linkage.lineage import DELTA, LINEAGE_TABLE, SCHEMA, table_exists
+from linkage.lineage import CROSSWALK_TABLE as CROSSWALK, DELTA, LINEAGE_TABLE, SCHEMA, table_exists
 from linkage.run import (INPUT_TABLE, MATCH_WEIGHT_THRESHOLD, NO_DOB_MATCH_WEIGHT_THRESHOLD, PAIR_COLUMNS,
                          PAIR_FLOOR_WEIGHT, LinkageResult, _nodes, assemble)
 
 TOUCHED = "__linkage_touched"  # temp table: the records (current or withdrawn) whose persons are redone
 DELTA_RECORDS = "__linkage_delta_records"  # temp table: the new and changed records' model columns
 EDGES = "__linkage_edges"  # temp table: edges that may merge (last run's, the delta's, reviewers' must-links)
-CROSSWALK = f"{SCHEMA}.person_crosswalk"
 CLUSTERS = f"{SCHEMA}.person_clusters"
 PAIRS = f"{SCHEMA}.pairwise_predictions"
 

@@ -86,7 +86,7 @@ class PreviousState:
 
 def read_previous(con, crosswalk: bool = True) -> PreviousState:
     """crosswalk=False: only whether an index exists and the last run (what choosing a mode needs)."""
-    indexed = table_exists(con, f"{SCHEMA}.person_crosswalk")
+    indexed = table_exists(con, CROSSWALK_TABLE)
     last_run = None
     if table_exists(con, RUNS_TABLE):
         rows = con.execute(f"select * from {RUNS_TABLE} order by recorded_at desc limit 1").df()
@@ -104,7 +104,7 @@ def read_previous(con, crosswalk: bool = True) -> PreviousState:
     frame = None
     issued: set[str] = set()
     if indexed:
-        frame = con.execute(f"select person_record_id, person_id from {SCHEMA}.person_crosswalk").df()
+        frame = con.execute(f"select person_record_id, person_id from {CROSSWALK_TABLE}").df()
         issued.update(frame["person_id"].unique())
     if table_exists(con, LINEAGE_TABLE):
         issued.update(r[0] for r in con.execute(
@@ -160,7 +160,7 @@ def _keep_previous_crosswalk(con, redone: str | None, table: str) -> None:
     """Before the crosswalk changes: keep the old rows of the records this run redoes (redone: a table of
     person_record_id; None: all of them, a full run, which writes a row for every record of `table`) and
     define the previous crosswalk over them."""
-    crosswalk = f"{SCHEMA}.person_crosswalk"
+    crosswalk = CROSSWALK_TABLE
     if not table_exists(con, crosswalk):
         return  # a first run: there is no previous crosswalk
     if table_exists(con, PREVIOUS_CROSSWALK_TABLE):  # a table in warehouses indexed before it was a view
