@@ -1,7 +1,7 @@
 """Clerical review: the uncertain pairs, a workbook for reviewers, and their decisions.
 
     linkage.review_queue      pairs in the uncertain band, with each comparison's match weight (rebuilt each run)
-    linkage.review_decisions  every imported decision, audited: reviewer, decided_at, source file name + sha256
+    linkage.review_decisions  every imported decision, audited: reviewer, note, decided_at, source file name + sha256
 
 The band (`REVIEW_MIN_WEIGHT`): pairs scored at match weight >= 6 (probability >= 0.985) that the
 clustering kept in different persons. Below 6 only ~8% of such cross-person pairs are the same person on
@@ -159,6 +159,8 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         raise ReviewImportError(f"{path.name}: decided_at must be a date as YYYY-MM-DD[ HH:MM[:SS]] or DD/MM/YYYY"
                                 f"[ HH:MM]; rows {', '.join(str(r) for r in unreadable[:20])}")
     decided = [value or now for value in given]
+    # the reviewer's reason, kept for the audit (it may name people: stored, never printed)
+    notes = [text(v) or None for v in filled.get("note", pd.Series([None] * len(filled)))]
     out = pd.DataFrame({
         "decision_id": [hashlib.md5(f"{sha}|{p}".encode()).hexdigest()[:16] for p in filled["pair_id"]],
         "pair_id": filled["pair_id"].to_numpy(),
@@ -166,6 +168,7 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         "person_record_id_r": filled["person_record_id_r"].to_numpy(),
         "decision": filled["decision"].to_numpy(),
         "reviewer": reviewers,
+        "note": pd.Series(notes, dtype=object).to_numpy(),
         "decided_at": pd.to_datetime(decided),
         "source_file_name": path.name,
         "source_file_sha256": sha,
@@ -188,7 +191,9 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(f"""create table if not exists {DECISIONS_TABLE} (decision_id varchar, pair_id varchar,
         person_record_id_l varchar, person_record_id_r varchar, decision varchar, reviewer varchar,
-        decided_at timestamp, source_file_name varchar, source_file_sha256 varchar, imported_at timestamp)""")
+        decided_at timestamp, source_file_name varchar, source_file_sha256 varchar, imported_at timestamp,
+        note varchar)""")
+    con.execute(f"alter table {DECISIONS_TABLE} add column if not exists note varchar")  # tables made before notes
     con.register("__decisions", out)
     try:
         con.execute(f"insert into {DECISIONS_TABLE} by name select * from __decisions")

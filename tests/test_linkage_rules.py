@@ -562,7 +562,8 @@ def test_review_import_reads_uk_dates_and_a_repeated_decision_never_overrides_a_
     def latest() -> str:
         return latest_decisions(con).set_index("pair_id").loc[pair, "decision"]
 
-    assert decide("first.csv", "match")["decisions_imported"] == 1
+    assert decide("first.csv", "match", extra={"note": "same school and GP"})["decisions_imported"] == 1
+    assert con.execute("select note from linkage.review_decisions").fetchall() == [("same school and GP",)]
     assert decide("second.csv", "not a match")["decisions_imported"] == 1 and latest() == "not a match"
     # the first file saved again (other bytes, same decision): a repeat, skipped, the later decision stands
     counts = decide("first_saved_again.csv", "match", extra={"note": "saved again"})
