@@ -185,11 +185,25 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             select distinct upper(strip_accents(trim(name))) as name, upper(strip_accents(trim(canonical))) as canonical
             from read_csv('{nick}', header = true, all_varchar = true)
         ),
-        nicknames as (  -- as the warehouse's model: two names each other's canonical form take the first
-            select p.name, min(p.canonical) as canonical
-            from nickname_pairs p left join nickname_pairs r on p.name = r.canonical and p.canonical = r.name
-            where r.name is null or p.name > p.canonical
-            group by p.name
+        nicknames as (  -- as the warehouse's model (see its comment): each name takes the end of its chain
+            with recursive nickname_steps as (
+                select p.name, min(p.canonical) as canonical
+                from nickname_pairs p left join nickname_pairs r on p.name = r.canonical and p.canonical = r.name
+                where r.name is null or p.name > p.canonical
+                group by p.name
+            ),
+            nickname_walks as (
+                select name, [name, canonical] as path from nickname_steps
+                union all
+                select w.name, list_append(w.path, s.canonical) as path
+                from nickname_walks w inner join nickname_steps s on w.path[-1] = s.name
+                where not list_contains(w.path, s.canonical)
+            )
+            select w.name,
+                case when next_step.name is null then w.path[-1]
+                     else list_min(w.path[list_position(w.path, next_step.canonical):]) end as canonical
+            from nickname_walks w left join nickname_steps next_step on w.path[-1] = next_step.name
+            where next_step.name is null or list_contains(w.path, next_step.canonical)
         ),
         cleaned as (
             select

@@ -19,6 +19,7 @@ records as (
 
 ),
 
+-- nickname forms: begin (tests/test_nickname_canonical.py runs from here to "end" on its own seeds)
 nickname_pairs as (
 
     select distinct
@@ -30,21 +31,56 @@ nickname_pairs as (
 
 nicknames as (
 
-    -- a nickname mapping to several canonical forms (Al -> Alan, Albert) takes the first; two names
-    -- given as each other's canonical form (Catherine, Katherine) both take the first of the two, else
-    -- each would take the other and they would never share one
+    -- Each name's canonical form is the END of its chain (Joe -> Joseph -> Yusuf: Yusuf), so that every
+    -- name on a chain shares one form. One step first: a nickname mapping to several canonical forms
+    -- (Al -> Alan, Albert) takes the first, so Alan and Albert stay apart (no merging of whatever a
+    -- nickname touches); two names given as each other's canonical form (Catherine, Katherine) both take
+    -- the first of the two, else each would take the other and they would never share one. A walk stops
+    -- at a name with no step, or before a name it has passed (a longer cycle): then every name on the
+    -- cycle and leading into it takes the cycle's first name. The same SQL is in linkage/standardise.py.
+    with recursive nickname_steps as (
+
+        select
+            nickname_pairs.name,
+            min(nickname_pairs.canonical) as canonical
+        from nickname_pairs
+        left join nickname_pairs as reversed
+            on
+                nickname_pairs.name = reversed.canonical
+                and nickname_pairs.canonical = reversed.name
+        where reversed.name is null or nickname_pairs.name > nickname_pairs.canonical
+        group by nickname_pairs.name
+
+    ),
+
+    nickname_walks as (
+
+        select
+            name,
+            [name, canonical] as path
+        from nickname_steps
+        union all
+        select
+            nickname_walks.name,
+            list_append(nickname_walks.path, nickname_steps.canonical) as path
+        from nickname_walks
+        inner join nickname_steps on nickname_walks.path[-1] = nickname_steps.name
+        where not list_contains(nickname_walks.path, nickname_steps.canonical)
+
+    )
+
     select
-        nickname_pairs.name,
-        min(nickname_pairs.canonical) as canonical
-    from nickname_pairs
-    left join nickname_pairs as reversed
-        on
-            nickname_pairs.name = reversed.canonical
-            and nickname_pairs.canonical = reversed.name
-    where reversed.name is null or nickname_pairs.name > nickname_pairs.canonical
-    group by nickname_pairs.name
+        nickname_walks.name,
+        case
+            when next_step.name is null then nickname_walks.path[-1]
+            else list_min(nickname_walks.path[list_position(nickname_walks.path, next_step.canonical):])
+        end as canonical
+    from nickname_walks
+    left join nickname_steps as next_step on nickname_walks.path[-1] = next_step.name
+    where next_step.name is null or list_contains(nickname_walks.path, next_step.canonical)
 
 ),
+-- nickname forms: end
 
 cleaned as (
 
