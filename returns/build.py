@@ -100,7 +100,8 @@ def _not_claimable_reason(case: pd.DataFrame, claim_status: str) -> str | None:
 
 
 def _new_needs_after_attachment(case: pd.DataFrame) -> str | None:
-    """Headlines not met at attachment but met at closure or six months later, e.g. 'SF03;SF09'."""
+    """Headlines not met at attachment but met later (during support, at closure or six months after closure),
+    e.g. 'SF03;SF09'."""
     codes = sorted(case.loc[case.is_new_need_after_attachment.astype(bool), "headline_code"])
     return ";".join(codes) or None
 
@@ -153,7 +154,8 @@ def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudon
 def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
     """Cases that meet the claim rule (marts.family_progress.is_claim_candidate) with the six months after
     closure ending in the period: one row per need identified at attachment, with its evidence, and the
-    headlines that arose after closure (they do not block the claim; the auditor sees them)."""
+    headlines met after attachment (on a claim: resolved and sustained, or arisen after support ended; the
+    auditor sees them)."""
     needs = case_needs(con, period)
     rows = []
     for case_id, case in needs.groupby("family_case_id", sort=True):

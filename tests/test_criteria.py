@@ -221,11 +221,23 @@ def test_analyst_question_families_with_three_headlines_and_their_evidence(wareh
 def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehouse):
     """On the real marts: a closed, due case with a lead practitioner and only one or two headlines at attachment
     is not claimable (it was not eligible); claim candidates have 3+ headlines at attachment, no headline met at
-    closure (a need identified during support must be resolved too), and no other case of the family (sharing a
-    member) claims too or is open between their closure and six-month check. The rules' edge cases are the dbt
-    unit tests on family_progress."""
+    closure (a need identified during support must be resolved too), no need identified during support (met
+    among the members at a quarter end after attachment and on or before closure, recomputed here from the
+    person indicators) met again six months after closure, and no other case of the family (sharing a member)
+    claims too or is open between their closure and six-month check. new_need_not_sustained is named exactly
+    when such a need comes back and no earlier rule failed. The rules' edge cases are the dbt unit tests on
+    family_progress."""
     con, settings = warehouse
     cases = con.sql("""
+        with met_during_support as (
+            select distinct cases.family_case_id, indicators.headline_code
+            from intermediate.int_criteria__programme_cases as cases
+            inner join intermediate.int_criteria__programme_case_members as members using (family_case_id)
+            inner join intermediate.int_criteria__person_indicators as indicators
+                on members.person_id = indicators.person_id
+                and indicators.lookback_basis = 'identification' and indicators.is_met
+                and indicators.as_at_date > cases.attached_date and indicators.as_at_date <= cases.closed_date
+        )
         select
             family_case_id,
             any_value(attached_date) as attached_date,
@@ -236,14 +248,18 @@ def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehous
             count(*) filter (where status_at_attachment = 'met') as headlines_at_attachment,
             count(*) filter (where status_at_attachment <> 'met' and status_at_closure = 'met')
                 as new_needs_at_closure,
+            count(*) filter (where status_at_attachment <> 'met' and status_six_months_after_closure = 'met'
+                and (status_at_closure = 'met' or met_during_support.headline_code is not null))
+                as new_needs_not_sustained,
             any_value(is_claim_candidate) as is_claim_candidate,
             any_value(not_claimable_reason) as not_claimable_reason
         from marts.family_progress
+        left join met_during_support using (family_case_id, headline_code)
         where as_at_date = $as_at
         group by family_case_id
     """, params={"as_at": settings.reporting_date}).fetchall()
     cases = [dict(zip(("case", "attached", "closed", "sustained", "is_due", "headlines", "new_at_closure",
-                       "is_candidate", "reason"), c, strict=True)) for c in cases]
+                       "new_not_sustained", "is_candidate", "reason"), c, strict=True)) for c in cases]
     too_few = [c for c in cases if c["is_due"] and 0 < c["headlines"] < 3]
     assert too_few, "the pipeline's data should hold due cases with one or two headlines at attachment"
     assert {c["reason"] for c in too_few} == {"not_eligible_at_attachment"}
@@ -252,6 +268,13 @@ def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehous
     candidates = {c["case"] for c in cases if c["is_candidate"]}
     assert all(by_id[c]["headlines"] >= 3 and by_id[c]["new_at_closure"] == 0 for c in candidates)
     assert all(c["new_at_closure"] > 0 for c in cases if c["reason"] == "new_need_not_resolved_at_closure")
+    assert all(by_id[c]["new_not_sustained"] == 0 for c in candidates)
+    earlier_rules = {"not_closed", "sustainment_not_yet_due", "no_lead_practitioner", "no_need_at_attachment",
+                     "not_eligible_at_attachment", "need_not_resolved_or_sustained", "new_need_not_resolved_at_closure"}
+    # where every rule before it passed, the reason is new_need_not_sustained exactly when such a need came back
+    wrong = [c for c in cases if c["reason"] not in earlier_rules
+             and (c["reason"] == "new_need_not_sustained") != (c["new_not_sustained"] > 0)]
+    assert not wrong, f"{len(wrong)} cases"
     members = con.sql("select family_case_id, person_id from intermediate.int_criteria__programme_case_members"
                       ).fetchall()
     cases_of_person: dict[str, set[str]] = {}

@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
 from orchestration.defs.returns.assets import (
     ANALYST_SCHEMA,
@@ -46,6 +47,7 @@ from returns.writers import (
     verify_manifest,
     write_return,
 )
+from tests.conftest import REPO_ROOT
 
 PERIOD = period_from_key("2026-07-01")  # 2026-Q3
 KEY = "test-key-0123456789abcdef"
@@ -259,6 +261,22 @@ def test_every_spec_documents_its_columns_sources_and_assumptions():
     for name, spec in specs.items():
         identifying = [c for c in spec.column_names if IDENTIFYING_COLUMN.search(c)]
         assert bool(identifying) == spec.restricted, (name, identifying)
+
+
+
+def test_family_progress_data_lists_every_reason_the_mart_can_name():
+    """Every not_claimable_reason marts.family_progress may hold on a closed, due case (its accepted_values) is an
+    allowed code of the Family Progress Data, upper case: a new claim rule cannot reach the return unlisted and
+    fail its extract gate (new_need_not_sustained came with spec 2026.4)."""
+    models = yaml.safe_load((REPO_ROOT / "dbt_project/models/marts/criteria/_criteria__models.yml").read_text())
+    progress = next(m for m in models["models"] if m["name"] == "family_progress")
+    column = next(c for c in progress["columns"] if c["name"] == "not_claimable_reason")
+    mart_reasons = next(t["accepted_values"]["arguments"]["values"] for t in column["data_tests"]
+                        if "accepted_values" in t)
+    due_reasons = set(mart_reasons) - {"not_closed", "sustainment_not_yet_due"}  # claim_status OPEN, AWAITING_...
+    allowed = get_spec("family_progress_data").column("not_claimable_reason").allowed
+    assert {r.upper() for r in due_reasons} == set(allowed)
+    assert "NEW_NEED_NOT_SUSTAINED" in allowed
 
 
 # --- files and manifest --------------------------------------------------------------------------------------------

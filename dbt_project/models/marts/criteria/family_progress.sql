@@ -1,7 +1,11 @@
 -- Progress of families attached to the programme: one row per programme case, as_at_date (cases attached on or
--- before it) and Supporting Families headline. Each headline's status among the case members at attachment
--- (identification windows), at closure and six months after closure (resolution windows: the rule met over the
--- last resolution_lookback_months means unresolved), as known at the as_at_date.
+-- before it) and Supporting Families headline. Each headline's status among the case members at attachment and
+-- during support (identification windows), at closure and six months after closure (resolution windows: the rule
+-- met over the last resolution_lookback_months means unresolved), as known at the as_at_date.
+-- During support = the identification points person_indicators already holds for the case members after the
+-- attachment date and on or before closure: every quarter end in the three years to the reporting date (and the
+-- attachment date of any other case a member is in). Quarterly granularity: a need that appears and goes within
+-- one quarter, or during support older than the earliest quarter end evaluated, is not seen.
 -- Claim rule (is_claim_candidate; not_claimable_reason says which part failed first):
 --   - the case is closed and its six-month check is due;
 --   - it has a lead practitioner and at least one need identified at attachment;
@@ -9,17 +13,18 @@
 --     members and the members of its family on the attachment date, and 3+ headlines met among the case members
 --     (n_needs_at_attachment, the count the Family Progress Data reports);
 --   - every need identified at attachment is resolved at closure and still resolved six months later;
---   - every need identified during support is resolved at closure: a headline not met at attachment but met at
---     closure (its rule met over the six months to closure) blocks the claim, as the outcomes framework's
---     "every identified need" includes it (not_claimable_reason new_need_not_resolved_at_closure);
+--   - every need identified during support is resolved at closure and still resolved six months later, as the
+--     outcomes framework's "every identified need" includes it: a headline not met at attachment but met during
+--     support (status_during_support) or at closure (its rule met over the six months to closure). Met at
+--     closure: new_need_not_resolved_at_closure; met again at the six-month check: new_need_not_sustained;
 --   - support did not resume within those six months: no other case sharing a member or the family was open at
 --     any time between this case's closure and its six-month check;
 --   - the family has not been claimed for already: no other case sharing a member or the family meets every
 --     rule above with an earlier six-month check (the same date: the lower case id is the claim). One result
 --     per family, so two concurrent records of the same work do not claim twice.
--- A headline first met at the six-month check (not at attachment, not at closure) arose after support ended: it
--- does not block the claim. The checkpoints cannot tell it from a need met and resolved between attachment and
--- closure that came back, so is_new_need_after_attachment flags it (and any need met at closure) for the auditor.
+-- A headline first met at the six-month check (not at attachment, not during support, not at closure) arose after
+-- support ended: it does not block the claim. is_new_need_after_attachment flags every headline met after
+-- attachment but not at it (during support, at closure or six months after) for the auditor.
 
 with
 
@@ -225,6 +230,35 @@ checkpoint_headlines as (
 
 ),
 
+-- the first identification point during support at which a headline is met among the case members, with the
+-- events that met it there (a headline met at attachment is judged by the attachment rule instead)
+during_support_headlines as (
+
+    select
+        programme_cases.family_case_id,
+        person_indicators.headline_code,
+        person_indicators.as_at_date as first_met_date,
+        list_sort(list_distinct(flatten(list(person_indicators.evidence_event_ids)))) as evidence_event_ids
+    from programme_cases
+    inner join programme_case_members
+        on programme_cases.family_case_id = programme_case_members.family_case_id
+    inner join person_indicators
+        on
+            programme_case_members.person_id = person_indicators.person_id
+            and programme_cases.attached_date < person_indicators.as_at_date
+            and (programme_cases.closed_date is null or programme_cases.closed_date >= person_indicators.as_at_date)
+    where
+        person_indicators.lookback_basis = 'identification'
+        and person_indicators.is_met
+    group by programme_cases.family_case_id, person_indicators.headline_code, person_indicators.as_at_date
+    qualify
+        row_number() over (
+            partition by programme_cases.family_case_id, person_indicators.headline_code
+            order by person_indicators.as_at_date
+        ) = 1
+
+),
+
 headline_statuses as (
 
     select
@@ -252,6 +286,12 @@ case_headlines as (
         criteria_needs.need_code as headline_code,
         criteria_needs.need_name as headline_name,
         coalesce(headline_statuses.attachment_status, 'not_met') as status_at_attachment,
+        -- as known at the as_at_date: a point after it (the case still open then) was not seen yet
+        case
+            when headline_statuses.attachment_status = 'met' then 'met_at_attachment'
+            when during_support_headlines.first_met_date <= as_at_dates.as_at_date then 'met'
+            else 'not_met'
+        end as status_during_support,
         case
             when programme_cases.closed_date is null or programme_cases.closed_date > as_at_dates.as_at_date
                 then 'not_closed'
@@ -264,6 +304,12 @@ case_headlines as (
             else coalesce(headline_statuses.sustained_status, 'not_met')
         end as status_six_months_after_closure,
         headline_statuses.attachment_evidence_event_ids,
+        case
+            when
+                coalesce(headline_statuses.attachment_status, 'not_met') <> 'met'
+                and during_support_headlines.first_met_date <= as_at_dates.as_at_date
+                then during_support_headlines.evidence_event_ids
+        end as during_support_evidence_event_ids,
         headline_statuses.closure_evidence_event_ids,
         headline_statuses.sustained_evidence_event_ids
     from programme_cases
@@ -274,6 +320,10 @@ case_headlines as (
         on
             programme_cases.family_case_id = headline_statuses.family_case_id
             and criteria_needs.need_code = headline_statuses.headline_code
+    left join during_support_headlines
+        on
+            programme_cases.family_case_id = during_support_headlines.family_case_id
+            and criteria_needs.need_code = during_support_headlines.headline_code
 
 ),
 
@@ -284,8 +334,14 @@ judged as (
         status_at_attachment = 'met' as is_need_at_attachment,
         status_at_closure in ('not_met', 'on_cusp') as is_resolved_at_closure,
         status_six_months_after_closure in ('not_met', 'on_cusp') as is_sustained,
+        status_during_support = 'met'
+        or (status_at_attachment <> 'met' and status_at_closure = 'met') as is_need_identified_during_support,
         status_at_attachment <> 'met'
-        and (status_at_closure = 'met' or status_six_months_after_closure = 'met') as is_new_need_after_attachment
+        and (
+            status_during_support = 'met'
+            or status_at_closure = 'met'
+            or status_six_months_after_closure = 'met'
+        ) as is_new_need_after_attachment
     from case_headlines
 
 ),
@@ -298,9 +354,11 @@ counted as (
         count(*) filter (where is_need_at_attachment and is_resolved_at_closure and is_sustained)
             over case_at_date as n_needs_resolved_and_sustained,
         count(*) filter (where is_new_need_after_attachment) over case_at_date as n_new_needs_after_attachment,
-        -- needs identified during support: still present at closure, so not resolved
-        count(*) filter (where is_new_need_after_attachment and status_at_closure = 'met')
-            over case_at_date as n_new_needs_at_closure
+        -- needs identified during support still present at closure (not resolved), or back six months later
+        count(*) filter (where is_need_identified_during_support and status_at_closure = 'met')
+            over case_at_date as n_new_needs_not_resolved_at_closure,
+        count(*) filter (where is_need_identified_during_support and status_six_months_after_closure = 'met')
+            over case_at_date as n_new_needs_not_sustained
     from judged
     window case_at_date as (partition by family_case_id, as_at_date)
 
@@ -317,7 +375,8 @@ cases_at_date as (
         counted.key_worker_id,
         counted.n_needs_at_attachment,
         counted.n_needs_resolved_and_sustained,
-        counted.n_new_needs_at_closure,
+        counted.n_new_needs_not_resolved_at_closure,
+        counted.n_new_needs_not_sustained,
         coalesce(attachment_households.n_dependent_children_at_attachment, 0) as n_dependent_children_at_attachment,
         coalesce(attachment_households.is_expecting_at_attachment, false) as is_expecting_at_attachment
     from counted
@@ -371,7 +430,8 @@ cases_judged as (
             when not cases_eligible.is_eligible_at_attachment then 'not_eligible_at_attachment'
             when cases_eligible.n_needs_resolved_and_sustained < cases_eligible.n_needs_at_attachment
                 then 'need_not_resolved_or_sustained'
-            when cases_eligible.n_new_needs_at_closure > 0 then 'new_need_not_resolved_at_closure'
+            when cases_eligible.n_new_needs_not_resolved_at_closure > 0 then 'new_need_not_resolved_at_closure'
+            when cases_eligible.n_new_needs_not_sustained > 0 then 'new_need_not_sustained'
             when support_resumed.family_case_id is not null then 'support_resumed_within_six_months'
         end as case_rule_failed
     from cases_eligible
@@ -439,6 +499,7 @@ final as (
         counted.key_worker_id,
         counted.n_case_members,
         counted.status_at_attachment,
+        counted.status_during_support,
         counted.status_at_closure,
         counted.status_six_months_after_closure,
         counted.is_need_at_attachment,
@@ -449,6 +510,7 @@ final as (
         claims.n_dependent_children_at_attachment,
         claims.is_expecting_at_attachment,
         claims.is_eligible_at_attachment,
+        counted.is_need_identified_during_support,
         counted.is_new_need_after_attachment,
         counted.n_new_needs_after_attachment,
         claims.has_other_case_in_sustainment_period,
@@ -456,6 +518,7 @@ final as (
         claims.not_claimable_reason is null as is_claim_candidate,
         claims.not_claimable_reason,
         counted.attachment_evidence_event_ids,
+        counted.during_support_evidence_event_ids,
         case when counted.status_at_closure in ('met', 'on_cusp') then counted.closure_evidence_event_ids end
             as closure_evidence_event_ids,
         case
