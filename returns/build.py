@@ -63,6 +63,11 @@ def _params(period: Period) -> dict[str, object]:
     return {"period_start": period.start, "period_end": period.end}
 
 
+def family_unit_id(family_id: str | None, family_case_id: str) -> str:
+    """The family unit a return names: the household family, else (no member was in one) the case itself."""
+    return family_id if family_id else f"case:{family_case_id}"
+
+
 def case_needs(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     sql = _CASE_NEEDS.format(in_period=_IN_PERIOD, headlines=", ".join(f"'{h}'" for h in HEADLINES))
     frame = con.sql(sql, params=_params(period)).df()
@@ -126,7 +131,7 @@ def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudon
         family_id, key_worker = _text(first.family_id), _text(first.key_worker_id)
         row = {
             "reporting_period": period.label,
-            "family_ref": pseudonymiser.ref("family", family_id),
+            "family_ref": pseudonymiser.ref("family", family_unit_id(family_id, case_id)),
             "case_ref": pseudonymiser.ref("case", case_id),
             "attached_date": first.attached_date,
             "closed_date": first.closed_date,
@@ -168,7 +173,7 @@ def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser
             evidence = list(ids) if ids is not None else []
             rows.append({
                 "reporting_period": period.label,
-                "family_ref": pseudonymiser.ref("family", _text(first.family_id)),
+                "family_ref": pseudonymiser.ref("family", family_unit_id(_text(first.family_id), case_id)),
                 "case_ref": pseudonymiser.ref("case", case_id),
                 "lead_practitioner_ref": pseudonymiser.ref("practitioner", _text(first.key_worker_id)),
                 "attached_date": first.attached_date,
@@ -195,6 +200,29 @@ with cases as (
     from marts.family_progress
     where as_at_date = $period_end and {in_period}
 ),
+family_people as (
+    select cases.family_case_id, membership.person_id,
+        arg_min(membership.role, membership.valid_from) as relation_in_family
+    from cases
+    join marts.family_membership membership
+        on membership.family_id = cases.family_id
+        and membership.valid_from <= coalesce(cases.closed_date, $period_end)
+        and (membership.valid_to is null or membership.valid_to >= cases.attached_date)
+    group by all
+),
+-- every member of the case is worked with, also one who lives in another household (a parent living apart)
+-- or a case none of whose members was in a household family: their role is the case record's. The case
+-- members are upstream of family_progress, so as fresh as the marts.
+people as (
+    select * from family_people
+    union all
+    select members.family_case_id, members.person_id, any_value(lower(members.family_role)) as relation_in_family
+    from intermediate.int_criteria__programme_case_members members
+    semi join cases on cases.family_case_id = members.family_case_id
+    anti join family_people on family_people.family_case_id = members.family_case_id
+        and family_people.person_id = members.person_id
+    group by all
+),
 screened as (
     select family_id, min(as_at_date) as first_eligible
     from marts.family_eligibility where is_sf_eligible and as_at_date <= $period_end group by family_id
@@ -206,22 +234,19 @@ needs as (
     group by family_id
 )
 select
-    cases.family_case_id, cases.family_id, membership.person_id,
+    cases.family_case_id, cases.family_id, people.person_id,
     person.first_name as forenames, person.surname, person.dob as date_of_birth, person.sex, person.postcode,
-    arg_min(membership.role, membership.valid_from) as relation_in_family,
+    coalesce(people.relation_in_family, 'unknown') as relation_in_family,
     coalesce(least(screened.first_eligible, cases.attached_date), cases.attached_date) as date_screened,
     needs.needs_met, 'N' as comparison_group,
     cases.attached_date as support_start_date, cases.closed_date as support_end_date, cases.intensity,
     person.upn, person.ni_number, person.nhs_number, person.pnc_id
 from cases
-join marts.family_membership membership
-    on membership.family_id = cases.family_id
-    and membership.valid_from <= coalesce(cases.closed_date, $period_end)
-    and (membership.valid_to is null or membership.valid_to >= cases.attached_date)
-join marts.dim_person person on person.person_id = membership.person_id
+join people on people.family_case_id = cases.family_case_id
+join marts.dim_person person on person.person_id = people.person_id
 left join screened on screened.family_id = cases.family_id
 left join needs on needs.family_id = cases.family_id
-group by all
+order by cases.family_case_id, people.person_id
 """
 
 
@@ -229,7 +254,8 @@ def national_impact_study(con: duckdb.DuckDBPyConnection, period: Period, pseudo
     sql = _NIS.format(in_period=_IN_PERIOD, headlines=", ".join(f"'{h}'" for h in HEADLINES))
     frame = con.sql(sql, params=_params(period)).df()
     frame.insert(0, "reporting_period", period.label)
-    frame.insert(1, "family_ref", pseudonymiser.refs("family", frame.pop("family_id")))
+    units = [family_unit_id(_text(f), c) for f, c in zip(frame.pop("family_id"), frame["family_case_id"])]
+    frame.insert(1, "family_ref", pseudonymiser.refs("family", units))
     frame.insert(2, "case_ref", pseudonymiser.refs("case", frame.pop("family_case_id")))
     frame.insert(3, "person_ref", pseudonymiser.refs("person", frame.pop("person_id")))
     from returns.spec import get_spec

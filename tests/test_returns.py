@@ -172,6 +172,13 @@ def make_marts(warehouse) -> None:
         is_eligible_at_attachment boolean, is_new_need_after_attachment boolean, is_claim_candidate boolean,
         not_claimable_reason varchar, attachment_evidence_event_ids varchar[])""")
     con.executemany("insert into marts.family_progress values (" + ", ".join("?" * 19) + ")", rows)
+    # the case members: each case's family, and for C2 a child who lives in another family's household (P011)
+    con.execute("create schema intermediate")
+    con.execute("""create table intermediate.int_criteria__programme_case_members as
+        select 'C' || (i // 2 + 1) as family_case_id, 'P' || lpad(i::varchar, 3, '0') as person_id,
+            case when i % 2 = 0 then 'MAIN_CARER' else 'CHILD' end as family_role
+        from range(10) t(i)
+        union all select 'C2', 'P011', 'CHILD'""")
     con.close()
 
 
@@ -473,7 +480,10 @@ def test_return_contents_follow_the_rules(period_runs):
     assert (claims.n_evidence_events == "2").all() and set(claims.case_ref) == {claimable.case_ref}
     assert (claims.new_needs_after_attachment == "SF10").all()  # arose after closure: flagged, not claimed
     nis = pd.read_csv(base / "restricted" / "national_impact_study_2026-Q3.csv", dtype=str)
-    assert len(nis) == 8 and nis.nhs_number.notna().all()  # four families reported on, two members each
+    # four families reported on, two members each, and C2's member living elsewhere, with the case's role
+    assert len(nis) == 9 and nis.nhs_number.notna().all()
+    assert nis.relation_in_family.value_counts().to_dict() == {"parent_carer": 4, "child": 5}
+    assert nis.groupby("case_ref").size().max() == 3 and nis.person_ref.is_unique
     assert set(nis.family_ref) == set(fpd.family_ref)  # the same pseudonymous family key in both returns
     assert not list(base.glob("national_impact_study*"))  # only under restricted/
     for path in [*base.glob("*.csv")]:
