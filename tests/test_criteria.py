@@ -287,3 +287,79 @@ def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehous
             others = [by_id[other] for other in related - {case_id} if other in by_id]
             assert not any(o["attached"] < this["sustained"] and (o["closed"] is None or o["closed"] > this["closed"])
                            for o in others)  # support did not resume within the six months
+
+
+def test_absence_resolution_judges_only_the_terms_ending_in_the_six_months_to_the_date(warehouse):
+    """At case closure and six months after, absence is judged on the terms that ended in the 6 months to the date
+    (resolution_lookback_months), every such term the pupil has a record for pooled, never on the three terms that
+    identified the need; identification still pools the last three consecutive completed terms. The boundaries
+    (exactly 6 months, one term, cusp) are the dbt unit tests on int_criteria__absence_rules."""
+    assert {row["resolution_lookback_months"] for row in _seed("criteria_indicators")} == {"6"}  # as the README says
+    con, _ = warehouse
+    checks = con.sql("""
+        with
+        results as (
+            select
+                rules.person_id, rules.as_at_date, rules.lookback_basis, rules.indicator_code, rules.is_met,
+                rules.measure_value, rules.evidence_event_ids, indicators.threshold, indicators.lookback_terms,
+                cast(rules.as_at_date - to_months(indicators.resolution_lookback_months) + interval 1 day as date)
+                    as window_start
+            from intermediate.int_criteria__absence_rules as rules
+            inner join reference.criteria_indicators as indicators using (indicator_code)
+        ),
+        pooled as (
+            select
+                results.person_id, results.as_at_date, results.lookback_basis, results.indicator_code,
+                any_value(results.is_met) as is_met, any_value(results.measure_value) as measure_value,
+                any_value(results.threshold) as threshold, any_value(results.lookback_terms) as lookback_terms,
+                any_value(results.window_start) as window_start,
+                count(distinct evidence.term_sequence) as n_terms,
+                min(evidence.end_date) as earliest_term_end, max(evidence.end_date) as latest_term_end,
+                sum(evidence.sessions_missed) / sum(evidence.sessions_possible) as pooled_share
+            from results, unnest(results.evidence_event_ids) as ids (event_id)
+            inner join intermediate.int_criteria__indicator_evidence as evidence
+                on evidence.event_id = ids.event_id and evidence.indicator_code = results.indicator_code
+            group by all
+        ),
+        -- a pupil's term that ended in a resolution row's window but was left out of it
+        left_out as (
+            select count(*) as n
+            from pooled
+            inner join intermediate.int_criteria__indicator_evidence as evidence
+                on evidence.person_id = pooled.person_id and evidence.indicator_code = pooled.indicator_code
+                and evidence.end_date between pooled.window_start and pooled.as_at_date
+            where pooled.lookback_basis = 'resolution'
+                and evidence.event_id not in (
+                    select unnest(rules.evidence_event_ids) from intermediate.int_criteria__absence_rules as rules
+                    where rules.person_id = pooled.person_id and rules.as_at_date = pooled.as_at_date
+                        and rules.lookback_basis = 'resolution' and rules.indicator_code = pooled.indicator_code)
+        )
+        select
+            count(*) filter (where lookback_basis = 'resolution') as resolution_rows,
+            count(*) filter (where lookback_basis = 'resolution'
+                and not coalesce(earliest_term_end >= window_start and latest_term_end <= as_at_date, false))
+                as outside_window,
+            (select n from left_out) as left_out,
+            count(*) filter (where lookback_basis = 'identification') as identification_rows,
+            count(*) filter (where lookback_basis = 'identification' and n_terms <> lookback_terms) as not_three_terms,
+            count(*) filter (where abs(pooled_share - measure_value) > 1e-9
+                or is_met <> (pooled_share >= threshold)) as misjudged
+        from pooled
+    """).fetchall()[0]
+    resolution_rows, outside_window, left_out, identification_rows, not_three_terms, misjudged = checks
+    assert resolution_rows > 0 and identification_rows > 0, checks  # the fixture has case members with absence
+    assert (outside_window, left_out, not_three_terms, misjudged) == (0, 0, 0, 0), checks
+    # the reviewer's symptom, in the mart: no attendance term behind a status at closure ended 6 months before it
+    stale = con.sql("""
+        with closure_evidence as materialized (
+            select closed_date, unnest(closure_evidence_event_ids) as event_id
+            from marts.family_progress
+            where headline_code = 'SF01' and status_at_closure in ('met', 'on_cusp')
+        )
+        select count(*)
+        from closure_evidence
+        inner join marts.fct_event as event using (event_id)
+        where event.event_type = 'ATTENDANCE_TERM'
+            and event.end_date < cast(closure_evidence.closed_date - interval 6 month + interval 1 day as date)
+    """).fetchall()[0][0]
+    assert stale == 0

@@ -1,13 +1,19 @@
 -- Rules of kind absence_rate (persistent and severe absence), evaluated at every evaluation point. Keeps only
 -- the points where the indicator is met or on the cusp.
---   terms:   the window is the `lookback_terms` consecutive terms ending with the latest term that had ended
---            on or before the as_at_date (terms are numbered 3 per academic year, so consecutive terms have
+--   identification: the `lookback_terms` consecutive terms ending with the latest term that had ended on or
+--            before the as_at_date (terms are numbered 3 per academic year, so consecutive terms have
 --            consecutive numbers). A pupil needs a record in each of them: two terms of data are not enough.
+--   resolution: at family_progress's resolution points (case closure and six months after), when the indicator
+--            has a resolution_lookback_months, the terms that ENDED in [as_at_date - resolution_lookback_months
+--            + 1 day, as_at_date]: one or two terms for 6 months, so a need is judged on recent attendance, not
+--            on the terms that identified it. Every such term the pupil has a record for is pooled (one is
+--            enough): absence in any recent term keeps the need unresolved. No record in the window: no row.
 --   measure: sessions missed (authorised + unauthorised) over sessions possible, pooled across those terms
 --            and across schools when a pupil moved mid-term.
 --   met:     measure >= threshold (exactly 10% is met); on the cusp: cusp_threshold <= measure < threshold.
 --            Compared in exact decimals, so 30 of 300 sessions is exactly 10%.
--- Each pupil's windows are judged once (one per term), then looked up by each point's latest completed term.
+-- Each pupil's identification windows are judged once (one per term), then looked up by each point's latest
+-- completed term; resolution windows are judged per point (case members only, so few).
 
 with
 
@@ -62,13 +68,14 @@ pupil_terms as (
         term_sequence,
         max(end_date) as term_end_date,
         sum(sessions_possible) as sessions_possible,
-        sum(sessions_missed) as sessions_missed
+        sum(sessions_missed) as sessions_missed,
+        list(event_id) as term_event_ids
     from evidence
     group by person_id, indicator_code, term_sequence
 
 ),
 
--- every window of `lookback_terms` consecutive terms a pupil has data in, named by its last term
+-- identification: every window of `lookback_terms` consecutive terms a pupil has data in, named by its last term
 window_members as (
 
     select
@@ -79,7 +86,8 @@ window_members as (
         pupil_terms.term_sequence - terms_back.terms_back as member_term_sequence,
         indicators.lookback_terms,
         indicators.threshold,
-        indicators.cusp_threshold
+        indicators.cusp_threshold,
+        indicators.resolution_lookback_months
     from pupil_terms
     inner join indicators
         on pupil_terms.indicator_code = indicators.indicator_code
@@ -87,19 +95,19 @@ window_members as (
 
 ),
 
-pupil_windows as (
+consecutive_term_windows as (
 
     select
         window_members.person_id,
         window_members.indicator_code,
         window_members.latest_term_sequence,
         window_members.latest_term_end_date,
-        window_members.lookback_terms,
         window_members.threshold,
         window_members.cusp_threshold,
-        count(*) as n_terms,
+        window_members.resolution_lookback_months,
         sum(pupil_terms.sessions_possible) as sessions_possible,
-        sum(pupil_terms.sessions_missed) as sessions_missed
+        sum(pupil_terms.sessions_missed) as sessions_missed,
+        list_sort(flatten(list(pupil_terms.term_event_ids))) as evidence_event_ids
     from window_members
     inner join pupil_terms
         on
@@ -107,6 +115,70 @@ pupil_windows as (
             and window_members.indicator_code = pupil_terms.indicator_code
             and window_members.member_term_sequence = pupil_terms.term_sequence
     group by all
+    having count(*) = any_value(window_members.lookback_terms)
+
+),
+
+-- resolution: the terms each resolution point's window holds, per indicator with a resolution window
+resolution_window_terms as (
+
+    select
+        evaluation_points.person_id,
+        evaluation_points.as_at_date,
+        evaluation_points.lookback_basis,
+        pupil_terms.indicator_code,
+        pupil_terms.term_end_date,
+        pupil_terms.sessions_possible,
+        pupil_terms.sessions_missed,
+        pupil_terms.term_event_ids,
+        indicators.threshold,
+        indicators.cusp_threshold
+    from evaluation_points
+    inner join pupil_terms
+        on
+            evaluation_points.person_id = pupil_terms.person_id
+            and evaluation_points.as_at_date >= pupil_terms.term_end_date
+    inner join indicators
+        on pupil_terms.indicator_code = indicators.indicator_code
+    where
+        evaluation_points.lookback_basis = 'resolution'
+        and indicators.resolution_lookback_months is not null
+        and pupil_terms.term_end_date >= cast(
+            evaluation_points.as_at_date - to_months(indicators.resolution_lookback_months) + interval 1 day as date
+        )
+
+),
+
+resolution_windows as (
+
+    select
+        person_id,
+        as_at_date,
+        lookback_basis,
+        indicator_code,
+        max(term_end_date) as latest_term_end_date,
+        any_value(threshold) as threshold,
+        any_value(cusp_threshold) as cusp_threshold,
+        sum(sessions_possible) as sessions_possible,
+        sum(sessions_missed) as sessions_missed,
+        list_sort(flatten(list(term_event_ids))) as evidence_event_ids
+    from resolution_window_terms
+    group by person_id, as_at_date, lookback_basis, indicator_code
+
+),
+
+-- both kinds of window, judged by the one comparison (resolution windows carry their point)
+term_windows as (
+
+    select
+        *,
+        'consecutive_terms' as window_kind
+    from consecutive_term_windows
+    union all by name
+    select
+        *,
+        'resolution_window' as window_kind
+    from resolution_windows
 
 ),
 
@@ -117,10 +189,8 @@ judged as (
         cast(sessions_missed as decimal(18, 4)) >= threshold * sessions_possible as is_met,
         cusp_threshold is not null
         and cast(sessions_missed as decimal(18, 4)) >= cusp_threshold * sessions_possible as reaches_cusp
-    from pupil_windows
-    where
-        n_terms = lookback_terms
-        and sessions_possible > 0
+    from term_windows
+    where sessions_possible > 0
 
 ),
 
@@ -132,27 +202,8 @@ flagged_windows as (
 
 ),
 
--- the attendance rows behind each flagged window
-window_evidence as (
-
-    select
-        flagged_windows.person_id,
-        flagged_windows.indicator_code,
-        flagged_windows.latest_term_sequence,
-        list(evidence.event_id order by evidence.event_id) as evidence_event_ids
-    from flagged_windows
-    inner join evidence
-        on
-            flagged_windows.person_id = evidence.person_id
-            and flagged_windows.indicator_code = evidence.indicator_code
-            and evidence.term_sequence
-            between flagged_windows.latest_term_sequence - flagged_windows.lookback_terms + 1
-            and flagged_windows.latest_term_sequence
-    group by flagged_windows.person_id, flagged_windows.indicator_code, flagged_windows.latest_term_sequence
-
-),
-
-final as (
+-- identification points, and resolution points of an indicator without a resolution window
+consecutive_term_results as (
 
     select
         evaluation_points.person_id,
@@ -160,12 +211,10 @@ final as (
         evaluation_points.lookback_basis,
         flagged_windows.indicator_code,
         flagged_windows.is_met,
-        not flagged_windows.is_met as is_on_cusp,
-        -- the measure is known when the latest term in the window ends
-        case when flagged_windows.is_met then flagged_windows.latest_term_end_date end as first_met_date,
-        window_evidence.evidence_event_ids,
-        cast(len(window_evidence.evidence_event_ids) as bigint) as n_evidence_events,
-        cast(flagged_windows.sessions_missed as double) / flagged_windows.sessions_possible as measure_value
+        flagged_windows.latest_term_end_date,
+        flagged_windows.evidence_event_ids,
+        flagged_windows.sessions_possible,
+        flagged_windows.sessions_missed
     from evaluation_points
     inner join point_terms
         on evaluation_points.as_at_date = point_terms.as_at_date
@@ -173,11 +222,52 @@ final as (
         on
             evaluation_points.person_id = flagged_windows.person_id
             and point_terms.latest_term_sequence = flagged_windows.latest_term_sequence
-    inner join window_evidence
-        on
-            flagged_windows.person_id = window_evidence.person_id
-            and flagged_windows.indicator_code = window_evidence.indicator_code
-            and flagged_windows.latest_term_sequence = window_evidence.latest_term_sequence
+    where
+        flagged_windows.window_kind = 'consecutive_terms'
+        and (evaluation_points.lookback_basis = 'identification' or flagged_windows.resolution_lookback_months is null)
+
+),
+
+resolution_results as (
+
+    select
+        person_id,
+        as_at_date,
+        lookback_basis,
+        indicator_code,
+        is_met,
+        latest_term_end_date,
+        evidence_event_ids,
+        sessions_possible,
+        sessions_missed
+    from flagged_windows
+    where window_kind = 'resolution_window'
+
+),
+
+results as (
+
+    select * from consecutive_term_results
+    union all
+    select * from resolution_results
+
+),
+
+final as (
+
+    select
+        person_id,
+        as_at_date,
+        lookback_basis,
+        indicator_code,
+        is_met,
+        not is_met as is_on_cusp,
+        -- the measure is known when the latest term in the window ends
+        case when is_met then latest_term_end_date end as first_met_date,
+        evidence_event_ids,
+        cast(len(evidence_event_ids) as bigint) as n_evidence_events,
+        cast(sessions_missed as double) / sessions_possible as measure_value
+    from results
 
 )
 
