@@ -5,22 +5,25 @@
     Persons          their members (person_ref, role, sex, age, sources): no names, dates of birth, identifiers
     Criteria         the families' headline criteria met or on the cusp at the period end, with evidence refs
     Chronology       every event of those families' members in the three years to the period end
-    Data dictionary  every column of every sheet: type and meaning (from the dbt docs where they exist)
+    Data dictionary  every column of every sheet: type, source, meaning
 
 Read only from analyst.* (and the period's Family Progress Data rows, which are pseudonymous), so the workbook
-cannot carry what the analyst schema leaves out. Written with returns.writers (frozen header, filters, widths,
-real Excel dates), same bytes for the same rows.
+cannot carry what the analyst schema leaves out, and dates the analyst schema gives to the month stay so. Each
+column is described from its own source: the analyst table's column comment (the marts' dbt docs plus what the
+analyst copy did) or the Family Progress Data spec, so the same rows give the same bytes. Written with
+returns.writers (frozen header, filters, widths, real Excel dates, flags Y/N).
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from returns.periods import Period
-from returns.spec import ColumnSpec
+from returns.spec import ColumnSpec, get_spec
 from returns.writers import Sheet, Table, WrittenFile, conform, fixed_created, sha256_file, write_xlsx
 
 WORKBOOK_NAME = "analyst_workbook"
@@ -28,42 +31,63 @@ WORKBOOK_VERSION = "2026.1"
 EXCEL_MAX_ROWS = 1_048_575  # below the header
 CHRONOLOGY_YEARS = 3
 
-# Descriptions for columns the workbook makes itself; the marts' columns take theirs from the dbt docs.
+# Descriptions of the columns the workbook makes itself.
 OWN_DESCRIPTIONS = {
     "family_ref": "Pseudonymous family reference (keyed HMAC-SHA256 of the internal family id), as in the returns.",
-    "person_ref": "Pseudonymous person reference (keyed HMAC-SHA256 of the internal person id).",
-    "case_ref": "Pseudonymous programme case reference.",
-    "event_ref": "Pseudonymous event reference; the restricted schema maps it back to its source row.",
-    "evidence_event_refs": "Pseudonymous references of the events that evidence the criterion.",
-    "evidencing_person_refs": "Pseudonymous references of the family members whose events evidence the criterion.",
-    "n_headlines_identified": "Headlines with a need identified at attachment (Family Progress Data).",
-    "attached_date": "Date the family was attached to the programme (Family Progress Data).",
     "worked_with_in_period": "Y when the family had a programme case open at some time in the period.",
-    "is_sf_eligible": "Y when the family met the Supporting Families eligibility rule at the period end.",
-    "case_status": "Programme case status at the period end (OPEN / CLOSED).",
-    "claim_status": "Results claim status at the period end (see the Family Progress Data spec).",
+    "is_sf_eligible_at_period_end": (
+        "Y when the family met the Supporting Families eligibility rule at the period end (analyst."
+        "family_eligibility as at the period end). Not the Family Progress Data's is_sf_eligible, which is "
+        "eligibility on the attachment date."),
+    "source_systems": "The source systems with records of the person, semicolon-separated (analyst.dim_person).",
     "sheet": "Workbook sheet.", "column": "Column in that sheet.", "type": "How the value is written.",
+    "source": "Where the column comes from (table.column), or 'workbook' for a column the workbook makes.",
     "description": "What the column means.", "item": "About this workbook.", "value": "",
 }
+OWN_SOURCE = "workbook"
+FAMILY_PROGRESS_DATA = "returns.family_progress_data"
+# The Families sheet's columns, by source.
+FAMILY_COLUMNS = ("start_date", "end_date", "n_members", "n_children", "household_basis", "ward_code", "ward_name",
+                  "lsoa_code", "imd_decile")
+ELIGIBILITY_COLUMNS = {  # analyst.family_eligibility column -> sheet column (eligibility at the period end)
+    "is_sf_eligible": "is_sf_eligible_at_period_end", "n_headlines_met": "n_headlines_met",
+    "n_tf_problems_met": "n_tf_problems_met", "has_dependent_child": "has_dependent_child",
+    "priority_score": "priority_score", "headlines_met": "headlines_met"}
+PROGRESS_COLUMNS = ("attached_date", "closed_date", "case_status", "intensity", "n_headlines_identified",
+                    "claim_status")
+# The Persons sheet's columns, by source (then source_systems, made from dim_person's list).
+MEMBERSHIP_COLUMNS = ("family_ref", "person_ref", "role", "membership_basis", "valid_from", "valid_to")
+PERSON_COLUMNS = ("sex", "age_at_reporting_date", "reporting_date", "n_source_records", "has_conflicting_dob",
+                  "has_invalid_identifier")
+LIST_NOTE = "In the workbook: one cell, semicolon-separated."
 _TYPE_OF = {"DATE": "date", "TIMESTAMP": "date", "BIGINT": "integer", "INTEGER": "integer", "HUGEINT": "integer",
             "SMALLINT": "integer", "TINYINT": "integer", "UBIGINT": "integer", "DOUBLE": "decimal",
             "FLOAT": "decimal", "BOOLEAN": "flag"}
 
 
-def _mart_descriptions() -> dict[str, str]:
-    """column -> description from the dbt manifest's mart models (first one found wins)."""
-    from orchestration.defs.dbt.project import dbt_project
+@dataclass(frozen=True)
+class Described:
+    """Where a sheet column comes from and what it means."""
 
-    path = Path(dbt_project.manifest_path)
-    if not path.exists():
-        return {}
-    found: dict[str, str] = {}
-    for node in json.loads(path.read_text(encoding="utf-8"))["nodes"].values():
-        if node.get("resource_type") == "model" and node.get("schema") == "marts":
-            for name, column in node.get("columns", {}).items():
-                if column.get("description"):
-                    found.setdefault(name, " ".join(column["description"].split()))
-    return found
+    source: str
+    description: str
+
+
+def _analyst_described(con: duckdb.DuckDBPyConnection, table: str, *, note: str = "") -> dict[str, Described]:
+    """column -> its comment in analyst.<table> (the marts' description plus what the analyst copy did)."""
+    rows = con.execute("select column_name, comment from duckdb_columns() where database_name = current_database() "
+                       "and schema_name = 'analyst' and table_name = ?", [table]).fetchall()
+    return {name: Described(f"analyst.{table}.{name}", " ".join(t for t in ((comment or "").strip(), note) if t))
+            for name, comment in rows}
+
+
+def _progress_described() -> dict[str, Described]:
+    return {c.name: Described(f"{FAMILY_PROGRESS_DATA}.{c.name}", c.description)
+            for c in get_spec("family_progress_data").columns}
+
+
+def _own(*names: str) -> dict[str, Described]:
+    return {name: Described(OWN_SOURCE, OWN_DESCRIPTIONS[name]) for name in names}
 
 
 def _column_type(duckdb_type: str) -> str:
@@ -78,17 +102,23 @@ def _decimals(duckdb_type: str) -> int:
     return 3
 
 
-def query_table(con: duckdb.DuckDBPyConnection, sql: str, params: list, descriptions: dict[str, str],
+def query_table(con: duckdb.DuckDBPyConnection, sql: str, params: dict, described: dict[str, Described],
                 sort_by: tuple[str, ...]) -> Table:
+    """The query's rows as a sheet table; each column described by `described` (its own source)."""
     relation = con.sql(sql, params=params)
-    columns = tuple(
-        ColumnSpec(name=name, type=_column_type(str(kind)), decimals=_decimals(str(kind)), source="analyst schema",
-                   description=descriptions.get(name) or OWN_DESCRIPTIONS.get(name) or "")
-        for name, kind in zip(relation.columns, relation.types, strict=True))
+    columns = []
+    for name, kind in zip(relation.columns, relation.types, strict=True):
+        found = described.get(name, Described("", ""))
+        description = f"{found.description} {LIST_NOTE}" if str(kind).endswith("[]") else found.description
+        columns.append(ColumnSpec(name=name, type=_column_type(str(kind)), decimals=_decimals(str(kind)),
+                                  source=found.source, description=description.strip()))
     frame = relation.df()
     if len(frame) > EXCEL_MAX_ROWS:
         raise ValueError(f"{len(frame)} rows do not fit one Excel sheet; narrow the cohort")
-    return conform(columns, frame, sort_by)
+    for column in columns:
+        if column.type == "flag":  # a left join gives nullable booleans (numpy's, or NA): Python's, for Y/N
+            frame[column.name] = [None if pd.isna(v) else bool(v) for v in frame[column.name]]
+    return conform(tuple(columns), frame, sort_by)
 
 
 def _analyst_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
@@ -107,57 +137,64 @@ def _cohort_sql(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def build_sheets(con: duckdb.DuckDBPyConnection, period: Period) -> list[Sheet]:
-    descriptions = _mart_descriptions()
     params = {"label": period.label, "period_start": period.start, "period_end": period.end,
               "chronology_from": period.end.replace(year=period.end.year - CHRONOLOGY_YEARS)}
 
-    def table(sql: str, sort_by: tuple[str, ...]) -> Table:
+    def table(sql: str, described: dict[str, Described], sort_by: tuple[str, ...]) -> Table:
         used = {k: v for k, v in params.items() if f"${k}" in sql}
-        return query_table(con, sql, used, descriptions, sort_by)
+        return query_table(con, sql, used, described, sort_by)
 
     cohort = _cohort_sql(con)
     eligibility_cols = _analyst_columns(con, "family_eligibility")
-    eligibility = [c for c in ("is_sf_eligible", "n_headlines_met", "n_tf_problems_met", "has_dependent_child",
-                               "priority_score", "headlines_met") if c in eligibility_cols]
-    eligibility_select = "".join(f", e.{c}" for c in eligibility)
+    eligibility = {c: name for c, name in ELIGIBILITY_COLUMNS.items() if c in eligibility_cols}
+    eligibility_select = "".join(f", e.{c} as {name}" for c, name in eligibility.items())
     eligibility_join = ("left join analyst.family_eligibility e on e.family_ref = c.family_ref "
                         "and e.as_at_date = $period_end") if eligibility else ""
+    at_period_end = _analyst_described(con, "family_eligibility", note="At the period end.")
+    family_described = {
+        **{c: d for c, d in _analyst_described(con, "dim_family").items() if c in FAMILY_COLUMNS},
+        **{name: at_period_end[c] for c, name in eligibility.items() if c in at_period_end},
+        **{c: d for c, d in _progress_described().items() if c in PROGRESS_COLUMNS},
+        **_own("family_ref", "worked_with_in_period", "is_sf_eligible_at_period_end"),
+    }
     families = table(f"""
         with cohort as ({cohort})
-        select c.family_ref, f.start_date, f.end_date, f.n_members, f.n_children, f.household_basis, f.ward_code,
-               f.ward_name, f.lsoa_code, f.imd_decile{eligibility_select},
-               fpd.family_ref is not null as worked_with_in_period, fpd.attached_date, fpd.closed_date,
-               fpd.case_status, fpd.intensity, fpd.n_headlines_identified, fpd.claim_status
+        select c.family_ref, {", ".join(f"f.{c}" for c in FAMILY_COLUMNS)}{eligibility_select},
+               fpd.family_ref is not null as worked_with_in_period, {", ".join(f"fpd.{c}" for c in PROGRESS_COLUMNS)}
         from cohort c
         left join analyst.dim_family f on f.family_ref = c.family_ref
         {eligibility_join}
         left join (select * from returns.family_progress_data where reporting_period = $label
                    qualify row_number() over (partition by family_ref order by attached_date desc, case_ref) = 1) fpd
             on fpd.family_ref = c.family_ref
-    """, ("family_ref",))
+    """, family_described, ("family_ref",))
+    person_described = {
+        **{c: d for c, d in _analyst_described(con, "family_membership").items() if c in MEMBERSHIP_COLUMNS},
+        **{c: d for c, d in _analyst_described(con, "dim_person").items() if c in PERSON_COLUMNS},
+        **_own("source_systems"),
+    }
     persons = table(f"""
         with cohort as ({cohort})
-        select m.family_ref, m.person_ref, m.role, m.membership_basis, m.valid_from, m.valid_to,
-               p.sex, p.age_at_reporting_date, p.reporting_date,
-               array_to_string(p.source_systems, ';') as source_systems,
-               p.n_source_records, p.has_conflicting_dob, p.has_invalid_identifier
+        select {", ".join(f"m.{c}" for c in MEMBERSHIP_COLUMNS)}, {", ".join(f"p.{c}" for c in PERSON_COLUMNS)},
+               array_to_string(p.source_systems, ';') as source_systems
         from analyst.family_membership m
         join cohort c on c.family_ref = m.family_ref
         left join analyst.dim_person p on p.person_ref = m.person_ref
         where m.valid_from <= $period_end and (m.valid_to is null or m.valid_to >= $period_start)
-    """, ("family_ref", "person_ref"))
+    """, person_described, ("family_ref", "person_ref"))
     criteria_cols = _analyst_columns(con, "family_criteria")
     criteria_filter = " or ".join(f"fc.{c}" for c in ("is_met", "is_on_cusp") if c in criteria_cols) or "true"
     criteria = table(f"""
         with cohort as ({cohort})
         select fc.* from analyst.family_criteria fc join cohort c on c.family_ref = fc.family_ref
         where fc.as_at_date = $period_end and ({criteria_filter})
-    """, ("family_ref",)) if {"family_ref", "as_at_date"} <= criteria_cols else None
+    """, _analyst_described(con, "family_criteria"), ("family_ref",)) \
+        if {"family_ref", "as_at_date"} <= criteria_cols else None
     chronology = table(f"""
         with cohort as ({cohort})
         select ch.* from analyst.family_chronology ch join cohort c on c.family_ref = ch.family_ref
         where ch.event_date > $chronology_from and ch.event_date <= $period_end
-    """, ("family_ref", "event_date"))
+    """, _analyst_described(con, "family_chronology"), ("family_ref", "event_date"))
 
     sheets = [Sheet("Families", families), Sheet("Persons", persons)]
     if criteria is not None:
@@ -182,14 +219,18 @@ def _about(period: Period, sheets: list[Sheet]) -> Table:
         ("References", "family_ref, person_ref, case_ref and event_ref are pseudonyms (keyed HMAC-SHA256): the same "
                        "in every sheet, return and period; only the restricted schema maps them to people"),
         ("Personal data", "None: no names, dates of birth, identifiers or postcodes (analyst schema)"),
+        ("Dates", "Dates that would reveal a date of birth (e.g. a child's membership ending on their 18th "
+                  "birthday) are given to the month, as its first day; the Data dictionary says which. Other dates "
+                  "keep their day"),
         *[(f"Sheet {s.name}", f"{len(s.table.rows)} rows") for s in sheets],
     ]
     return _text_table(("item", "value"), rows)
 
 
 def _dictionary(sheets: list[Sheet]) -> Table:
-    rows = [(s.name, c.name, c.type, c.description or None) for s in sheets for c in s.table.columns]
-    return _text_table(("sheet", "column", "type", "description"), rows)
+    rows = [(s.name, c.name, c.type, c.source or None, c.description or None) for s in sheets
+            for c in s.table.columns]
+    return _text_table(("sheet", "column", "type", "source", "description"), rows)
 
 
 def write_analyst_workbook(con: duckdb.DuckDBPyConnection, outbox_dir: Path, period: Period

@@ -70,7 +70,7 @@ def typed_value(column: ColumnSpec, value):
     if kind == "decimal":
         return round(float(value), column.decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
     if kind == "flag":
-        if isinstance(value, bool):
+        if isinstance(value, bool | np.bool_):  # a nullable boolean column reaches pandas as numpy bools
             return "Y" if value else "N"
         return str(value)
     if isinstance(value, list | tuple | np.ndarray):  # DuckDB lists reach pandas as numpy arrays

@@ -92,7 +92,8 @@ def outbox_key(name: str) -> dg.AssetKey:
 
 @dg.asset(key=ANALYST_SCHEMA, deps=MART_KEYS, group_name=RETURNS_GROUP, kinds={"duckdb"},
           description="analyst.*: one pseudonymised table per mart (references instead of ids; no names, dates "
-                      "of birth, identifiers or postcodes). restricted.*: identifiable views with references, "
+                      "of birth, identifiers or postcodes; dates that would reveal a date of birth given to the "
+                      "month; every table and column commented). restricted.*: identifiable views with references, "
                       "restricted.pseudonyms. Also data/analyst/analyst_warehouse.duckdb, the analyst schema on its "
                       "own. "
                       "See returns/README.md for who reads which.")
