@@ -1,45 +1,197 @@
-"""The Supporting Families programme's own case records: families attached for support, all members."""
+"""The Supporting Families programme's own case records: families attached for support, all members.
+
+A council attaches a family when it sees needs under three or more of the outcomes framework's headlines at
+once: the household's latent needs and its members' own needs overlap, each gone on long enough to show in the
+council's data, and a few weeks to months later (referral, screening, allocation) a lead practitioner is
+attached, from April 2021 (Supporting Families) on, where a child lives. For a share of the cases whose needs at
+attachment end, support works: the case closes once the family has been clear of every need for six months (the
+claim rule judges resolution over the six months to closure) and the services involved have stepped down; while
+new needs keep coming it waits, at most a year longer. Six months on, some of them are results claims. The
+other cases close after a while whatever the needs, or are still open at the delivery date. Some families are
+attached again when their needs pile up again. Draws come from this feed's own stream, so no other feed changes.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 
 from .. import records
-from ..dates import NEVER
+from ..dates import NEVER, to_days
 from ..errors import PROFILES
 from ..writers import Col, FeedData
 from . import Context, members_at, seq_ids
 
+SUPPORTING_FAMILIES_START = to_days(dt.date(2021, 4, 1))
+# the outcomes framework headline each latent need falls under: a council counts headlines, not needs
+NEED_HEADLINE = {
+    "school_absence": "education", "exclusion": "education",
+    "perinatal_mental_health": "early_years",
+    "mental_health": "health", "child_mental_health": "health",
+    "substance_misuse": "substance_use",
+    "parenting": "relationships",
+    "child_welfare": "safety",
+    "adult_offending": "crime", "asb": "crime", "youth_offending": "crime",
+    "domestic_abuse": "domestic_abuse",
+    "rent_arrears": "housing", "homelessness": "housing",
+    "worklessness": "finance",
+}
+MIN_HEADLINES = 3
+ATTACH_SHARE = 0.9  # of families whose needs pile up, the share the council attaches (the rest it never reaches)
+NOTICED_AFTER_DAYS = 90  # a need shows in a council's data (referrals, incidents, terms of absence) after a while
+IDENTIFICATION_LAG = (14, 120)  # days from the needs piling up to attachment (referral, screening, allocation)
+WORKS_SHARE = 0.7  # of the cases whose needs at attachment all end: support works (about 45% of all cases)
+RESOLUTION_DAYS = 183  # the family stays clear of its needs this long before the case closes (the claim rule's
+# resolution window at closure) ...
+STEP_DOWN_DAYS = (14, 180)  # ... after the services involved have stepped down (discharges, plans ending, school
+# terms of good attendance) and the closure review: a few weeks to a few months
+WAIT_FOR_CLEAR_DAYS = 365  # at most this much longer while other needs keep the family from clearing
+OTHER_SUPPORT_DAYS = (120, 540)  # how long the other cases stay open, whatever the needs
+RETURN_SHARE = 0.35  # closed cases whose family is attached again when its needs pile up again
+RETURN_AFTER_DAYS = 120  # earliest re-attachment after a closure
+
+
+def family_need_intervals(ctx: Context) -> pd.DataFrame:
+    """Latent need intervals as a household sees them: hid, need, headline, from, to. Household needs as they
+    are; a person's need while the person lives in the household (a need moves with the person)."""
+    nd = ctx.needs.table
+    household = nd[nd["pid"] < 0][["hid", "need", "from", "to"]]
+    person = nd[nd["pid"] >= 0][["pid", "need", "from", "to"]].reset_index(drop=True)
+    m = ctx.pop.membership[["pid", "hid", "from", "to"]].rename(columns={"from": "m_from", "to": "m_to"})
+    x = person.merge(m, on="pid")
+    x["from"] = np.maximum(x["from"].to_numpy(), x["m_from"].to_numpy())
+    x["to"] = np.minimum(x["to"].to_numpy(), x["m_to"].to_numpy())
+    x = x[x["from"] < x["to"]]
+    out = pd.concat([household, x[["hid", "need", "from", "to"]]], ignore_index=True)
+    out["headline"] = out["need"].map(NEED_HEADLINE)
+    return out.sort_values(["hid", "from", "need", "to"], kind="stable").reset_index(drop=True)
+
+
+def _merged(intervals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Union of overlapping or touching [from, to) intervals per key: keys + from, to."""
+    x = intervals.sort_values([*keys, "from"], kind="stable")
+    k = x[keys].to_numpy()
+    new_key = np.ones(len(x), bool)
+    new_key[1:] = (k[1:] != k[:-1]).any(axis=1)
+    # running maximum of `to` within a key: a new interval starts where `from` passes it
+    to = x["to"].to_numpy()
+    key_id = np.cumsum(new_key)
+    reach = pd.Series(to).groupby(key_id).cummax().to_numpy()
+    starts = new_key.copy()
+    starts[1:] |= x["from"].to_numpy()[1:] > reach[:-1]
+    group = np.cumsum(starts)
+    g = x.assign(_g=group).groupby("_g", sort=False)
+    return pd.concat([g[keys].first(), g["from"].min(), g["to"].max()], axis=1).reset_index(drop=True)
+
+
+def headline_runs(intervals: pd.DataFrame, min_headlines: int = MIN_HEADLINES) -> pd.DataFrame:
+    """Periods [from, to) in which a household has needs under min_headlines or more headlines at once: hid, from,
+    to."""
+    per_headline = _merged(intervals, ["hid", "headline"])
+    n = len(per_headline)
+    edges = pd.DataFrame({
+        "hid": np.concatenate([per_headline["hid"].to_numpy()] * 2),
+        "t": np.concatenate([per_headline["from"].to_numpy(), per_headline["to"].to_numpy()]),
+        "step": np.concatenate([np.ones(n, np.int64), -np.ones(n, np.int64)]),
+    }).sort_values(["hid", "t", "step"], kind="stable")  # an end before a start on the same day: [from, to)
+    active = edges.groupby("hid")["step"].cumsum().to_numpy()
+    hid, t = edges["hid"].to_numpy(), edges["t"].to_numpy()
+    # segment i runs from edge i to edge i+1 of the same household with `active` headlines
+    seg = pd.DataFrame({"hid": hid, "from": t, "to": np.append(t[1:], NEVER)})
+    same = np.append(hid[1:] == hid[:-1], False)
+    seg = seg[same & (active >= min_headlines) & (seg["from"] < seg["to"]).to_numpy()]
+    return _merged(seg, ["hid"])
+
+
+def _first_attachments(ctx: Context, runs: pd.DataFrame, not_before: pd.Series, rng) -> pd.DataFrame:
+    """Each household's first possible attachment in its runs on or after not_before[hid] (a household not in
+    not_before is skipped): the needs have been piling up for the identification lag, the run is still on, and
+    a child under 18 lives there. Returns hid, start."""
+    lag = rng.integers(*IDENTIFICATION_LAG, len(runs))
+    earliest = not_before.reindex(runs["hid"].to_numpy()).to_numpy()
+    # needs that piled up before the programme (or the previous case) wait their turn: the lag counts from then
+    start = np.maximum(runs["from"].to_numpy(), np.nan_to_num(earliest, nan=NEVER).astype(np.int64)) + lag
+    ok = ~np.isnan(earliest) & (start < runs["to"].to_numpy()) & (start < ctx.w1 - 7)
+    cand = pd.DataFrame({"hid": runs["hid"].to_numpy()[ok], "start": start[ok]})
+    mem = members_at(ctx.pop, cand["hid"].to_numpy(), cand["start"].to_numpy())
+    with_child = np.zeros(len(cand), bool)
+    with_child[mem.loc[mem["age"] < 18, "event"].unique()] = True
+    cand = cand[with_child].sort_values(["hid", "start"], kind="stable")
+    return cand.drop_duplicates("hid").reset_index(drop=True)
+
+
+def _headlines_at(intervals: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+    """Each case's latent needs active on its attachment date: case (row of cases), headline, to."""
+    x = cases[["hid", "start"]].reset_index(names="case").merge(intervals, on="hid")
+    return x[(x["from"] <= x["start"]) & (x["start"] < x["to"])][["case", "headline", "to"]]
+
+
+def _clear_stretches(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Each household's stretches of one or more needs at once: hid, from, to, next_from (the next stretch's start,
+    NEVER if none)."""
+    stretches = _merged(intervals, ["hid"])
+    next_from = stretches["from"].shift(-1, fill_value=NEVER).to_numpy()
+    last = np.append(stretches["hid"].to_numpy()[1:] != stretches["hid"].to_numpy()[:-1], True)
+    return stretches.assign(next_from=np.where(last, NEVER, next_from))
+
+
+def _close(ctx: Context, intervals: pd.DataFrame, stretches: pd.DataFrame, cases: pd.DataFrame, rng) -> pd.DataFrame:
+    """Close each case. Where support works (a share of the cases whose needs at attachment all end): once the
+    family has been clear of every need (those at attachment and any that came up meanwhile) for the resolution
+    window and the services' step-down, waiting at most a year longer than the needs at attachment alone would
+    take. Otherwise after a while, whatever the needs. A closure on or after the
+    delivery date means the case is still open. Adds n (headlines at attachment), works and end."""
+    active = _headlines_at(intervals, cases)
+    n = active.groupby("case")["headline"].nunique().reindex(cases.index, fill_value=0).to_numpy()
+    needs_end = active.groupby("case")["to"].max().reindex(cases.index, fill_value=NEVER).to_numpy()
+    start = cases["start"].to_numpy()
+    clear = RESOLUTION_DAYS + rng.integers(*STEP_DOWN_DAYS, len(cases))
+    x = cases[["hid"]].assign(start=start, clear=clear).reset_index(names="case").merge(stretches, on="hid")
+    x = x[(x["to"] > x["start"]) & (x["next_from"] - x["to"] >= x["clear"])]
+    cleared = x.groupby("case")["to"].min().reindex(cases.index, fill_value=NEVER).to_numpy() + clear
+    works = (rng.random(len(cases)) < WORKS_SHARE) & (needs_end < NEVER)
+    resolved = np.minimum(cleared, needs_end + clear + WAIT_FOR_CLEAR_DAYS)
+    other = start + rng.integers(*OTHER_SUPPORT_DAYS, len(cases))
+    end = np.where(works, np.maximum(resolved, start + OTHER_SUPPORT_DAYS[0]), other)
+    end = np.where(end >= ctx.w1, NEVER, end)
+    return cases.assign(n=n, works=works, end=end)
+
+
+def attach(ctx: Context, rng) -> pd.DataFrame:
+    """The programme's cases: hid, start, end (NEVER = open), n (headlines active at attachment), works."""
+    intervals = family_need_intervals(ctx)
+    noticed = intervals.assign(**{"from": intervals["from"] + NOTICED_AFTER_DAYS})
+    runs = headline_runs(noticed[noticed["from"] < noticed["to"]])
+    stretches = _clear_stretches(intervals)
+    runs = runs[runs["to"] > SUPPORTING_FAMILIES_START].reset_index(drop=True)
+    households = np.unique(runs["hid"].to_numpy())
+    reached = households[rng.random(len(households)) < ATTACH_SHARE]
+    first = _first_attachments(ctx, runs, pd.Series(SUPPORTING_FAMILIES_START, index=reached), rng)
+    cases = _close(ctx, intervals, stretches, first, rng)
+    # families attached again: the next time their needs pile up after the previous case closed
+    previous = cases
+    for _ in range(2):
+        closed = previous[(previous["end"] < NEVER) & (rng.random(len(previous)) < RETURN_SHARE)]
+        again = _first_attachments(ctx, runs, closed.set_index("hid")["end"] + RETURN_AFTER_DAYS, rng)
+        if again.empty:
+            break
+        previous = _close(ctx, intervals, stretches, again, rng)
+        cases = pd.concat([cases, previous], ignore_index=True)
+    return cases.sort_values(["start", "hid"], kind="stable").reset_index(drop=True)
+
 
 def build(ctx: Context) -> list[FeedData]:
     rng = ctx.rng_for("feed:programme")
-    pop, w0, w1 = ctx.pop, ctx.w0, ctx.w1
-    nd = ctx.needs.table
-    # needs per family: household needs plus the needs of people who lived there at onset
-    first = nd.sort_values(["hid", "from", "need"], kind="stable").drop_duplicates(["hid", "need"])
-    rank = first.groupby("hid").cumcount().to_numpy()
-    fam_needs = pd.DataFrame({"n": first.groupby("hid").size()})
-    fam_needs["third"] = first[rank == 2].set_index("hid")["from"].reindex(fam_needs.index)
-    eligible = fam_needs[fam_needs["n"] >= 3]
-    attach = eligible[rng.random(len(eligible)) < 0.25]
-    start = np.maximum(attach["third"].to_numpy().astype(np.int64) + rng.integers(14, 180, len(attach)), w0 + 400)
-    cases = pd.DataFrame({"hid": attach.index.to_numpy(), "start": start, "n": attach["n"].to_numpy()})
-    # some families come back for a second attachment
-    again = cases[rng.random(len(cases)) < 0.12].copy()
-    again["start"] = again["start"].to_numpy() + rng.integers(400, 900, len(again))
-    cases = pd.concat([cases, again], ignore_index=True)
-    cases = cases[cases["start"] < w1 - 7].sort_values(["start", "hid"], kind="stable").reset_index(drop=True)
-    cases["end"] = cases["start"] + rng.integers(120, 540, len(cases))
-    cases.loc[cases["end"] >= w1, "end"] = NEVER
-    intensity = np.select([cases["n"].to_numpy() >= 5, cases["n"].to_numpy() >= 4], ["INTENSIVE", "TARGETED"],
-                          "LIGHT_TOUCH")
+    pop = ctx.pop
+    cases = attach(ctx, rng)
+    n = cases["n"].to_numpy()
+    intensity = np.select([n >= 5, n >= 4], ["INTENSIVE", "TARGETED"], "LIGHT_TOUCH")
     shuffle = rng.random(len(cases)) < 0.25
     intensity = np.where(shuffle, np.array(["INTENSIVE", "TARGETED", "LIGHT_TOUCH"])[rng.integers(0, 3, len(cases))],
                          intensity)
     mem = members_at(pop, cases["hid"].to_numpy(), cases["start"].to_numpy())
-    has_child = mem[mem["age"] < 18]["event"].unique()
-    mem = mem[mem["event"].isin(has_child)].reset_index(drop=True)
     lead = ctx.lead_of_household()
     c = cases.iloc[mem["event"].to_numpy()].reset_index(drop=True)
     role = np.where(mem["age"].to_numpy() < 18, "CHILD", "OTHER_ADULT").astype(object)
