@@ -11,13 +11,12 @@ from orchestration.defs.landing.sensors import land_and_stage_job, new_landing_f
 from orchestration.defs.linkage.assets import linkage_assets, linkage_checks
 from orchestration.defs.marts.assets import marts_assets
 from orchestration.defs.quality.checks import quality_checks
-from orchestration.defs.returns.assets import returns_assets, returns_checks
+from orchestration.defs.returns.assets import QUARTERLY_KEYS, returns_assets, returns_checks
 from orchestration.defs.returns.schedules import returns_job_defs, returns_schedules
 from orchestration.lib.resources import build_resources
 
 # Everything but the quarterly returns (which run per period): what `familyhub demo` and a person in the UI run
 # to refresh the warehouse.
-QUARTERLY_KEYS = [key for asset in returns_assets if asset.partitions_def is not None for key in asset.keys]
 build_warehouse_job = dg.define_asset_job(
     "build_warehouse", selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*QUARTERLY_KEYS),
     description="Land, gate, stage, link, build the marts and the reader schemas: all but the quarterly returns.")

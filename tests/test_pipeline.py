@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import dagster as dg
@@ -153,6 +154,20 @@ def test_sensor_requests_landing_for_new_files_only(first_run, assets, pipeline_
     keys = {k.to_user_string() for k in request.asset_selection}
     assert "raw/police_incidents" in keys and "staging/stg_police__incident_nominals" in keys
     assert "raw/dwp_benefits" not in keys
+    assert not any(k.startswith(("returns/", "outbox/")) for k in keys)  # quarterly: never in an unpartitioned run
+    assert "marts/family_progress" in keys
+
+    # a file delivered with its original, older modification time (SFTP, cp -p, unzip keep it) is new too: the
+    # sensor's cursor sees the feed's files change
+    with dg.build_sensor_context(instance=instance, repository_def=repo) as context:
+        cursor = new_landing_files.evaluate_tick(context).cursor
+    [dwp_file] = sorted((settings.landing_dir / "dwp_benefits").glob("*.csv"))[-1:]
+    old_copy = dwp_file.with_name("dwp_benefits_2001-09-09.csv")
+    shutil.copy(dwp_file, old_copy)
+    os.utime(old_copy, (1_000_000_000, 1_000_000_000))  # 2001, long before the feed last landed
+    with dg.build_sensor_context(instance=instance, repository_def=repo, cursor=cursor) as context:
+        [request] = new_landing_files.evaluate_tick(context).run_requests
+    assert "raw/dwp_benefits" in {k.to_user_string() for k in request.asset_selection}
 
 
 def test_person_models_share_one_vocabulary(first_run, settings, dbt_manifest):

@@ -4,20 +4,29 @@ Staging is one dbt multi-asset, so when one feed's file fails (schema drift) Dag
 in that run: the other feeds' rows reach raw.* but not staging. Their files are then no longer new, so the sensor
 also requests each feed that landed files after its staging models last built; otherwise those rows would wait
 for the feed's next file.
+
+A file is new when it was written after the feed last landed, or when the feed's set of files (name, size,
+modification time) changed since the last tick: SFTP clients, `cp -p`, rsync and unzip keep a file's original
+modification time, which can be older than the last landing.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import dagster as dg
 
 from orchestration.defs.landing.assets import landing_asset_key
 from orchestration.defs.landing.loader import feed_files
+from orchestration.defs.returns.assets import QUARTERLY_KEYS
 from orchestration.lib.feeds import registry
 from orchestration.lib.settings import get_settings
 
 land_and_stage_job = dg.define_asset_job(
     "land_and_stage",
-    selection=dg.AssetSelection.groups("landing").downstream(),
+    # the quarterly returns run per period, never in an unpartitioned run like this one
+    selection=dg.AssetSelection.groups("landing").downstream() - dg.AssetSelection.assets(*QUARTERLY_KEYS),
     description="Land new partner files and rebuild everything downstream of them.",
 )
 
@@ -45,6 +54,12 @@ def _first_unstaged_landing(instance: dg.DagsterInstance, key: dg.AssetKey, stag
         cursor = page.cursor
 
 
+def _files_digest(files) -> str:
+    """What changes when a file is added, replaced or removed, whatever its modification time."""
+    listing = sorted(f"{f.name}|{f.stat().st_size}|{f.stat().st_mtime_ns}" for f in files)
+    return hashlib.sha256("\n".join(listing).encode()).hexdigest()
+
+
 @dg.sensor(
     job=land_and_stage_job,
     minimum_interval_seconds=30,
@@ -53,9 +68,12 @@ def _first_unstaged_landing(instance: dg.DagsterInstance, key: dg.AssetKey, stag
     "that landed files after its staging models last built (e.g. in a run another feed's bad file stopped).",
 )
 def new_landing_files(context: dg.SensorEvaluationContext):
-    # No cursor to keep in step: a file is new when it was written after the feed last landed, and a feed is
-    # behind when it landed files after its direct children last materialised. Landing is idempotent by sha256,
-    # so landing a feed again costs a no-op, never a duplicate.
+    # A feed is due when a file was written after it last landed or its files changed since the last tick (the
+    # cursor: a digest of each feed's names, sizes and modification times), and behind when it landed files
+    # after its direct children last materialised. Landing is idempotent by sha256, so landing a feed again
+    # costs a no-op, never a duplicate.
+    seen = json.loads(context.cursor) if context.cursor else {}
+    listed: dict[str, str] = {}
     landing_dir = get_settings().landing_dir
     asset_graph = context.repository_def.asset_graph
     feeds = list(registry().values())
@@ -64,14 +82,16 @@ def new_landing_files(context: dg.SensorEvaluationContext):
     latest = {record.asset_entry.asset_key: record.asset_entry.last_materialization_record
               for record in context.instance.get_asset_records(list(keys))}
 
-    due: list[tuple[str, float]] = []  # (feed, newest file's mtime)
+    due: list[tuple[str, str]] = []  # (feed, newest file's mtime and its files' digest)
     behind: list[tuple[str, int]] = []  # (feed, storage id of its first landing not yet staged)
     for feed in feeds:
         landed = latest.get(landing_asset_key(feed.name))
         files = feed_files(feed, landing_dir)
         newest = max((f.stat().st_mtime for f in files), default=None)
-        if newest is not None and (landed is None or newest > landed.timestamp):
-            due.append((feed.name, newest))
+        listed[feed.name] = _files_digest(files)
+        changed = feed.name in seen and seen[feed.name] != listed[feed.name]
+        if newest is not None and (landed is None or newest > landed.timestamp or changed):
+            due.append((feed.name, f"{newest:.0f}:{listed[feed.name][:8]}"))
             continue
         if landed is None or not children[feed.name]:
             continue
@@ -86,14 +106,17 @@ def new_landing_files(context: dg.SensorEvaluationContext):
         if first_unstaged is not None:
             behind.append((feed.name, first_unstaged))
 
+    context.update_cursor(json.dumps(listed, sort_keys=True))
     if not due and not behind:
         return dg.SkipReason("no new files in landing/")
     if behind:
         context.log.info(f"{len(behind)} feed(s) landed but not staged: {', '.join(n for n, _ in behind)}")
     selected = [landing_asset_key(name) for name, _ in [*due, *behind]]
-    downstream = dg.AssetSelection.assets(*selected).downstream().resolve(asset_graph)
+    # the quarterly returns run per period, never in an unpartitioned run like this one
+    downstream = [key for key in dg.AssetSelection.assets(*selected).downstream().resolve(asset_graph)
+                  if asset_graph.get(key).partitions_def is None]
     yield dg.RunRequest(
-        run_key="|".join([*(f"{name}@{newest:.0f}" for name, newest in due),
+        run_key="|".join([*(f"{name}@{version}" for name, version in due),
                           *(f"{name}#landing{storage_id}" for name, storage_id in behind)]),
         asset_selection=sorted(downstream, key=lambda k: k.to_user_string()),
         tags={"familyhub/trigger": "new_landing_files",

@@ -234,3 +234,5 @@ return_assets = [build_return_asset(name) for name in RETURN_NAMES]
 outbox_assets = [build_outbox_asset(name) for name in RETURN_NAMES]
 returns_assets = [analyst_schema, *return_assets, *outbox_assets, analyst_workbook]
 returns_checks = [build_extract_gate(name) for name in RETURN_NAMES]
+# the quarterly returns run per period (their schedules and job); an unpartitioned run must leave them out
+QUARTERLY_KEYS = [key for asset in returns_assets if asset.partitions_def is not None for key in asset.keys]
