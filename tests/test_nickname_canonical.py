@@ -26,7 +26,7 @@ BEGIN, END = "-- nickname forms: begin", "-- nickname forms: end"
 SHARE_A_FORM = [("JOE", "JOSEPH"), ("JACK", "JOHN"), ("ANNE", "ANN"), ("NANCY", "ANNE"), ("STEVE", "STEPHEN"),
                 ("BILL", "WILLIAM"), ("KATE", "KATHERINE"), ("CATHERINE", "KATHERINE")]
 STAY_APART = [("JOHN", "JAMES"), ("MARY", "MARGARET"), ("ALAN", "ALBERT"), ("HENRY", "HAROLD"), ("JOSEPH", "JOHN"),
-              ("EMMA", "EMILY"), ("THOMAS", "TIMOTHY")]
+              ("EMMA", "EMILY"), ("THOMAS", "TIMOTHY"), ("MAHMOUD", "MOHAMMED"), ("MAHMOOD", "MUHAMMAD")]
 
 
 def model_canonical_forms(seed_csv: Path) -> dict[str, str]:
