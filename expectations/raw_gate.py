@@ -1,10 +1,18 @@
 """The raw gate: one per feed, generated from the feed registry (orchestration/feeds.yml).
 
-Whole table (raw.<feed>): columns present with the registry's types; required columns not null.
+Whole table (raw.<feed>): columns present with the registry's types; required columns not null (on the rows
+staging reads: a delivery held in quarantine is left out, so its rows cannot block the feed again).
 Each delivery (a landed file of the feed in raw._deliveries, and its rows in raw.<feed>), judged on its own
 rows: every delivery landed since the gate last judged one, and the latest at every run. Non-empty; row
 count against the previous delivery that is not quarantined; reject share; dates of birth plausible;
 event dates within the delivery window; codes in the registry's code list; identifier formats.
+
+Quarantine lifecycle (raw._quarantined_deliveries, written by orchestration/defs/quality/checks.py): a delivery
+whose own error-severity check fails blocks the run that first judges it and is quarantined. From then on its
+verdict stands and it is not judged again, whatever the thresholds or registry say later (no flip-flop; one
+record per delivery): while held, staging leaves its rows out and, if it is the feed's newest delivery, the
+gate warns (`delivery_held_in_quarantine`, naming it and its rows) instead of blocking; once released
+(released_at set: the engineer's decision) it is neither judged nor quarantined again and staging includes it.
 Thresholds are module constants, documented in expectations/README.md.
 """
 
@@ -96,11 +104,18 @@ def judged_deliveries(con: duckdb.DuckDBPyConnection, asset_key: str) -> set[str
                                       [GATE, asset_key, DELIVERY_SCOPE])}
 
 
-def quarantined_deliveries(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Deliveries held in quarantine now (not released)."""
+def quarantine_decisions(con: duckdb.DuckDBPyConnection, feed_name: str) -> dict[str, bool]:
+    """delivery id -> held (True) or released (False), for each delivery of the feed ever quarantined."""
     if not table_exists(con, *QUARANTINE_TABLE.split(".")):
-        return set()
-    return {r[0] for r in scalar_rows(con, f"select delivery_id from {QUARANTINE_TABLE} where released_at is null")}
+        return {}
+    return dict(scalar_rows(con, f"""select delivery_id, bool_and(released_at is null) from {QUARANTINE_TABLE}
+                                     where feed = ? group by delivery_id""", [feed_name]))
+
+
+def held_in_quarantine(con: duckdb.DuckDBPyConnection, feed_name: str) -> list[Delivery]:
+    """The feed's landed deliveries held in quarantine now (not released), oldest first."""
+    held = {d for d, is_held in quarantine_decisions(con, feed_name).items() if is_held}
+    return [d for d in landed_deliveries(con, feed_name) if d.delivery_id in held]
 
 
 @register_gate(GATE)
@@ -122,31 +137,42 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
     usable = {c.raw_name: c for c in feed.columns if found.get(c.raw_name) == c.sql_type}
     has_provenance = all(found.get(p) == t for p, t in PROVENANCE_COLUMNS.items())
 
+    # quarantine decisions already taken: a held delivery's rows are out of staging, a released one's are in
+    decided = quarantine_decisions(con, feed.name)
+    held = {d for d, is_held in decided.items() if is_held}
+
     # --- whole table: required columns not null ---------------------------------------------------
+    # judged on the rows staging reads: a held delivery's nulls blocked the run that quarantined it, not later ones
     table_rows = 0
     if found:
         required = [c for c in feed.required_columns if c.raw_name in usable]
-        selects = ["count(*)"] + [f'count(*) - count("{c.raw_name}")' for c in required]
-        row = scalar_rows(con, f"select {', '.join(selects)} from {feed.raw_table}")[0]
-        table_rows = row[0]
-        for c, nulls in zip(required, row[1:]):
+        staged_rows = ("_delivery_id is null or _delivery_id not in (select unnest(?::varchar[]))"
+                       if held and has_provenance else "true")
+        selects = ["count(*)", f"count(*) filter (where not ({staged_rows}))"] + [
+            f'count(*) filter (where "{c.raw_name}" is null and ({staged_rows}))' for c in required]
+        params = [sorted(held)] * (len(required) + 1) if staged_rows != "true" else []
+        row = scalar_rows(con, f"select {', '.join(selects)} from {feed.raw_table}", params)[0]
+        table_rows, rows_held = row[0], row[1]
+        held_note = f" ({rows_held} rows held in quarantine not counted)" if rows_held else ""
+        for c, nulls in zip(required, row[2:]):
             metric = f"{c.raw_name}__null_count"
             metrics[metric] = nulls
-            observed[metric] = f"{nulls} of {table_rows} rows null"
+            observed[metric] = f"{nulls} of {table_rows - rows_held} rows null{held_note}"
             checks.append(Check("required_not_null", c.raw_name, ERROR, metric, "null count = 0", max_value=0))
 
     # --- deliveries: each judged on its own rows ---------------------------------------------------------
     # Every delivery landed since the gate last judged one, oldest first, so files landed together in one run
-    # each get a verdict (and a quarantine of their own); the latest is judged again at every run. The latest's
+    # each get a verdict (and a quarantine of their own); the latest is judged again at every run, unless it was
+    # quarantined: a held or released delivery keeps the verdict it had (see the module docstring). The latest's
     # metrics keep their plain names, an earlier delivery's are prefixed with its id.
     asset_key = f"raw/{feed.name}"
     deliveries = landed_deliveries(con, feed.name)
     judged = judged_deliveries(con, asset_key)
     last_judged = max((i for i, d in enumerate(deliveries) if d.delivery_id in judged), default=-1)
-    to_judge = deliveries[min(last_judged + 1, len(deliveries) - 1):] if deliveries else []
-    held = quarantined_deliveries(con)
+    since_last = deliveries[min(last_judged + 1, len(deliveries) - 1):] if deliveries else []
+    to_judge = [d for d in since_last if d.delivery_id not in decided]
     # row counts compare with the previous delivery that is not quarantined (nor failing in this run)
-    baseline = next((d for d in reversed(deliveries[:len(deliveries) - len(to_judge)]) if d.delivery_id not in held),
+    baseline = next((d for d in reversed(deliveries[:len(deliveries) - len(since_last)]) if d.delivery_id not in held),
                     None)
     content = _content_measures(feed, usable)
     scanned = _scan_deliveries(con, feed, to_judge, content) if content and to_judge and has_provenance else {}
@@ -156,8 +182,14 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
         observed["latest_delivery__rows_landed"] = "no delivery landed"
         checks.append(_NOT_EMPTY)
     latest_rows = previous_rows = 0
-    for delivery in to_judge:
+    for delivery in since_last:
         newest = delivery == deliveries[-1]
+        if delivery.delivery_id in decided:  # judged before and quarantined: not judged again
+            if newest:
+                latest_rows, previous_rows = delivery.rows_landed, baseline.delivered if baseline else 0
+            if delivery.delivery_id not in held:
+                baseline = delivery  # released: its rows are staged, the next delivery compares with it
+            continue
         prefix = "" if newest else f"{delivery.delivery_id}__"
         scanned_rows, *values = scanned.get(delivery.delivery_id) or [0] + [0, 0] * len(content)
         own_metrics, own_observed, templates = _delivery_measures(delivery, baseline, content, values)
@@ -167,8 +199,19 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
         checks += own
         if newest:
             latest_rows, previous_rows = scanned_rows, baseline.delivered if baseline else 0
-        if delivery.delivery_id not in held and all(c.accepts(metrics[c.metric]) for c in own if c.severity == ERROR):
+        if all(c.accepts(metrics[c.metric]) for c in own if c.severity == ERROR):
             baseline = delivery  # it will not be quarantined: the next delivery compares with it
+
+    # --- the feed's newest deliveries held in quarantine: staging has the feed only as of an earlier one ----------
+    newest_staged = max((i for i, d in enumerate(deliveries) if d.delivery_id not in held), default=-1)
+    pending = deliveries[newest_staged + 1:]
+    if deliveries:
+        metrics[HELD_METRIC] = sum(d.rows_landed for d in pending)
+        observed[HELD_METRIC] = (
+            f"{metrics[HELD_METRIC]} rows held in {len(pending)} deliver{'y' if len(pending) == 1 else 'ies'} "
+            f"{[d.delivery_id for d in pending]}, the feed's newest: staging leaves them out until released"
+            if pending else "0 rows: the feed's newest delivery is not held in quarantine")
+        checks.append(_HELD_NEWEST)
 
     return GatePlan(
         gate=GATE, target=feed.name, asset_key=asset_key, checks=checks, metrics=metrics, observed=observed,
@@ -178,6 +221,10 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
     )
 
 
+HELD_METRIC = "held_newest_deliveries__rows"
+# a warning, not an error: the run that quarantined the delivery blocked already; later runs go on without its rows
+_HELD_NEWEST = Check("delivery_held_in_quarantine", None, WARNING, HELD_METRIC,
+                     "rows held = 0 (the feed's newest delivery is not held in quarantine)", max_value=0)
 _NOT_EMPTY = Check("latest_delivery_not_empty", None, ERROR, "latest_delivery__rows_landed", "rows landed >= 1",
                    min_value=1, scope=DELIVERY_SCOPE)
 

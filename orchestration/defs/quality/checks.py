@@ -18,12 +18,16 @@ Metadata: counts, the failed expectations by name, the Data Docs index (file:// 
 Quarantine: staging reads every delivery of a feed, so the raw gate judges each delivery on its own rows
 (every one landed since the gate last judged one, and the latest at every run), and a delivery whose own
 error-severity check fails is recorded in raw._quarantined_deliveries (delivery id, feed, file, gate, the
-failed expectations by name, its row count, run id, when). The staging models leave quarantined deliveries'
-rows out (macro not_quarantined in dbt_project/macros/staging.sql), so a later delivery that passes does not
-carry them into staging and the marts. A failure of the whole table (schema, required columns) blocks as
-before but quarantines nothing: it is no single delivery's. A quarantined delivery stays so when it is judged
-again. To release one deliberately (the partner confirms the rows), set its released_at and rematerialise
-staging:
+failed expectations by name, its row count, run id, when): one record per delivery, the first. The staging
+models leave quarantined deliveries' rows out (macro not_quarantined in dbt_project/macros/staging.sql), so a
+later delivery that passes does not carry them into staging and the marts. A failure of the whole table
+(schema, required columns) blocks as before but quarantines nothing: it is no single delivery's.
+The run that first judges a bad delivery blocks (ERROR) and quarantines it. Later runs do not judge it again:
+its verdict stands (a threshold changed since does not flip it), its rows are out of staging, and the gate
+passes for the rest of the feed; while it is the feed's newest delivery the gate warns (WARN, amber:
+`delivery_held_in_quarantine`), and the metadata and summary name every delivery of the feed still held
+(`held_in_quarantine`, `rows_held_in_quarantine`). To release one deliberately (the partner confirms the
+rows), set its released_at and rematerialise staging; a released delivery is not judged nor quarantined again:
     update raw._quarantined_deliveries set released_at = current_timestamp where delivery_id = '<id>';
 
 A gate that raises (a SQL error, say) records one failed error-severity row, `gate_did_not_run`, with the
@@ -48,8 +52,8 @@ MARTS_GATE = "marts_gate"
 
 def quarantine_failed_deliveries(con, result, run_id: str) -> list[str]:
     """Record in raw._quarantined_deliveries each delivery the raw gate judged whose own error-severity check
-    failed; returns those of them quarantined now (also from before). A delivery already recorded keeps its
-    first record: one released stays released."""
+    failed; returns those of them quarantined now. A delivery already recorded keeps its first record (one
+    released stays released); the raw gate does not judge a recorded delivery again, so it fails only once."""
     from expectations.raw_gate import DELIVERY_SCOPE, QUARANTINE_DDL, QUARANTINE_TABLE
 
     failed: dict[str, set[str]] = {}
@@ -78,6 +82,7 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
     """Measure in SQL, validate with GX, record the results; an error fails the (blocking) check. A gate that
     raises records a failed `gate_did_not_run` row (the exception's type only) before the error propagates."""
     from expectations.framework import GX_KEEP_RUNS, measure_gate, record_gate_error, record_results, validate_gate
+    from expectations.raw_gate import held_in_quarantine
 
     cfg = settings.get()
     try:
@@ -85,11 +90,12 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
             plan = measure_gate(con, gate, target, **options)
         # GX files and Data Docs keep the last GX_KEEP_RUNS runs; quality.validation_results keeps every run
         result = validate_gate(plan, cfg.artefacts_dir / "gx", run_id=context.run.run_id, keep_runs=GX_KEEP_RUNS)
-        quarantined = []
+        quarantined, held = [], []
         with warehouse_connection(duckdb) as con:
             record_results(con, result)
             if gate == RAW_GATE:
                 quarantined = quarantine_failed_deliveries(con, result, context.run.run_id)
+                held = [d for d in held_in_quarantine(con, target) if d.delivery_id not in quarantined]
     except Exception as error:
         asset_key = "/".join(context.check_specs[0].asset_key.path)
         try:
@@ -104,6 +110,12 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
         metadata["quarantined_deliveries"] = quarantined
         summary += (f"; {len(quarantined)} deliver{'y' if len(quarantined) == 1 else 'ies'} quarantined "
                     f"{quarantined}: staging leaves their rows out until released")
+    if held:  # quarantined by an earlier run: not judged again, and blocking nothing now
+        metadata["held_in_quarantine"] = [d.delivery_id for d in held]
+        metadata["rows_held_in_quarantine"] = sum(d.rows_landed for d in held)
+        summary += (f"; {len(held)} deliver{'y' if len(held) == 1 else 'ies'} held in quarantine since an earlier "
+                    f"run {metadata['held_in_quarantine']} ({metadata['rows_held_in_quarantine']} rows): not judged "
+                    "again, staging leaves their rows out until released")
     context.log.info(summary)
     if result.errors:
         severity, passed = dg.AssetCheckSeverity.ERROR, False
@@ -121,8 +133,9 @@ def build_raw_gate_check(feed: Feed) -> dg.AssetChecksDefinition:
         description=f"Raw gate for {feed.name}: registry columns and types, required values, and each delivery "
                     "landed since the last judgement on its own rows (non-empty, row count vs the previous one not "
                     "quarantined, rejects), DOBs, event dates, codes and identifier formats. A delivery failing "
-                    "an error of its own is quarantined: staging leaves its rows out until it is released "
-                    "(raw._quarantined_deliveries). See expectations/README.md.",
+                    "an error of its own blocks the run that judges it and is quarantined: staging leaves its rows "
+                    "out until it is released (raw._quarantined_deliveries). Later runs do not judge it again and "
+                    "do not block on it; they warn while it is the feed's newest delivery. See expectations/README.md.",
     )
     def _raw_gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
                   settings: SettingsResource) -> dg.AssetCheckResult:
