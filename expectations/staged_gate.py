@@ -2,9 +2,10 @@
 
 record_key unique and not null; every staged row traces back to one raw row; every raw row is accounted
 for (raw rows = staged + superseded by a later version of the same record key, staging keeping the latest
-per key + quarantined, in a delivery the raw gate quarantined (raw._quarantined_deliveries, not released),
-which staging leaves out: nothing lost); and per landed file, rows in raw.<feed> and raw._rejects match
-raw._deliveries (landed + rejected = delivered).
+per key by its delivery's extract date, then landing time, then row number + quarantined, in a delivery
+the raw gate quarantined (raw._quarantined_deliveries, not released), which staging leaves out: nothing
+lost); and per landed file, rows in raw.<feed> and raw._rejects match raw._deliveries (landed + rejected =
+delivered).
 
 The raw-side record key of each feed comes from the feed registry (`record_key` in orchestration/feeds.yml),
 which the staging models implement.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.framework import ERROR, Check, GatePlan, register_gate, scalar_rows, table_exists
+from expectations.framework import ERROR, Check, GatePlan, columns_of, register_gate, scalar_rows, table_exists
 from orchestration.lib.feeds import registry
 from orchestration.lib.settings import REPO_ROOT
 
@@ -109,6 +110,11 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
         quarantined = ("_delivery_id in (select delivery_id from raw._quarantined_deliveries "
                        "where released_at is null)" if table_exists(con, "raw", "_quarantined_deliveries")
                        else "false")
+        # as staging (macro latest_version_first): versions ordered by their delivery's extract date, then
+        # landing time, then row number
+        extracted_on = ("coalesce((select max(d.extract_date) from raw._deliveries d "
+                        "where d.delivery_id = _delivery_id and d.status = 'landed'), cast(_loaded_at as date))"
+                        if "extract_date" in columns_of(con, "raw", "_deliveries") else "cast(_loaded_at as date)")
         raw_rows, staged_traced, superseded, held, lost = scalar_rows(con, f"""
             with staged as (
                 select distinct source_delivery_id, source_row_number from {table}
@@ -116,7 +122,8 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
             raw as (
                 select _delivery_id, _row_number, {quarantined} as is_quarantined,
                        row_number() over (partition by {partition}, {quarantined}
-                                          order by _loaded_at desc, _row_number desc) as version
+                                          order by {extracted_on} desc, _loaded_at desc, _row_number desc)
+                           as version
                 from {raw_feed.raw_table}
             )
             select count(*),

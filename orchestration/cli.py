@@ -125,7 +125,7 @@ def print_summary(settings=None) -> None:
             "group by all order by 1, 2").fetchall()
         print("\nDeliveries (feed, status: files, rows landed, rows rejected)")
         for feed, status, files, landed, rejected in deliveries:
-            print(f"  {feed:<22} {status:<7} {files:>3} files {landed or 0:>10,} rows {rejected or 0:>6,} rejected")
+            print(f"  {feed:<22} {status:<9} {files:>3} files {landed or 0:>10,} rows {rejected or 0:>6,} rejected")
         reasons = con.execute(
             "select feed, regexp_replace(reason, ':.*', '') as kind, count(*) from raw._rejects "
             "group by all order by 3 desc limit 10").fetchall()

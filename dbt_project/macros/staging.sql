@@ -77,12 +77,50 @@
     {%- endif -%}
 {%- endmacro %}
 
-{# Landing's provenance columns, renamed for staging. #}
+{#
+    Landing's provenance columns, renamed for staging, and source_extracted_on, which orders a record's
+    versions (latest_version_first): it stays inside the model, not in its columns.
+#}
 {% macro provenance_columns() -%}
     _delivery_id as source_delivery_id,
     _file_name as source_file_name,
     _row_number as source_row_number,
-    _loaded_at as source_loaded_at
+    _loaded_at as source_loaded_at,
+    {{ delivery_extracted_on() }} as source_extracted_on
+{%- endmacro %}
+
+{#
+    The date a raw row's delivery was extracted: the date in its file name, which landing records in
+    raw._deliveries.extract_date (orchestration/lib/feeds.py: Feed.extract_date), else the day it landed.
+    A warehouse whose raw._deliveries has no extract_date yet (landing adds it) orders by landing day.
+#}
+{% macro delivery_extracted_on(delivery_id_column='_delivery_id', loaded_at_column='_loaded_at') -%}
+    {%- set deliveries = adapter.get_relation(
+        database=target.database, schema='raw', identifier='_deliveries'
+    ) if execute else none -%}
+    {%- set has_extract_date = deliveries is not none
+        and 'extract_date' in adapter.get_columns_in_relation(deliveries) | map(attribute='name') | list -%}
+    {%- if has_extract_date -%}
+        coalesce(
+            (
+                select max(deliveries.extract_date) from {{ deliveries }} as deliveries
+                where deliveries.delivery_id = {{ delivery_id_column }} and deliveries.status = 'landed'
+            ),
+            cast({{ loaded_at_column }} as date)
+        )
+    {%- else -%}
+        cast({{ loaded_at_column }} as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The order of a record's versions, latest first: the delivery's extract date, so a resend of an older
+    extract landing after a newer one does not replace it; then landing time (a same-day correction landed
+    later wins); then row number (a record repeated in one file: its last row). expectations/staged_gate.py
+    replicates it.
+#}
+{% macro latest_version_first() -%}
+    source_extracted_on desc, source_loaded_at desc, source_row_number desc
 {%- endmacro %}
 
 {#

@@ -6,6 +6,7 @@ goes through this module, so the YAML stays the single description of each feed.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,10 @@ COLUMN_TYPES = {
     "timestamp": "TIMESTAMP",
 }
 FORMATS = {"csv", "xlsx", "jsonl"}
+DEFAULT_FILE_DATE_FORMAT = "%Y-%m-%d"
+# strptime codes -> the text they match, to find a date inside a file name
+_DATE_CODE_PATTERNS = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{2}", "%d": r"\d{2}", "%b": r"[A-Za-z]{3}",
+                       "%B": r"[A-Za-z]{3,9}"}
 
 # Columns landing adds to every raw table, in this order.
 PROVENANCE_COLUMNS = {
@@ -70,6 +75,7 @@ class Feed:
     delimiter: str = ","
     encoding: str = "utf-8"
     sheet: str | None = None
+    file_date_format: str = DEFAULT_FILE_DATE_FORMAT
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -88,6 +94,34 @@ class Feed:
     @property
     def required_columns(self) -> list[Column]:
         return [c for c in self.columns if c.required]
+
+    def extract_date(self, file_name: str) -> dt.date | None:
+        """The extract date a delivery's file name carries: the last date in `file_date_format` within the part
+        of the name that file_pattern's wildcards match ('csc_persons_2026-10-31.csv' -> 2026-10-31); None when
+        there is none. Staging orders a record's versions by it, so a late resend of an older extract does not
+        replace a newer one."""
+        wildcards = re.fullmatch(_glob_regex(self.file_pattern), file_name)
+        if wildcards is None:
+            return None
+        found = None
+        for part in wildcards.groups():
+            for match in re.finditer(_date_regex(self.file_date_format), part):
+                try:
+                    found = dt.datetime.strptime(match.group(0), self.file_date_format).date()
+                except ValueError:  # e.g. a month 13: not a date
+                    continue
+        return found
+
+
+def _glob_regex(pattern: str) -> str:
+    """A file_pattern glob as a regex with one group per wildcard."""
+    return "".join("(.*)" if c == "*" else "(.)" if c == "?" else re.escape(c) for c in pattern)
+
+
+def _date_regex(date_format: str) -> str:
+    parts = re.split(r"(%[a-zA-Z])", date_format)
+    body = "".join(_DATE_CODE_PATTERNS.get(p, re.escape(p)) for p in parts if p)
+    return rf"(?<!\d){body}(?!\d)"
 
 
 class RegistryError(ValueError):
@@ -126,6 +160,11 @@ def _parse_feed(name: str, spec: dict) -> Feed:
     raw_names = [c.raw_name for c in columns]
     if len(set(raw_names)) != len(raw_names):
         raise RegistryError(f"feed {name}: two columns share a raw name")
+    file_date_format = str(spec.get("file_date_format", DEFAULT_FILE_DATE_FORMAT))
+    unknown_codes = set(re.findall(r"%[a-zA-Z]", file_date_format)) - set(_DATE_CODE_PATTERNS)
+    if unknown_codes or not re.search(r"%[Yy]", file_date_format):
+        raise RegistryError(f"feed {name}: file_date_format needs a year and only the codes "
+                            f"{sorted(_DATE_CODE_PATTERNS)}")
     return Feed(
         name=name,
         system=spec["system"],
@@ -137,6 +176,7 @@ def _parse_feed(name: str, spec: dict) -> Feed:
         delimiter=spec.get("delimiter", ","),
         encoding=spec.get("encoding", "utf-8"),
         sheet=spec.get("sheet"),
+        file_date_format=file_date_format,
     )
 
 

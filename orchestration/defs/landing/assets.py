@@ -42,8 +42,14 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
             "rejects_total": rejects_total,
             "dagster/row_count": raw_rows,
             "files": [{"file": f.file_name, "delivery": f.delivery_id, "status": f.status,
-                       "rows": f.rows_landed, "rejected": f.rows_rejected} for f in result.files],
+                       "rows": f.rows_landed, "rejected": f.rows_rejected}
+                      | ({"note": f.reason} if f.reason and f.status in ("landed", "skipped") else {})
+                      for f in result.files],
         })
+        for noted in result.files:
+            # an older extract landed late, a resend under a new name, rows read as UTF-8: the loader's own text
+            if noted.reason and noted.status in ("landed", "skipped"):
+                context.log.warning(f"{feed.name}: {noted.file_name}: {noted.reason}")
         for failed in result.files:
             if failed.status == "failed_before":
                 context.log.warning(

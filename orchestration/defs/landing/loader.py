@@ -2,11 +2,14 @@
 
 One file lands in one transaction: its parsed rows go to raw.<feed>, rows that cannot be parsed go to
 raw._rejects (feed, file, row number, reason, original text), and raw._deliveries records the file's
-sha256 so that landing the same bytes again is a no-op. A file whose columns differ from the registry
-lands nothing and raises SchemaDriftError naming the missing and extra columns.
+sha256 so that landing the same bytes again is a no-op (the same bytes under a new name are recorded once,
+status 'duplicate', with no rows). A file whose columns differ from the registry lands nothing and raises
+SchemaDriftError naming the missing and extra columns.
 
 Files of one feed land in delivery order (modification time, then name), and each delivery's _loaded_at is
-strictly later than the feed's previous one, so staging's "latest version of a record" is the latest file's.
+strictly later than the feed's previous one. raw._deliveries also records each file's extract date (the date
+in its name, Feed.extract_date): staging orders a record's versions by it, then by _loaded_at, so a resend of
+an older extract landing late does not replace newer versions; landing notes such a delivery in its reason.
 Row n of a CSV file is its physical line n + 1 (the header is line 1); a record whose quoted field runs over
 several lines keeps the number of its first line.
 
@@ -22,6 +25,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +33,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from orchestration.lib.feeds import PROVENANCE_COLUMNS, Column, Feed, raw_table_ddl
+from orchestration.lib.feeds import PROVENANCE_COLUMNS, Column, Feed, raw_table_ddl, registry
 
 CHUNK_ROWS = 100_000
 # A quoted CSV field may run over a few lines (an address or a note with line breaks); an opening quote that
@@ -37,11 +41,16 @@ CHUNK_ROWS = 100_000
 MAX_RECORD_LINES = 10
 UNBALANCED_QUOTE = "unbalanced quote: a quoted field opened on this line does not close on it"
 _BAD_BYTES = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
+# A value longer than this (Python csv's default field limit) rejects its row, naming the column; csv's own
+# limit is lifted so that such a field costs its row, not the whole file.
+MAX_VALUE_CHARS = 131_072
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 DELIVERIES_DDL = """
 create table if not exists raw._deliveries (
     delivery_id varchar, feed varchar, file_name varchar, file_sha256 varchar, file_bytes bigint,
-    status varchar, rows_landed bigint, rows_rejected bigint, reason varchar, landed_at timestamp
+    status varchar, rows_landed bigint, rows_rejected bigint, reason varchar, landed_at timestamp,
+    extract_date date
 )"""
 REJECTS_DDL = """
 create table if not exists raw._rejects (
@@ -83,11 +92,14 @@ class SchemaDriftError(LandingError):
 class FileResult:
     file_name: str
     delivery_id: str
-    # landed | skipped (landed before) | failed | failed_before (these bytes failed before, for the same reason:
-    # not recorded again, and not a new failure until a different file arrives or the registry changes)
+    # landed | skipped (these bytes landed before: under this name, or under another, then recorded once in
+    # raw._deliveries as 'duplicate', the reason naming the file) | failed | failed_before (these bytes failed
+    # before, for the same reason: not recorded again, and not a new failure until a different file arrives
+    # or the registry changes)
     status: str
     rows_landed: int = 0
     rows_rejected: int = 0
+    # why it failed; for a landed file, what the data team should know (an older extract, rows read as UTF-8)
     reason: str | None = None
 
 
@@ -123,9 +135,25 @@ def file_sha256(path: Path) -> str:
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection, feeds: list[Feed] | None = None) -> None:
     con.execute("create schema if not exists raw")
     con.execute(DELIVERIES_DDL)
+    _add_extract_dates(con)
     con.execute(REJECTS_DDL)
     for feed in feeds or []:
         con.execute(raw_table_ddl(feed))
+
+
+def _add_extract_dates(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse landed before extract dates were recorded gets the column, filled from its files' names
+    (else its older deliveries would sort by landing day, after every dated one)."""
+    if _scalar(con, "select count(*) from duckdb_columns() where schema_name = 'raw' "
+                    "and table_name = '_deliveries' and column_name = 'extract_date'"):
+        return
+    con.execute("alter table raw._deliveries add column extract_date date")
+    feeds = registry()
+    for feed_name, file_name in con.execute("select distinct feed, file_name from raw._deliveries").fetchall():
+        extract_date = feeds[feed_name].extract_date(file_name) if feed_name in feeds else None
+        if extract_date is not None:
+            con.execute("update raw._deliveries set extract_date = ? where feed = ? and file_name = ?",
+                        [extract_date, feed_name, file_name])
 
 
 def feed_files(feed: Feed, landing_dir: Path) -> list[Path]:
@@ -146,21 +174,23 @@ def land_feed(con: duckdb.DuckDBPyConnection, feed: Feed, landing_dir: Path) -> 
 def land_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> FileResult:
     sha = file_sha256(path)
     delivery_id = f"{feed.name}:{sha[:16]}"
-    already = _scalar(
-        con, "select count(*) from raw._deliveries where feed = ? and file_sha256 = ? and status = 'landed'",
-        [feed.name, sha])
-    if already:
-        return FileResult(path.name, delivery_id, "skipped")
+    context = _Context(feed, path.name, sha, delivery_id, _next_loaded_at(con, feed), feed.extract_date(path.name))
+    landed_before = con.execute(
+        "select file_name, landed_at from raw._deliveries where feed = ? and file_sha256 = ? and status = 'landed' "
+        "order by landed_at limit 1", [feed.name, sha]).fetchall()
+    if landed_before:
+        return _landed_before(con, context, path, *landed_before[0])
 
-    context = _Context(feed, path.name, sha, delivery_id, _next_loaded_at(con, feed))
+    context.notes += _older_extract_note(con, context)
     con.execute("begin transaction")
     try:
-        for chunk in _parsed_chunks(feed, path):
+        for chunk in _parsed_chunks(feed, path, context.notes):
             _write_chunk(con, context, chunk)
         landed, rejected = context.rows_landed, context.rows_rejected
-        _record_delivery(con, context, path, "landed", None)
+        note = "; ".join(context.notes) or None
+        _record_delivery(con, context, path, "landed", note)
         con.execute("commit")
-        return FileResult(path.name, delivery_id, "landed", landed, rejected)
+        return FileResult(path.name, delivery_id, "landed", landed, rejected, reason=note)
     except LandingError as exc:
         con.execute("rollback")
         reason = str(exc)
@@ -176,6 +206,32 @@ def land_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> FileRes
     except BaseException:
         con.execute("rollback")
         raise
+
+
+def _landed_before(con, ctx: _Context, path: Path, first_file: str, first_landed_at: dt.datetime) -> FileResult:
+    """These bytes landed before. Under this name: a silent no-op. Under another name (a resend, a copy): the
+    arrival is recorded once, status 'duplicate' with the same delivery id, so the data team sees it came;
+    no rows land twice."""
+    seen = _scalar(con, "select count(*) from raw._deliveries where feed = ? and file_sha256 = ? and file_name = ? "
+                        "and status in ('landed', 'duplicate')", [ctx.feed.name, ctx.sha, ctx.file_name])
+    if seen:
+        return FileResult(ctx.file_name, ctx.delivery_id, "skipped")
+    reason = (f"duplicate: the same bytes as {first_file}, landed {first_landed_at:%Y-%m-%d %H:%M:%S}; "
+              "no rows landed again")
+    _record_delivery(con, ctx, path, "duplicate", reason)
+    return FileResult(ctx.file_name, ctx.delivery_id, "skipped", reason=reason)
+
+
+def _older_extract_note(con, ctx: _Context) -> list[str]:
+    """A note when this file's extract is older than one already landed (a resend, a late transfer): staging
+    keeps its rows only for records that no later extract carries."""
+    latest = _scalar(con, "select max(coalesce(extract_date, cast(landed_at as date))) from raw._deliveries "
+                          "where feed = ? and status = 'landed'", [ctx.feed.name])
+    extracted_on = ctx.extract_date or ctx.loaded_at.date()
+    if latest is None or extracted_on >= latest:
+        return []
+    return [f"older extract: dated {extracted_on} but a delivery dated {latest} has landed; its versions do not "
+            "replace that delivery's"]
 
 
 def _next_loaded_at(con: duckdb.DuckDBPyConnection, feed: Feed) -> dt.datetime:
@@ -195,17 +251,20 @@ class _Context:
     sha: str
     delivery_id: str
     loaded_at: dt.datetime
+    extract_date: dt.date | None
     rows_landed: int = 0
     rows_rejected: int = 0
+    notes: list[str] = field(default_factory=list)  # for the data team, in the delivery's reason
 
 
 def _record_delivery(con, ctx: _Context, path: Path, status: str, reason: str | None) -> None:
     landed = ctx.rows_landed if status == "landed" else 0
     rejected = ctx.rows_rejected if status == "landed" else 0
     con.execute(
-        "insert into raw._deliveries values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into raw._deliveries (delivery_id, feed, file_name, file_sha256, file_bytes, status, rows_landed, "
+        "rows_rejected, reason, landed_at, extract_date) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [ctx.delivery_id, ctx.feed.name, ctx.file_name, ctx.sha, path.stat().st_size, status, landed, rejected,
-         reason, ctx.loaded_at],
+         reason, ctx.loaded_at, ctx.extract_date],
     )
 
 
@@ -237,11 +296,12 @@ def _check_header(feed: Feed, file_name: str, header: list[str]) -> list[int]:
     return [delivered.index(c) for c in expected]
 
 
-def _parsed_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
+def _parsed_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
+    """The file's rows in chunks; what the data team should know about how it was read goes into notes."""
     if path.stat().st_size == 0:
         raise LandingError(f"{feed.name}: {path.name} is empty (no header row)")
     if feed.format == "csv":
-        yield from _csv_chunks(feed, path)
+        yield from _csv_chunks(feed, path, notes)
     elif feed.format == "jsonl":
         yield from _jsonl_chunks(feed, path)
     elif feed.format == "xlsx":
@@ -345,9 +405,64 @@ def _still_open(fields: list[str] | None) -> bool:
     return bool(fields) and fields[-1].endswith(("\n", "\r"))
 
 
-def _csv_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
-    encoding = "utf-8-sig" if codecs.lookup(feed.encoding).name == "utf-8" else feed.encoding
+def _is_utf(encoding: str) -> bool:
+    return codecs.lookup(encoding).name.startswith("utf")
+
+
+def _text_encoding(feed: Feed, path: Path, raw, notes: list[str]) -> str:
+    """How to decode a text file, with `raw` positioned after any byte-order mark.
+
+    A byte-order mark names the encoding, whatever the registry says (an Excel 'CSV UTF-8' or 'Unicode text'
+    export of a cp1252 feed): it is not part of the first column's name. A feed declared in a single-byte
+    encoding (cp1252) whose file is valid UTF-8 with non-ASCII text is read as UTF-8: read as cp1252, each
+    accented letter would land as two wrong ones ('é' as 'Ã©') and nothing would flag it, while genuine cp1252
+    text is almost never valid UTF-8 (an accented letter would have to be followed by a symbol such as '©').
+    """
+    head = raw.read(4)
+    if head.startswith(codecs.BOM_UTF8):
+        raw.seek(len(codecs.BOM_UTF8))
+        return "utf-8"
+    raw.seek(0)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        notes.append("read as UTF-16 (byte-order mark)")
+        return "utf-16"  # the codec reads the mark
+    if _is_utf(feed.encoding) or not _valid_utf8_with_non_ascii(path):
+        return feed.encoding
+    notes.append(f"read as UTF-8: the file is valid UTF-8 with non-ASCII text, though the feed is {feed.encoding}")
+    return "utf-8"
+
+
+def _valid_utf8_with_non_ascii(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    non_ascii = False
+    with open(path, "rb") as fh:
+        try:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                non_ascii = non_ascii or not block.isascii()
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return non_ascii
+
+
+def _utf8_reading(text: str, encoding: str) -> str | None:
+    """A row decoded in a single-byte encoding, read as UTF-8 instead when its bytes are valid UTF-8 and not
+    plain ASCII (the row is then UTF-8 in a file that is not); else None."""
+    if text.isascii():
+        return None
+    try:
+        return text.encode(encoding, errors="surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return None
+
+
+def _csv_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
     with open(path, "rb") as raw:
+        encoding = _text_encoding(feed, path, raw, notes)
+        # in a file read in a single-byte encoding, a row that is valid UTF-8 is mixed-encoding text: rejected
+        # (kept as UTF-8 in _rejects) rather than landed garbled
+        mixed_rows = not _is_utf(encoding)
         stream = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
         records = _CsvRecords(feed, path.name, stream)
         rows = iter(records)
@@ -358,7 +473,7 @@ def _csv_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
         if header is None:
             raise LandingError(f"{feed.name}: {path.name} header row has an unbalanced quote")
         if any(_BAD_BYTES.search(h) for h in header):
-            raise LandingError(f"{feed.name}: {path.name} header is not valid {feed.encoding}")
+            raise LandingError(f"{feed.name}: {path.name} header is not valid {encoding}")
         positions = _check_header(feed, path.name, header)
         width = records.width = len(header)
         chunk = _new_chunk(len(positions), keep_originals=True)
@@ -370,8 +485,11 @@ def _csv_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
                 if not row:  # a blank line carries no data
                     continue
                 chunk.rejects.append((row_number, f"expected {width} fields, found {len(row)}", _original(text)))
+            elif mixed_rows and (as_utf8 := _utf8_reading(text, encoding)) is not None:
+                chunk.rejects.append((row_number, f"text is UTF-8 in a {encoding} file (mixed encodings): "
+                                                  "not landed, as it would land garbled", _original(as_utf8)))
             elif _BAD_BYTES.search(text):
-                chunk.rejects.append((row_number, f"bytes not valid in encoding {feed.encoding}", _original(text)))
+                chunk.rejects.append((row_number, f"bytes not valid in encoding {encoding}", _original(text)))
             else:
                 chunk.row_numbers.append(row_number)
                 chunk.originals.append(text)
@@ -394,6 +512,8 @@ def _jsonl_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
     chunk = _new_chunk(len(expected), keep_originals=True)
     with open(path, "rb") as fh:
         for row_number, line in enumerate(fh, start=1):
+            if row_number == 1 and line.startswith(codecs.BOM_UTF8):  # an editor's byte-order mark, not JSON
+                line = line[len(codecs.BOM_UTF8):]
             if not line.strip():
                 continue
             try:
@@ -471,8 +591,22 @@ def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
         header.pop()
     positions = _check_header(feed, path.name, header)
     date_columns = {i for i, c in enumerate(feed.columns) if c.format == "excel"}
+    errors = _excel_error_cells(path, feed.sheet, sheet.start)
     chunk = _new_chunk(len(positions))
     for row_number, row in enumerate(rows, start=1):
+        if row_number in errors:
+            row = list(row)
+            for position, code in errors[row_number].items():
+                row += [None] * (position + 1 - len(row))
+                row[position] = code
+            in_columns = sorted(positions.index(p) for p in errors[row_number] if p in positions)
+            if in_columns:
+                # calamine reads an error cell (#N/A, #VALUE!, #REF!, #DIV/0!) as blank: the row is not to be
+                # trusted, so it goes to rejects, the codes in its rebuilt text
+                reason = "; ".join(f"{feed.columns[i].name}: Excel error {errors[row_number][positions[i]]}"
+                                   for i in in_columns)
+                chunk.rejects.append((row_number, reason, "\t".join("" if v is None else _as_text(v) for v in row)))
+                continue
         if all(v is None or v == "" for v in row):
             continue
         if any(v is not None and v != "" for v in row[len(header):]):
@@ -495,6 +629,64 @@ def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
     yield chunk
 
 
+def _excel_error_cells(path: Path, sheet_name: str | None, start: tuple[int, int] | None) -> dict[int, dict[int, str]]:
+    """Error cells of the sheet, {row index as calamine iterates (0 = the sheet's first row): {column position
+    within the row: code}}. calamine gives an error cell as '' (blank), so they are read from the sheet's XML
+    (cells with t="e"): a streamed search first, and the XML parsed only when it finds one."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    relationships = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+            sheets = [e for e in workbook.iter() if e.tag.endswith("}sheet")]
+            sheet = next(s for s in sheets if s.get("name") == sheet_name) if sheet_name else sheets[0]
+            rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+            target = next(r.get("Target") for r in rels if r.get("Id") == sheet.get(f"{relationships}id"))
+            part = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            if not _part_contains(archive, part, (b't="e"', b"t='e'")):
+                return {}
+            found: dict[int, dict[int, str]] = {}
+            first_column = start[1] if start else 0
+            with archive.open(part) as xml:
+                for _, element in ElementTree.iterparse(xml):
+                    if element.tag.endswith("}c") and element.get("t") == "e":
+                        row, column = _cell_position(path, element.get("r"))
+                        value = next((e.text for e in element if e.tag.endswith("}v")), None)
+                        found.setdefault(row, {})[column - first_column] = value or "#ERROR"
+                    elif element.tag.endswith("}row"):
+                        element.clear()  # bounded memory on a large sheet
+            return found
+    except (KeyError, IndexError, StopIteration, ElementTree.ParseError, zipfile.BadZipFile):
+        # calamine read it, but not as a standard XLSX package: error cells cannot be told from blanks
+        raise LandingError(f"{path.name}: the sheet's cells cannot be checked for Excel error values "
+                           "(not a standard XLSX package)") from None
+
+
+def _part_contains(archive, part: str, needles: tuple[bytes, ...]) -> bool:
+    overlap = max(len(n) for n in needles)
+    tail = b""
+    with archive.open(part) as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            window = tail + block
+            if any(n in window for n in needles):
+                return True
+            tail = window[-overlap:]
+    return False
+
+
+def _cell_position(path: Path, reference: str | None) -> tuple[int, int]:
+    """'B3' -> (2, 1): zero-based row and column."""
+    match = re.fullmatch(r"([A-Z]+)(\d+)", reference or "")
+    if match is None:
+        raise LandingError(f"{path.name}: an Excel error cell has no cell reference, so its row is unknown")
+    column = 0
+    for letter in match.group(1):
+        column = column * 26 + ord(letter) - ord("A") + 1
+    return int(match.group(2)) - 1, column - 1
+
+
 # --- typing in DuckDB: one vectorised statement per chunk ------------------------------------------
 
 
@@ -514,7 +706,8 @@ def _typed_expression(column: Column, source: str) -> str:
 def _problem(column: Column, source: str, typed: str) -> str:
     """SQL yielding a reason text when the column's value is unusable, else null."""
     blank = f"nullif(trim({source}), '') is null"
-    checks = []
+    checks = [f"when length({source}) > {MAX_VALUE_CHARS} then '{column.name}: value longer than "
+              f"{MAX_VALUE_CHARS} characters'"]
     if column.required:
         checks.append(f"when {blank} then '{column.name}: required value missing'")
     if column.type != "string":
@@ -522,8 +715,6 @@ def _problem(column: Column, source: str, typed: str) -> str:
         if expected is None:
             expected = "an Excel date" if column.format == "excel" else f"a {column.type} in format {column.format}"
         checks.append(f"when not ({blank}) and {typed} is null then '{column.name}: not {expected}'")
-    if not checks:
-        return "null"
     return f"case {' '.join(checks)} end"
 
 

@@ -35,7 +35,7 @@ deduplicated as (
     select * from renamed
     qualify row_number() over (
         partition by case_ref, source_record_id
-        order by source_loaded_at desc, source_row_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 
 ),

@@ -62,7 +62,7 @@ deduplicated as (
     select * from standardised
     qualify row_number() over (
         partition by upn, urn, academic_year, term
-        order by source_loaded_at desc, source_row_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 
 ),

@@ -40,7 +40,7 @@ deduplicated as (
     select * from renamed
     qualify row_number() over (
         partition by upn, urn, entry_date
-        order by source_loaded_at desc, source_row_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 
 ),

@@ -51,7 +51,7 @@ deduplicated as (
     select * from standardised
     qualify row_number() over (
         partition by event_ref
-        order by source_loaded_at desc, source_row_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 
 ),

@@ -33,7 +33,7 @@ deduplicated as (
     select * from renamed
     qualify row_number() over (
         partition by family_case_id, source_record_id
-        order by source_loaded_at desc, source_row_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 
 ),

@@ -30,7 +30,7 @@ deduplicated as (
     select * from renamed
     qualify row_number() over (
         partition by episode_id
-        order by source_loaded_at desc, source_row_number desc
+        order by {{ latest_version_first() }}
     ) = 1
 
 ),
