@@ -2,7 +2,8 @@
 
 Rows are computed from the marts as they stand (statuses dated after the period end are treated as not yet
 known, so a past quarter reads as it would have at its end, given the same warehouse), pseudonymised in
-Python (the key never reaches the warehouse), and stored per period in returns.<name> (restricted.<name>
+Python (the key never reaches the warehouse; a family's reference is carried across periods by the register in
+returns/family_refs.py), and stored per period in returns.<name> (restricted.<name>
 for the National Impact Study) where the extract gate validates them before the outbox asset writes files.
 Beside them, returns.return_gate_status keeps the upstream gates' status the period's rows were built under
 (returns/gates.py), so the outbox asset records in manifest.json what the rows were built from.
@@ -15,6 +16,7 @@ import json
 import duckdb
 import pandas as pd
 
+from returns.family_refs import PeriodFamilyRefs, register_period_refs
 from returns.gates import GateStatus
 from returns.periods import Period
 from returns.pseudonyms import Pseudonymiser
@@ -122,16 +124,35 @@ def _text(value) -> str | None:
 # --- the returns ------------------------------------------------------------------------------------------------
 
 
+def period_family_refs(con: duckdb.DuckDBPyConnection, period: Period,
+                       pseudonymiser: Pseudonymiser) -> PeriodFamilyRefs:
+    """The family_ref of every case the period reports on, carried forward from the returns already built
+    (returns/family_refs.py); the first return of the period to be built records them in the register."""
+    sql = f"with {_CASE_PEOPLE.format(in_period=_IN_PERIOD)} " + """
+        select cases.family_case_id, cases.family_id, people.person_id
+        from cases left join people on people.family_case_id = cases.family_case_id"""
+    members = con.sql(sql, params=_params(period)).df()
+    members["family_unit_id"] = [family_unit_id(_text(f), c) for f, c in
+                                 zip(members.pop("family_id"), members.family_case_id, strict=True)]
+    return register_period_refs(con, period.label, members, pseudonymiser)
+
+
 def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
     needs = case_needs(con, period)
     needs["outcome"] = [_outcome(r) for r in needs.itertuples(index=False)]
+    family_refs = period_family_refs(con, period, pseudonymiser)
+    ref_of_case, change_of_ref = family_refs.ref_of_case(), family_refs.change_of_ref()
     rows = []
     for case_id, case in needs.groupby("family_case_id", sort=True):
         first = case.iloc[0]
-        family_id, key_worker = _text(first.family_id), _text(first.key_worker_id)
+        key_worker = _text(first.key_worker_id)
+        family_ref = ref_of_case[case_id]
+        change, related = change_of_ref.get(family_ref, (None, []))
         row = {
             "reporting_period": period.label,
-            "family_ref": pseudonymiser.ref("family", family_unit_id(family_id, case_id)),
+            "family_ref": family_ref,
+            "family_ref_change": change.upper() if change else None,
+            "previous_family_refs": ";".join(related) or None,
             "case_ref": pseudonymiser.ref("case", case_id),
             "attached_date": first.attached_date,
             "closed_date": first.closed_date,
@@ -162,6 +183,7 @@ def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser
     headlines met after attachment (on a claim: resolved and sustained, or arisen after support ended; the
     auditor sees them)."""
     needs = case_needs(con, period)
+    ref_of_case = period_family_refs(con, period, pseudonymiser).ref_of_case()
     rows = []
     for case_id, case in needs.groupby("family_case_id", sort=True):
         first = case.iloc[0]
@@ -173,7 +195,7 @@ def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser
             evidence = list(ids) if ids is not None else []
             rows.append({
                 "reporting_period": period.label,
-                "family_ref": pseudonymiser.ref("family", family_unit_id(_text(first.family_id), case_id)),
+                "family_ref": ref_of_case[case_id],
                 "case_ref": pseudonymiser.ref("case", case_id),
                 "lead_practitioner_ref": pseudonymiser.ref("practitioner", _text(first.key_worker_id)),
                 "attached_date": first.attached_date,
@@ -193,8 +215,10 @@ def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser
     return pd.DataFrame(rows, columns=get_spec("results_claims").column_names)
 
 
-_NIS = """
-with cases as (
+# The cases a period reports on and the people worked with in each: the NIS lists them, and the family ref
+# register (returns/family_refs.py) records them as the members a family_ref covered.
+_CASE_PEOPLE = """
+cases as (
     select distinct family_case_id, family_id, attached_date,
         case when closed_date <= $period_end then closed_date end as closed_date, intensity
     from marts.family_progress
@@ -222,7 +246,10 @@ people as (
     anti join family_people on family_people.family_case_id = members.family_case_id
         and family_people.person_id = members.person_id
     group by all
-),
+)"""
+
+_NIS = """
+with {case_people},
 screened as (
     select family_id, min(as_at_date) as first_eligible
     from marts.family_eligibility where is_sf_eligible and as_at_date <= $period_end group by family_id
@@ -251,11 +278,13 @@ order by cases.family_case_id, people.person_id
 
 
 def national_impact_study(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
-    sql = _NIS.format(in_period=_IN_PERIOD, headlines=", ".join(f"'{h}'" for h in HEADLINES))
+    sql = _NIS.format(case_people=_CASE_PEOPLE.format(in_period=_IN_PERIOD),
+                      headlines=", ".join(f"'{h}'" for h in HEADLINES))
     frame = con.sql(sql, params=_params(period)).df()
     frame.insert(0, "reporting_period", period.label)
-    units = [family_unit_id(_text(f), c) for f, c in zip(frame.pop("family_id"), frame["family_case_id"])]
-    frame.insert(1, "family_ref", pseudonymiser.refs("family", units))
+    ref_of_case = period_family_refs(con, period, pseudonymiser).ref_of_case()
+    frame.pop("family_id")
+    frame.insert(1, "family_ref", [ref_of_case[c] for c in frame["family_case_id"]])
     frame.insert(2, "case_ref", pseudonymiser.refs("case", frame.pop("family_case_id")))
     frame.insert(3, "person_ref", pseudonymiser.refs("person", frame.pop("person_id")))
     from returns.spec import get_spec

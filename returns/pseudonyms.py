@@ -6,6 +6,8 @@ The key comes from the environment (FAMILYHUB_PSEUDONYM_KEY, read by Dagster as 
 a reference cannot be recomputed from an id, and changing it re-keys every reference at once. The kind
 is part of the message so a family and a person with the same internal id get unrelated references.
 80 bits of the digest keep collisions out of reach at council scale (~1e-12 for a million ids).
+A family's reference in the returns is computed here once, then carried across quarters by the register in
+returns/family_refs.py (the internal family id can change under a later delivery; the reference must not).
 
 The demo has no secret store: `load_or_create_key` generates a random key once and keeps it under the data
 folder (data/secrets/), which is git-ignored. Production sets the environment variable instead.

@@ -25,6 +25,8 @@ restricted.*     views over the marts with the pseudonymous references added (so
 
 The HMAC key never reaches the warehouse: references are computed in Python (returns/pseudonyms.py) and
 stored; a DuckDB function is registered on the building connection only.
+A family's reference follows the returns' register (returns/family_refs.py): the one a return reported the
+family under, kept when its internal family id changes, so a reference from a return finds the family here.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from returns.family_refs import issue_ref, registered_family_refs
 from returns.pseudonyms import KINDS, Pseudonymiser
 
 ANALYST, RESTRICTED, MARTS = "analyst", "restricted", "marts"
@@ -86,14 +89,20 @@ RESTRICTED_VIEWS = {
 
 
 def register_ref_function(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser) -> None:
-    """familyhub_ref(kind, id) on this connection only (it is gone when the connection closes)."""
+    """familyhub_ref(kind, id) on this connection only (it is gone when the connection closes). A family's
+    reference is the one the returns reported it under (the register, returns/family_refs.py), so a reference
+    from a return finds the family here after its internal id changed."""
 
     known: dict[tuple[str, str], str | None] = {}  # the same event id recurs in several marts: hash it once
+    family_refs, issued_family_refs = registered_family_refs(con)
 
     def ref(kind: str, internal_id: str | None) -> str | None:
         key = (kind, internal_id)
         if key not in known:
-            known[key] = pseudonymiser.ref(kind, internal_id)
+            if kind == "family" and internal_id is not None:
+                known[key] = family_refs.get(internal_id) or issue_ref(pseudonymiser, internal_id, issued_family_refs)
+            else:
+                known[key] = pseudonymiser.ref(kind, internal_id)
         return known[key]
 
     def refs(kinds: pa.Array, ids: pa.Array) -> pa.Array:
@@ -155,7 +164,9 @@ def _reference_note(kind: str, many: bool) -> str:
             else f"Pseudonymous reference to {REFERENCED[kind]}")
     return (f"{what}: '{KINDS[kind]}-' and 20 hex digits of a keyed HMAC-SHA256 of the internal id, which the "
             "analyst copy leaves out. The same in every analyst table, return and run for the same internal id "
-            "while the pseudonym key is unchanged; only the restricted schema maps it back.")
+            "while the pseudonym key is unchanged; only the restricted schema maps it back."
+            + (" A family keeps the reference the returns reported it under when its internal id changes "
+               "(restricted.family_ref_register)." if kind == "family" else ""))
 
 
 MONTH_NOTE = ("Analyst copy: given to the month (its first day), because at day precision this date falls on a "

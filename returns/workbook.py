@@ -33,7 +33,8 @@ CHRONOLOGY_YEARS = 3
 
 # Descriptions of the columns the workbook makes itself.
 OWN_DESCRIPTIONS = {
-    "family_ref": "Pseudonymous family reference (keyed HMAC-SHA256 of the internal family id), as in the returns.",
+    "family_ref": ("Pseudonymous family reference: the reference the returns reported the family under, kept "
+                   "when its internal id changes (else a keyed HMAC-SHA256 of the internal family id)."),
     "worked_with_in_period": "Y when the family had a programme case open at some time in the period.",
     "is_sf_eligible_at_period_end": (
         "Y when the family met the Supporting Families eligibility rule at the period end (analyst."
