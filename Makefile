@@ -30,9 +30,12 @@ ui: venv  ## the Dagster UI on http://127.0.0.1:3000
 	@mkdir -p .dagster
 	$(BIN)/python -m orchestration.devserver 3000
 
+# Two pytest-xdist workers (CI has two cores), each file on one worker: a file's module fixtures and its
+# stateful tests stay together; the shared pipeline fixture is built once per worker.
+test: TEST_WORKERS ?= 2
 test: venv  ## the test suite (real DuckDB, dbt, Dagster, on small synthetic data)
 	@mkdir -p .dagster
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: venv  ## benchmarks: one JSON line each
 	$(BIN)/python bench/landing.py

@@ -28,9 +28,27 @@ def isolated_environment(tmp_path_factory):
 
 def pytest_configure(config):
     """Parse the dbt project before collection: test modules import Dagster assets, which read the manifest."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # before the project module reads DBT_TARGET_PATH
+        use_own_dbt_target(worker)
     from orchestration.defs.dbt.project import prepare
 
     prepare()
+
+
+def use_own_dbt_target(worker: str) -> None:
+    """Under pytest-xdist (`make test`) each worker parses and builds dbt in a target folder of its own: workers
+    sharing one would read each other's half-written manifest, partial parse and run results."""
+    import shutil
+
+    shared = REPO_ROOT / "dbt_project" / os.environ.get("DBT_TARGET_PATH", "target")  # an absolute path stays
+    own = shared / f"xdist-{worker}"
+    own.mkdir(parents=True, exist_ok=True)
+    # the controller parsed the project before starting the workers: reuse its parse
+    if (shared / "partial_parse.msgpack").exists():
+        shutil.copy(shared / "partial_parse.msgpack", own / "partial_parse.msgpack")
+    os.environ["DBT_TARGET_PATH"] = str(own)  # subprocesses (dbt, dagster CLI, webserver) inherit it
+    os.environ["DBT_LOG_PATH"] = str(own)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """Person linkage on a 2,000-person synthetic run: accuracy floors, hard cases, stable ids, the giant-cluster
 check.
 
-Landing and staging are built outside Dagster (one dbt invocation, as tests/test_pipeline.py already covers
-them through Dagster); the linkage assets (intermediate dbt models, person linkage, the check) are then
-materialised in-process through Dagster once per module."""
+The first run is the shared pipeline's (`built_pipeline`: it materialised the linkage assets, the intermediate
+dbt models, person linkage and the check, through Dagster); the tests that rerun linkage or change its tables
+work on a private copy of its data folder, one per module."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import pytest
 
 from orchestration.lib.settings import Settings
 
-PERSONS = 2000
 INPUT = "intermediate.int_person_records_standardised"
 # Achieved on this data with the committed model: precision 1.0, recall 0.991 (see linkage/README.md).
 PRECISION_FLOOR = 0.995
@@ -29,16 +28,19 @@ PERSON_LINKAGE = ["linkage/person_crosswalk", "linkage/person_clusters", "linkag
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory):
-    from synthetic import generate
+def first_run_settings(built_pipeline):
+    """The data folder the first run linked (read-only: its charts and review queue)."""
+    return built_pipeline[0]
 
-    from linkage.warehouse import dbt_build, land
 
-    data_dir = tmp_path_factory.mktemp("linkage")
-    generate(persons=PERSONS, seed=11, out=data_dir)
-    land(data_dir)
-    dbt_build(data_dir, "resource_type:seed path:models/staging")
-    return Settings(data_dir=data_dir)
+@pytest.fixture(scope="module")
+def settings(first_run_settings, tmp_path_factory):
+    """A private copy of the first run's data folder, for the tests that rerun linkage or change its tables."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("linkage") / "data"
+    shutil.copytree(first_run_settings.data_dir, copy)
+    return Settings(data_dir=copy, reporting_date=first_run_settings.reporting_date)
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +64,9 @@ def materialize(graph, settings, instance, selection=None):
 
 
 @pytest.fixture(scope="module")
-def first_run(graph, settings, instance):
-    result = materialize(graph, settings, instance)
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
+def first_run(built_pipeline):
+    """The shared pipeline's run, which linked these records first (its success is asserted there)."""
+    return built_pipeline[2]
 
 
 def query(settings, sql):
@@ -347,7 +348,8 @@ def _metadata(result, key):
     return event.materialization.metadata
 
 
-def test_charts_and_review_queue_are_written(first_run, settings):
+def test_charts_and_review_queue_are_written(first_run, first_run_settings):
+    settings = first_run_settings
     meta = crosswalk_metadata(first_run)
     for name in ("match_weights", "m_u_parameters", "comparison_viewer", "cluster_studio"):
         path = meta[f"chart_{name}"]
