@@ -416,16 +416,6 @@ def test_a_stray_quote_in_a_small_file_keeps_the_following_rows_and_their_line_n
     assert [r[2] for r in rejects] == [lines[1], lines[4], lines[7]]
 
 
-def test_csv_the_parser_cannot_read_fails_the_file_naming_feed_file_and_line(con, landing):
-    too_long = '"' + "x" * 200_000 + '"'  # one quoted field over the csv module's field limit
-    write_csv(landing / "dwp_benefits" / "dwp_benefits_long.csv", DWP.header,
-              [dwp_row(), dwp_row(nino="AB123456A"), [too_long] + dwp_row()[1:]])
-    [failure] = land_feed(con, DWP, landing).failures
-    assert failure.reason.startswith("dwp_benefits: dwp_benefits_long.csv line 4 cannot be read as CSV (field larger")
-    assert count(con, "select count(*) from raw._deliveries where status = 'failed'") == 1
-    assert count(con, "select count(*) from raw.dwp_benefits") == 0
-
-
 def test_a_file_that_failed_is_recorded_once_and_a_different_file_lands(con, landing):
     write_headerless("dwp_benefits", landing)
     assert land_feed(con, DWP, landing).count("failed") == 1
