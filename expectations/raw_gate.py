@@ -3,9 +3,18 @@
 Whole table (raw.<feed>): columns present with the registry's types; required columns not null (on the rows
 staging reads: a delivery held in quarantine is left out, so its rows cannot block the feed again).
 Each delivery (a landed file of the feed in raw._deliveries, and its rows in raw.<feed>), judged on its own
-rows: every delivery landed since the gate last judged one, and the latest at every run. Non-empty; row
+rows: every delivery landed since the gate last judged one, and the newest at every run. Non-empty; row
 count against the previous delivery that is not quarantined; reject share; dates of birth plausible;
 event dates within the delivery window; codes in the registry's code list; identifier formats.
+
+Deliveries are ordered as staging orders a record's versions (macro latest_version_first): by extract date (the
+date in the file name, raw._deliveries.extract_date, else the landing day), then landing time. The newest is the
+last of that order, not the last landed: a resend of an older extract landing after a newer one is judged once,
+when it lands, under its own id, but the newer extract stays the newest (plain metric names, the plan's
+delivery_id, the held-in-quarantine warning). A delivery's previous delivery, for its row count, is the latest
+before it in that order among those landed before it (not quarantined, nor failing in the same run): a late
+older extract compares with the extract before its own, not with the newer one, and a delivery landing later
+never becomes an earlier one's previous, so the newest, judged again at every run, keeps its verdict.
 
 Quarantine lifecycle (raw._quarantined_deliveries, written by orchestration/defs/quality/checks.py): a delivery
 whose own error-severity check fails blocks the run that first judges it and is quarantined. From then on its
@@ -29,6 +38,7 @@ from expectations.framework import (
     WARNING,
     Check,
     GatePlan,
+    columns_of,
     register_gate,
     scalar_rows,
     share,
@@ -78,6 +88,8 @@ class Delivery:
     rows_landed: int
     rows_rejected: int
     landed_on: dt.date
+    landed_at: dt.datetime
+    extracted_on: dt.date  # the extract date in its file name, else the day it landed (staging's order)
 
     @property
     def delivered(self) -> int:
@@ -85,13 +97,18 @@ class Delivery:
 
 
 def landed_deliveries(con: duckdb.DuckDBPyConnection, feed_name: str) -> list[Delivery]:
-    """Landed files of the feed, oldest first (landing makes landed_at strictly increasing per feed)."""
+    """Landed files of the feed, oldest first in staging's order of versions (macro latest_version_first): extract
+    date (raw._deliveries.extract_date, else the landing day), then landing time (strictly increasing per feed).
+    A resend of an older extract landing late therefore sorts before the newer extract, as staging sorts it."""
     if not table_exists(con, "raw", "_deliveries"):
         return []
-    return [Delivery(*row) for row in scalar_rows(con, """
-        select delivery_id, rows_landed, rows_rejected, cast(landed_at as date)
+    landed_day = "cast(landed_at as date)"
+    extracted_on = (f"coalesce(extract_date, {landed_day})" if "extract_date" in columns_of(con, "raw", "_deliveries")
+                    else landed_day)  # a warehouse landed before extract dates were recorded: the landing day
+    return [Delivery(*row) for row in scalar_rows(con, f"""
+        select delivery_id, rows_landed, rows_rejected, {landed_day}, landed_at, {extracted_on}
         from raw._deliveries where feed = ? and status = 'landed'
-        order by landed_at, rowid""", [feed_name])]
+        order by {extracted_on}, landed_at, rowid""", [feed_name])]
 
 
 def judged_deliveries(con: duckdb.DuckDBPyConnection, asset_key: str) -> set[str]:
@@ -161,19 +178,33 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
             checks.append(Check("required_not_null", c.raw_name, ERROR, metric, "null count = 0", max_value=0))
 
     # --- deliveries: each judged on its own rows ---------------------------------------------------------
-    # Every delivery landed since the gate last judged one, oldest first, so files landed together in one run
-    # each get a verdict (and a quarantine of their own); the latest is judged again at every run, unless it was
-    # quarantined: a held or released delivery keeps the verdict it had (see the module docstring). The latest's
-    # metrics keep their plain names, an earlier delivery's are prefixed with its id.
+    # In staging's order (landed_deliveries: extract date, then landing time), so the feed's newest delivery is
+    # the one whose versions staging keeps, not the last landed: a late resend of an older extract sorts before
+    # the newer one. A run judges every delivery landed since the gate last judged one (in landing order: each is
+    # judged once, when first seen, even a late older extract) and the newest again at every run, unless it was
+    # quarantined: a held or released delivery keeps the verdict it had (see the module docstring). They are
+    # judged in staging's order, so a delivery's previous one has its verdict of this run first. The newest's
+    # metrics keep their plain names, another delivery's are prefixed with its id.
     asset_key = f"raw/{feed.name}"
     deliveries = landed_deliveries(con, feed.name)
+    newest_id = deliveries[-1].delivery_id if deliveries else None
+    by_landing = sorted(deliveries, key=lambda d: d.landed_at)
     judged = judged_deliveries(con, asset_key)
-    last_judged = max((i for i, d in enumerate(deliveries) if d.delivery_id in judged), default=-1)
-    since_last = deliveries[min(last_judged + 1, len(deliveries) - 1):] if deliveries else []
-    to_judge = [d for d in since_last if d.delivery_id not in decided]
-    # row counts compare with the previous delivery that is not quarantined (nor failing in this run)
-    baseline = next((d for d in reversed(deliveries[:len(deliveries) - len(since_last)]) if d.delivery_id not in held),
-                    None)
+    last_judged = max((i for i, d in enumerate(by_landing) if d.delivery_id in judged), default=-1)
+    first_seen = {d.delivery_id for d in by_landing[last_judged + 1:]}
+    in_run = [(i, d) for i, d in enumerate(deliveries) if d.delivery_id in first_seen or d.delivery_id == newest_id]
+    to_judge = [d for _, d in in_run if d.delivery_id not in decided]
+    failing: set[str] = set()  # judged in this run and failing an error check of its own: it will be quarantined
+
+    def previous(position: int) -> Delivery | None:
+        """The delivery a row count compares with: the latest before this one in staging's order among those
+        landed before it, not quarantined nor failing in this run. A late older extract compares with the extract
+        before its own, never with a newer one; a delivery landing later never becomes an earlier one's previous,
+        so re-judging the newest gives the verdict it had."""
+        delivery = deliveries[position]
+        return next((d for d in reversed(deliveries[:position]) if d.landed_at < delivery.landed_at
+                     and d.delivery_id not in held and d.delivery_id not in failing), None)
+
     content = _content_measures(feed, usable)
     scanned = _scan_deliveries(con, feed, to_judge, content) if content and to_judge and has_provenance else {}
 
@@ -182,27 +213,28 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
         observed["latest_delivery__rows_landed"] = "no delivery landed"
         checks.append(_NOT_EMPTY)
     latest_rows = previous_rows = 0
-    for delivery in since_last:
-        newest = delivery == deliveries[-1]
+    for position, delivery in in_run:
+        newest = delivery.delivery_id == newest_id
+        baseline = previous(position)
+        if newest:
+            latest_rows, previous_rows = delivery.rows_landed, baseline.delivered if baseline else 0
         if delivery.delivery_id in decided:  # judged before and quarantined: not judged again
-            if newest:
-                latest_rows, previous_rows = delivery.rows_landed, baseline.delivered if baseline else 0
-            if delivery.delivery_id not in held:
-                baseline = delivery  # released: its rows are staged, the next delivery compares with it
             continue
+        overtaken = next((d for d in deliveries[position + 1:] if d.landed_at < delivery.landed_at), None)
         prefix = "" if newest else f"{delivery.delivery_id}__"
         scanned_rows, *values = scanned.get(delivery.delivery_id) or [0] + [0, 0] * len(content)
-        own_metrics, own_observed, templates = _delivery_measures(delivery, baseline, content, values)
+        own_metrics, own_observed, templates = _delivery_measures(delivery, baseline, content, values, overtaken)
         own = [replace(c, metric=prefix + c.metric, delivery_id=delivery.delivery_id) for c in templates]
         metrics |= {prefix + m: v for m, v in own_metrics.items()}
         observed |= {prefix + m: text for m, text in own_observed.items()}
         checks += own
         if newest:
-            latest_rows, previous_rows = scanned_rows, baseline.delivered if baseline else 0
-        if all(c.accepts(metrics[c.metric]) for c in own if c.severity == ERROR):
-            baseline = delivery  # it will not be quarantined: the next delivery compares with it
+            latest_rows = scanned_rows
+        if not all(c.accepts(metrics[c.metric]) for c in own if c.severity == ERROR):
+            failing.add(delivery.delivery_id)  # it will be quarantined: no later delivery compares with it
 
     # --- the feed's newest deliveries held in quarantine: staging has the feed only as of an earlier one ----------
+    # newest in staging's order: a held late older extract leaves staging's newest versions as they are
     newest_staged = max((i for i, d in enumerate(deliveries) if d.delivery_id not in held), default=-1)
     pending = deliveries[newest_staged + 1:]
     if deliveries:
@@ -229,11 +261,15 @@ _NOT_EMPTY = Check("latest_delivery_not_empty", None, ERROR, "latest_delivery__r
                    min_value=1, scope=DELIVERY_SCOPE)
 
 
-def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: list, values: list
-                       ) -> tuple[dict[str, object], dict[str, str], list[Check]]:
-    """One delivery's metrics, their display text and its checks (plain metric names)."""
+def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: list, values: list,
+                       overtaken: Delivery | None = None) -> tuple[dict[str, object], dict[str, str], list[Check]]:
+    """One delivery's metrics, their display text and its checks (plain metric names). `overtaken`: a newer
+    extract landed before this one (it is a late older extract), named in the display text."""
     metrics: dict[str, object] = {"latest_delivery__rows_landed": delivery.rows_landed}
-    observed = {"latest_delivery__rows_landed": f"{delivery.rows_landed} rows landed"}
+    late = (f" (an older extract, dated {delivery.extracted_on}, than {overtaken.delivery_id} dated "
+            f"{overtaken.extracted_on}, landed before it: staging keeps its versions only of records no later "
+            "extract carries)") if overtaken else ""
+    observed = {"latest_delivery__rows_landed": f"{delivery.rows_landed} rows landed{late}"}
     checks = [_NOT_EMPTY]
     reject_share = share(delivery.rows_rejected, delivery.delivered)
     metrics["latest_delivery__reject_share"] = reject_share
@@ -249,7 +285,8 @@ def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: l
         ratio = round(delivery.delivered / baseline.delivered, 4)
         metrics["latest_delivery__row_ratio"] = ratio
         observed["latest_delivery__row_ratio"] = (f"{ratio:.4g} ({delivery.delivered} rows vs {baseline.delivered} "
-                                                  "in the previous delivery not quarantined)")
+                                                  f"in the previous delivery not quarantined, {baseline.delivery_id} "
+                                                  f"dated {baseline.extracted_on})")
         low, high = ROW_COUNT_WARNING_BAND
         checks += [
             Check("row_count_vs_previous", None, ERROR, "latest_delivery__row_ratio",
