@@ -55,7 +55,7 @@ def build(data_dir: Path, rows: int) -> None:
         from range(1, {rows} + 1) t(i)""")
     con.execute("""insert into raw._deliveries values ('csc_persons:bench00000000001', 'csc_persons',
                    'csc_persons_2026-09-30.csv', repeat('0', 64), 0, 'landed', ?, 0, null,
-                   timestamp '2026-10-01 09:00:00', date '2026-09-30')""", [rows])
+                   timestamp '2026-10-01 09:00:00', date '2026-09-30', false)""", [rows])
     con.execute("create schema if not exists staging")
     con.execute(f"""create table staging.stg_social_care__persons as
         select person_id as record_key, 'csc_persons' as source_feed, _delivery_id as source_delivery_id,

@@ -1,11 +1,13 @@
 """The staged gate: one per dbt staging model (staging.<model>, Dagster key staging/<model>).
 
 record_key unique and not null; every staged row traces back to one raw row; every raw row is accounted
-for (raw rows = staged + superseded by a later version of the same record key, staging keeping the latest
-per key by its delivery's extract date, then landing time, then row number + quarantined, in a delivery
-the raw gate quarantined (raw._quarantined_deliveries, not released), which staging leaves out: nothing
-lost); and per landed file, rows in raw.<feed> and raw._rejects match raw._deliveries (landed + rejected =
-delivered).
+for: raw rows = staged
+  + superseded by a later version of the same record key (staging keeps the latest per key by its delivery's
+    extract date, then landing time, then row number)
+  + quarantined, in a delivery the raw gate quarantined (raw._quarantined_deliveries, not released)
+  + superseded by a later full extract of the feed (`extract: full` in the registry: macro not_superseded)
+  + unaccounted (must be 0: nothing lost);
+and per landed file, rows in raw.<feed> and raw._rejects match raw._deliveries (landed + rejected = delivered).
 
 The raw-side record key of each feed comes from the feed registry (`record_key` in orchestration/feeds.yml),
 which the staging models implement.
@@ -72,6 +74,25 @@ def _key_part(column: str) -> str:
     return f"""regexp_replace(upper(trim(cast("{column}" as varchar))), '[^A-Z0-9]+', '', 'g')"""
 
 
+def _superseded_by_full_extract(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL true for a raw row whose delivery a later full extract of its feed supersedes, as staging decides it
+    (dbt macro not_superseded): later by extract date then landing time; a full extract held in quarantine
+    supersedes nothing."""
+    if "full_extract" not in columns_of(con, "raw", "_deliveries"):
+        return "false"
+    held = ("and later_full.delivery_id not in (select delivery_id from raw._quarantined_deliveries "
+            "where released_at is null and delivery_id is not null)"
+            if table_exists(con, "raw", "_quarantined_deliveries") else "")
+    return f"""(_delivery_id in (
+        select older.delivery_id from raw._deliveries older
+        join raw._deliveries later_full on later_full.feed = older.feed and later_full.full_extract
+            and later_full.status = 'landed'
+            and (coalesce(later_full.extract_date, cast(later_full.landed_at as date)), later_full.landed_at)
+                > (coalesce(older.extract_date, cast(older.landed_at as date)), older.landed_at)
+            {held}
+        where older.status = 'landed'))"""
+
+
 @register_gate(GATE)
 def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str | None = None,
                      schema: str = "staging") -> GatePlan:
@@ -115,22 +136,26 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
         extracted_on = ("coalesce((select max(d.extract_date) from raw._deliveries d "
                         "where d.delivery_id = _delivery_id and d.status = 'landed'), cast(_loaded_at as date))"
                         if "extract_date" in columns_of(con, "raw", "_deliveries") else "cast(_loaded_at as date)")
-        raw_rows, staged_traced, superseded, held, lost = scalar_rows(con, f"""
+        withdrawn = _superseded_by_full_extract(con)
+        raw_rows, staged_traced, superseded, held, gone, lost = scalar_rows(con, f"""
             with staged as (
                 select distinct source_delivery_id, source_row_number from {table}
             ),
             raw as (
-                select _delivery_id, _row_number, {quarantined} as is_quarantined,
-                       row_number() over (partition by {partition}, {quarantined}
+                select _delivery_id, _row_number, {quarantined} as is_quarantined, {withdrawn} as is_withdrawn,
+                       row_number() over (partition by {partition}, {quarantined}, {withdrawn}
                                           order by {extracted_on} desc, _loaded_at desc, _row_number desc)
                            as version
                 from {raw_feed.raw_table}
             )
             select count(*),
                    count(*) filter (where s.source_row_number is not null),
-                   count(*) filter (where s.source_row_number is null and not is_quarantined and version > 1),
+                   count(*) filter (where s.source_row_number is null and not is_quarantined and not is_withdrawn
+                                    and version > 1),
                    count(*) filter (where s.source_row_number is null and is_quarantined),
-                   count(*) filter (where s.source_row_number is null and not is_quarantined and version = 1)
+                   count(*) filter (where s.source_row_number is null and not is_quarantined and is_withdrawn),
+                   count(*) filter (where s.source_row_number is null and not is_quarantined and not is_withdrawn
+                                    and version = 1)
             from raw r left join staged s
               on s.source_delivery_id = r._delivery_id and s.source_row_number = r._row_number""")[0]
         orphans = staged - staged_traced
@@ -138,7 +163,8 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
         observed |= {
             "staged__untraced_rows": f"{orphans} of {staged} staged rows have no raw row",
             "raw__unaccounted_rows": (f"raw {raw_rows} = staged {staged_traced} + superseded {superseded} "
-                                      f"+ quarantined {held} + unaccounted {lost}"
+                                      f"+ quarantined {held} + superseded by a later full extract {gone} "
+                                      f"+ unaccounted {lost}"
                                       + ("" if key else " (record key unknown)")),
         }
         checks += [
@@ -147,7 +173,7 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
                   "raw = staged + superseded (unaccounted rows = 0)", max_value=0),
         ]
         counts = {"raw_rows": raw_rows, "staged_rows": staged, "superseded_rows": superseded,
-                  "quarantined_rows": held, "unaccounted_rows": lost}
+                  "quarantined_rows": held, "superseded_by_full_extract_rows": gone, "unaccounted_rows": lost}
 
     mismatched, files = scalar_rows(con, f"""
         with landed as (select _delivery_id, count(*) as n from {raw_feed.raw_table} group by all),

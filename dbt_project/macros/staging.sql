@@ -78,6 +78,46 @@
 {%- endmacro %}
 
 {#
+    Rows of a delivery that a later full extract of the same feed supersedes are left out. A full extract
+    (`extract: full` in orchestration/feeds.yml; landing records it in raw._deliveries.full_extract) holds every
+    record the source holds, so a record it no longer carries was withdrawn (or its key corrected) at source.
+    "Later" is the staging order of deliveries: extract date, then landing time (latest_version_first), so a
+    late resend of an older extract supersedes nothing. A full extract held in quarantine supersedes nothing;
+    a released one does. expectations/staged_gate.py counts these rows as withdrawn.
+#}
+{% macro not_superseded(delivery_id_column='_delivery_id') -%}
+    {%- set deliveries = adapter.get_relation(
+        database=target.database, schema='raw', identifier='_deliveries'
+    ) if execute else none -%}
+    {%- set has_flag = deliveries is not none
+        and 'full_extract' in adapter.get_columns_in_relation(deliveries) | map(attribute='name') | list -%}
+    {%- set quarantine = adapter.get_relation(
+        database=target.database, schema='raw', identifier='_quarantined_deliveries'
+    ) if execute else none -%}
+    {%- if has_flag -%}
+        {{ delivery_id_column }} not in (
+            select older.delivery_id
+            from {{ deliveries }} as older
+            inner join {{ deliveries }} as later_full
+                on later_full.feed = older.feed
+                and later_full.full_extract
+                and later_full.status = 'landed'
+                and (coalesce(later_full.extract_date, cast(later_full.landed_at as date)), later_full.landed_at)
+                > (coalesce(older.extract_date, cast(older.landed_at as date)), older.landed_at)
+            where older.status = 'landed'
+            {%- if quarantine is not none %}
+                and later_full.delivery_id not in (
+                    select delivery_id from {{ quarantine }}
+                    where released_at is null and delivery_id is not null
+                )
+            {%- endif %}
+        )
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#
     Landing's provenance columns, renamed for staging, and source_extracted_on, which orders a record's
     versions (latest_version_first): it stays inside the model, not in its columns.
 #}

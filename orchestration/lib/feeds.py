@@ -24,6 +24,8 @@ COLUMN_TYPES = {
     "timestamp": "TIMESTAMP",
 }
 FORMATS = {"csv", "xlsx", "jsonl"}
+# full: each file is the whole current set of records (a register); changes: each file adds or updates records
+EXTRACT_KINDS = ("full", "changes")
 DEFAULT_FILE_DATE_FORMAT = "%Y-%m-%d"
 # strptime codes -> the text they match, to find a date inside a file name
 _DATE_CODE_PATTERNS = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{2}", "%d": r"\d{2}", "%b": r"[A-Za-z]{3}",
@@ -76,6 +78,7 @@ class Feed:
     encoding: str = "utf-8"
     sheet: str | None = None
     file_date_format: str = DEFAULT_FILE_DATE_FORMAT
+    extract: str = "changes"
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -90,6 +93,11 @@ class Feed:
     def record_key_columns(self) -> tuple[str, ...]:
         """Raw column names of the record key."""
         return tuple(raw_column_name(name) for name in self.record_key)
+
+    @property
+    def is_full_extract(self) -> bool:
+        """Each file holds every current record: staging reads no delivery older than the latest full one."""
+        return self.extract == "full"
 
     @property
     def required_columns(self) -> list[Column]:
@@ -165,6 +173,9 @@ def _parse_feed(name: str, spec: dict) -> Feed:
     if unknown_codes or not re.search(r"%[Yy]", file_date_format):
         raise RegistryError(f"feed {name}: file_date_format needs a year and only the codes "
                             f"{sorted(_DATE_CODE_PATTERNS)}")
+    extract = str(spec.get("extract", "changes"))
+    if extract not in EXTRACT_KINDS:
+        raise RegistryError(f"feed {name}: extract {extract!r} not one of {list(EXTRACT_KINDS)}")
     return Feed(
         name=name,
         system=spec["system"],
@@ -177,6 +188,7 @@ def _parse_feed(name: str, spec: dict) -> Feed:
         encoding=spec.get("encoding", "utf-8"),
         sheet=spec.get("sheet"),
         file_date_format=file_date_format,
+        extract=extract,
     )
 
 

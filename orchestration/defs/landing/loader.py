@@ -50,7 +50,7 @@ DELIVERIES_DDL = """
 create table if not exists raw._deliveries (
     delivery_id varchar, feed varchar, file_name varchar, file_sha256 varchar, file_bytes bigint,
     status varchar, rows_landed bigint, rows_rejected bigint, reason varchar, landed_at timestamp,
-    extract_date date
+    extract_date date, full_extract boolean
 )"""
 REJECTS_DDL = """
 create table if not exists raw._rejects (
@@ -136,6 +136,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, feeds: list[Feed] | None =
     con.execute("create schema if not exists raw")
     con.execute(DELIVERIES_DDL)
     _add_extract_dates(con)
+    _add_full_extract_flags(con)
     con.execute(REJECTS_DDL)
     for feed in feeds or []:
         con.execute(raw_table_ddl(feed))
@@ -154,6 +155,17 @@ def _add_extract_dates(con: duckdb.DuckDBPyConnection) -> None:
         if extract_date is not None:
             con.execute("update raw._deliveries set extract_date = ? where feed = ? and file_name = ?",
                         [extract_date, feed_name, file_name])
+
+
+def _add_full_extract_flags(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse landed before full extracts were recorded gets the column, each delivery flagged as its
+    feed's registry entry says now."""
+    if _scalar(con, "select count(*) from duckdb_columns() where schema_name = 'raw' "
+                    "and table_name = '_deliveries' and column_name = 'full_extract'"):
+        return
+    con.execute("alter table raw._deliveries add column full_extract boolean")
+    full = [name for name, feed in registry().items() if feed.is_full_extract]
+    con.execute("update raw._deliveries set full_extract = feed in (select unnest(?::varchar[]))", [full])
 
 
 def feed_files(feed: Feed, landing_dir: Path) -> list[Path]:
@@ -181,11 +193,14 @@ def land_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> FileRes
     if landed_before:
         return _landed_before(con, context, path, *landed_before[0])
 
-    context.notes += _older_extract_note(con, context)
+    older = _older_extract_note(con, context)
+    context.notes += older
     con.execute("begin transaction")
     try:
         for chunk in _parsed_chunks(feed, path, context.notes):
             _write_chunk(con, context, chunk)
+        if feed.is_full_extract and not older:  # an older extract withdraws nothing
+            context.notes += _withdrawn_note(con, context)
         landed, rejected = context.rows_landed, context.rows_rejected
         note = "; ".join(context.notes) or None
         _record_delivery(con, context, path, "landed", note)
@@ -234,6 +249,32 @@ def _older_extract_note(con, ctx: _Context) -> list[str]:
             "replace that delivery's"]
 
 
+def _withdrawn_note(con, ctx: _Context) -> list[str]:
+    """A full extract's note: how many records that staging read until now it no longer carries (staging drops
+    them: withdrawn or re-keyed at source). Counts only; the raw gate's row count check catches a truncated
+    file. "Until now": deliveries since the previous full extract, neither held in quarantine (macro
+    not_superseded)."""
+    key = ", ".join(f'"{c}"' for c in ctx.feed.record_key_columns)
+    held = ("and delivery_id not in (select delivery_id from raw._quarantined_deliveries where released_at is null)"
+            if _scalar(con, "select count(*) from duckdb_tables() where schema_name = 'raw' "
+                            "and table_name = '_quarantined_deliveries'") else "")
+    withdrawn = _scalar(con, f"""
+        with deliveries as (
+            select delivery_id, full_extract, (coalesce(extract_date, cast(landed_at as date)), landed_at) as position
+            from raw._deliveries where feed = ? and status = 'landed' and delivery_id <> ? {held}
+        ),
+        staged as (
+            select delivery_id from deliveries
+            where position >= coalesce((select max(position) from deliveries where full_extract), position)
+        )
+        select count(*) from (
+            select distinct {key} from {ctx.feed.raw_table} semi join staged on _delivery_id = staged.delivery_id
+            except
+            select distinct {key} from {ctx.feed.raw_table} where _delivery_id = ?)""",
+                        [ctx.feed.name, ctx.delivery_id, ctx.delivery_id])
+    return [f"full extract: {withdrawn} records staged until now are not in it and leave staging"] if withdrawn else []
+
+
 def _next_loaded_at(con: duckdb.DuckDBPyConnection, feed: Feed) -> dt.datetime:
     """Now, but strictly later than the feed's previous delivery: staging keeps the version with the latest
     _loaded_at, so two files landed within one clock tick (or after the clock stepped back) must not tie."""
@@ -262,9 +303,9 @@ def _record_delivery(con, ctx: _Context, path: Path, status: str, reason: str | 
     rejected = ctx.rows_rejected if status == "landed" else 0
     con.execute(
         "insert into raw._deliveries (delivery_id, feed, file_name, file_sha256, file_bytes, status, rows_landed, "
-        "rows_rejected, reason, landed_at, extract_date) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rows_rejected, reason, landed_at, extract_date, full_extract) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [ctx.delivery_id, ctx.feed.name, ctx.file_name, ctx.sha, path.stat().st_size, status, landed, rejected,
-         reason, ctx.loaded_at, ctx.extract_date],
+         reason, ctx.loaded_at, ctx.extract_date, ctx.feed.is_full_extract],
     )
 
 

@@ -3,7 +3,9 @@ with
 source as (
 
     select * from {{ source('raw', 'school_roll') }}
-    where {{ not_quarantined() }}
+    where
+        {{ not_quarantined() }}
+        and {{ not_superseded() }}
 
 ),
 

@@ -3,7 +3,9 @@ with
 source as (
 
     select * from {{ source('raw', 'yjs_outcomes') }}
-    where {{ not_quarantined() }}
+    where
+        {{ not_quarantined() }}
+        and {{ not_superseded() }}
 
 ),
 

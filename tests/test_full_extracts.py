@@ -1,0 +1,215 @@
+"""Full extracts (`extract: full` in orchestration/feeds.yml): each file is the source's whole current set of
+records, so staging reads no delivery older than the feed's latest full one. A record the source withdrew, or
+whose key it corrected, leaves staging; a late resend of an older extract supersedes nothing; a full extract
+held in quarantine supersedes nothing until it is released. A `changes` feed keeps every record.
+
+Real landing, real raw and staged gates, real dbt staging, on a copy of the built pipeline. Assertions count
+rows and compare record ids as sets; nothing is printed.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orchestration.defs.landing.assets import landing_asset_key
+from orchestration.defs.landing.loader import ensure_raw_schema
+from orchestration.lib.feeds import RegistryError, load_registry, registry
+from orchestration.lib.settings import Settings
+from tests.conftest import materialize_pipeline
+
+EPISODES = registry()["csc_episodes"]
+LANDING = landing_asset_key(EPISODES.name)
+STAGING = dg.AssetKey(["staging", "stg_social_care__episodes"])
+SELECTION = [LANDING, STAGING]
+STAGED_IDS = "select episode_id from staging.stg_social_care__episodes"
+
+
+def query(settings: Settings, sql: str, params=()) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def staged_ids(settings: Settings) -> set[str]:
+    return {r[0] for r in query(settings, STAGED_IDS)}
+
+
+def differ(a: set, b: set) -> int:
+    """How many ids are in one set only (a count: assertion output never lists ids)."""
+    return len(a ^ b)
+
+
+def rows_landed(settings: Settings, file_name: str) -> int:
+    return query(settings, "select rows_landed from raw._deliveries where file_name = ?", [file_name])[0][0]
+
+
+def delivered(settings: Settings) -> tuple[Path, list[str], list[list[str]]]:
+    """The built pipeline's one episodes file: (its path, header, rows)."""
+    [source] = sorted((settings.landing_dir / EPISODES.name).glob("*.csv"))
+    with source.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    return source, header, rows
+
+
+def deliver(folder: Path, name: str, header: list[str], rows: list[list[str]]) -> None:
+    with (folder / name).open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+
+
+def delivery(settings: Settings, file_name: str) -> tuple[str, str | None, bool]:
+    [(delivery_id, reason, full)] = query(settings, "select delivery_id, reason, full_extract from raw._deliveries "
+                                                    "where file_name = ?", [file_name])
+    return delivery_id, reason, full
+
+
+def staged_gate(result) -> dg.AssetCheckEvaluation:
+    [evaluation] = [e for e in result.get_asset_check_evaluations()
+                    if e.asset_key == STAGING and e.check_name == "staged_gate"]
+    return evaluation
+
+
+def raw_gate(result) -> dg.AssetCheckEvaluation:
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_key == LANDING]
+    return evaluation
+
+
+def test_a_full_extract_withdraws_the_records_it_no_longer_carries_and_a_late_older_one_changes_nothing(
+        pipeline_copy):
+    settings = pipeline_copy
+    source, header, rows = delivered(settings)
+    episode_id = header.index("EPISODE_ID")
+    before = staged_ids(settings)
+    original_rows = rows_landed(settings, source.name)
+    withdrawn = {r[episode_id] for r in rows[:30]}
+    # 30 episodes withdrawn at source, 5 re-keyed (a corrected id), the rest delivered again
+    rekeyed = [list(r) for r in rows[30:35]]
+    old_keys = {r[episode_id] for r in rekeyed}
+    for r in rekeyed:
+        r[episode_id] = f"{r[episode_id]}-C"
+    deliver(source.parent, "csc_episodes_2026-12-31.csv", header, rekeyed + rows[35:])
+
+    with dg.instance_for_test() as instance:
+        first = materialize_pipeline(settings, instance, selection=SELECTION)
+        assert first.success, [e.message for e in first.all_events if e.is_failure]
+        current, reason, full = delivery(settings, "csc_episodes_2026-12-31.csv")
+        gone = len((withdrawn | old_keys) & before)
+        assert full and reason == f"full extract: {gone} records staged until now are not in it and leave staging"
+        after = staged_ids(settings)
+        new_keys = {r[episode_id] for r in rekeyed} & {r[0] for r in query(
+            settings, "select episode_id from raw.csc_episodes where _delivery_id = ?", [current])}
+        # counts in locals: pytest's explanation of a failed assert would list the sets
+        unexpected = differ(after, (before - withdrawn - old_keys) | new_keys)
+        leaked, corrected, rekeyed_before = len(after & (withdrawn | old_keys)), len(new_keys), len(old_keys & before)
+        assert unexpected == 0 and leaked == 0 and corrected == rekeyed_before > 0
+        assert query(settings, "select count(*) from staging.stg_social_care__episodes "
+                               "where source_delivery_id <> ?", [current]) == [(0,)]
+        gate = staged_gate(first)
+        assert gate.passed and gate.metadata["superseded_by_full_extract_rows"].value == original_rows
+        assert gate.metadata["unaccounted_rows"].value == 0
+
+        # the old extract again, with one more episode, sent late under an earlier date: superseded on arrival
+        extra = list(rows[0])
+        extra[episode_id] = "LATE-EXTRA"
+        deliver(source.parent, "csc_episodes_2026-11-30.csv", header, rows + [extra])
+        second = materialize_pipeline(settings, instance, selection=SELECTION)
+        assert second.success, [e.message for e in second.all_events if e.is_failure]
+        _, reason, _ = delivery(settings, "csc_episodes_2026-11-30.csv")
+        assert reason.startswith("older extract") and "full extract" not in reason
+        unexpected = differ(staged_ids(settings), after)
+        assert unexpected == 0
+        gate = staged_gate(second)
+        assert gate.passed and gate.metadata["superseded_by_full_extract_rows"].value == (
+            original_rows + rows_landed(settings, "csc_episodes_2026-11-30.csv"))
+
+
+def test_a_truncated_full_extract_withdraws_nothing_while_held_and_everything_it_lacks_once_released(
+        pipeline_copy):
+    settings = pipeline_copy
+    source, header, rows = delivered(settings)
+    episode_id = header.index("EPISODE_ID")
+    before = staged_ids(settings)
+    original_rows = rows_landed(settings, source.name)
+    short = rows[: len(rows) // 3]  # a third of the usual rows: row_count_vs_previous blocks it
+    deliver(source.parent, "csc_episodes_2026-12-31.csv", header, short)
+
+    with dg.instance_for_test() as instance:
+        blocked = materialize_pipeline(settings, instance, selection=SELECTION)
+        gate = raw_gate(blocked)
+        assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+        unexpected = differ(staged_ids(settings), before)
+        assert unexpected == 0
+        held, _, _ = delivery(settings, "csc_episodes_2026-12-31.csv")
+
+        # held in quarantine: the rerun stages the feed as of the previous full extract
+        rerun = materialize_pipeline(settings, instance, selection=SELECTION)
+        assert rerun.success, [e.message for e in rerun.all_events if e.is_failure]
+        unexpected = differ(staged_ids(settings), before)
+        assert unexpected == 0
+        assert staged_gate(rerun).metadata["superseded_by_full_extract_rows"].value == 0
+
+        # the engineer's release: the file is the source's truth now
+        con = duckdb.connect(str(settings.warehouse))
+        try:
+            con.execute("update raw._quarantined_deliveries set released_at = current_timestamp "
+                        "where delivery_id = ?", [held])
+        finally:
+            con.close()
+        released = materialize_pipeline(settings, instance, selection=SELECTION)
+        assert released.success, [e.message for e in released.all_events if e.is_failure]
+        unexpected = differ(staged_ids(settings), before & {r[episode_id] for r in short})
+        assert unexpected == 0
+        gate = staged_gate(released)
+        assert gate.passed and gate.metadata["superseded_by_full_extract_rows"].value == original_rows
+
+
+def test_a_changes_feed_keeps_records_a_later_delivery_does_not_carry(pipeline_copy):
+    """csc_persons sends the records changed since its last extract: a person absent from it stays staged."""
+    settings = pipeline_copy
+    persons = registry()["csc_persons"]
+    assert not persons.is_full_extract
+    [source] = sorted((settings.landing_dir / persons.name).glob("*.csv"))
+    with source.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    before = {r[0] for r in query(settings, "select person_id from staging.stg_social_care__persons")}
+    changed = rows[: int(len(rows) * 0.9)]  # within the row-count band, 10% of the persons absent
+    deliver(source.parent, "csc_persons_2026-12-31.csv", header, changed)
+    with dg.instance_for_test() as instance:
+        result = materialize_pipeline(settings, instance, selection=[landing_asset_key(persons.name),
+                                                                     dg.AssetKey(["staging",
+                                                                                  "stg_social_care__persons"])])
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    _, reason, full = query(settings, "select delivery_id, reason, full_extract from raw._deliveries "
+                                      "where file_name = 'csc_persons_2026-12-31.csv'")[0]
+    assert full is False and reason is None
+    after = {r[0] for r in query(settings, "select person_id from staging.stg_social_care__persons")}
+    unexpected = differ(after, before)
+    assert unexpected == 0
+
+
+def test_a_warehouse_landed_before_full_extracts_were_recorded_gets_each_feeds_flag():
+    con = duckdb.connect(":memory:")
+    con.execute("create schema raw")
+    con.execute("""create table raw._deliveries (delivery_id varchar, feed varchar, file_name varchar,
+        file_sha256 varchar, file_bytes bigint, status varchar, rows_landed bigint, rows_rejected bigint,
+        reason varchar, landed_at timestamp, extract_date date)""")
+    con.execute("""insert into raw._deliveries (delivery_id, feed, file_name, status) values
+        ('a', 'csc_episodes', 'csc_episodes_2026-01-31.csv', 'landed'),
+        ('b', 'csc_persons', 'csc_persons_2026-01-31.csv', 'landed')""")
+    ensure_raw_schema(con)
+    assert con.execute("select feed, full_extract from raw._deliveries order by feed").fetchall() == [
+        ("csc_episodes", True), ("csc_persons", False)]
+
+
+def test_the_registry_refuses_an_unknown_extract_kind(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "orchestration" / "feeds.yml").read_text(encoding="utf-8")
+    bad = tmp_path / "feeds.yml"
+    bad.write_text(text.replace("extract: full", "extract: snapshot", 1), encoding="utf-8")
+    with pytest.raises(RegistryError, match="extract 'snapshot' not one of"):
+        load_registry(bad)
