@@ -26,7 +26,9 @@ restricted.*     views over the marts with the pseudonymous references added (so
 The HMAC key never reaches the warehouse: references are computed in Python (returns/pseudonyms.py) and
 stored; a DuckDB function is registered on the building connection only.
 A family's reference follows the returns' register (returns/family_refs.py): the one a return reported the
-family under, kept when its internal family id changes, so a reference from a return finds the family here.
+family under, kept when its internal family id changes, so a reference from a return finds the family here. The
+warehouse build builds the copy before the quarter's returns; the returns rebuild it when the refs they register
+differ from its own (refresh_analyst_family_refs).
 """
 
 from __future__ import annotations
@@ -88,11 +90,9 @@ RESTRICTED_VIEWS = {
 }
 
 
-def register_ref_function(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser) -> None:
-    """familyhub_ref(kind, id) on this connection only (it is gone when the connection closes). A family's
-    reference is the one the returns reported it under (the register, returns/family_refs.py), so a reference
-    from a return finds the family here after its internal id changed."""
-
+def reference_function(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser):
+    """ref(kind, internal id) as the analyst copy gives it, from the register as it is now: a family's reference
+    is the one the returns reported it under (returns/family_refs.py), any other id's its keyed HMAC."""
     known: dict[tuple[str, str], str | None] = {}  # the same event id recurs in several marts: hash it once
     family_refs, issued_family_refs = registered_family_refs(con)
 
@@ -104,6 +104,15 @@ def register_ref_function(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudon
             else:
                 known[key] = pseudonymiser.ref(kind, internal_id)
         return known[key]
+
+    return ref
+
+
+def register_ref_function(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser) -> None:
+    """familyhub_ref(kind, id) on this connection only (it is gone when the connection closes). A family's
+    reference is the one the returns reported it under (the register, returns/family_refs.py), so a reference
+    from a return finds the family here after its internal id changed."""
+    ref = reference_function(con, pseudonymiser)
 
     def refs(kinds: pa.Array, ids: pa.Array) -> pa.Array:
         return pa.array([ref(k, i) for k, i in zip(kinds.to_pylist(), ids.to_pylist(), strict=True)], type=pa.string())
@@ -382,6 +391,48 @@ def build_restricted_views(con: duckdb.DuckDBPyConnection) -> list[str]:
                     f"select {', '.join(refs)}, m.* from {MARTS}.{_quote(table)} m {' '.join(joins)}")
         made.append(table)
     return made
+
+
+@dataclass(frozen=True)
+class AnalystCopy:
+    tables: dict[str, int]  # analyst table -> rows
+    views: list[str]  # restricted views
+    references: int  # rows of restricted.pseudonyms
+    export: Path  # the analysts' database file
+
+
+def build_analyst_copy(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser, path: Path) -> AnalystCopy:
+    """The whole analyst copy from the marts and the register: restricted.pseudonyms, analyst.*, the restricted
+    views, and the analysts' database file at `path` (swapped in whole)."""
+    register_ref_function(con, pseudonymiser)
+    references = build_pseudonym_table(con, pseudonymiser)
+    tables = build_analyst_schema(con)
+    views = build_restricted_views(con)
+    return AnalystCopy(tables=tables, views=views, references=references, export=export_analyst_database(con, path))
+
+
+def stale_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser) -> int:
+    """Families whose reference in the analyst copy (restricted.pseudonyms) is not the one the register gives them
+    now; 0 when the analyst copy has not been built."""
+    from expectations.framework import table_exists
+
+    if not table_exists(con, RESTRICTED, "pseudonyms"):
+        return 0
+    ref = reference_function(con, pseudonymiser)
+    return sum(ref("family", internal_id) != given for internal_id, given in con.execute(
+        f"select internal_id, ref from {RESTRICTED}.pseudonyms where kind = 'family'").fetchall())
+
+
+def refresh_analyst_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser, path: Path) -> int:
+    """After a period's returns registered their family refs: rebuild the analyst copy (build_analyst_copy) when
+    any family in it has another reference than the register's, so analysts never see a family under a reference
+    the returns did not send. analyst/schema is built by the warehouse build, before the returns; without this a
+    family whose internal id changed since the last built quarter would show HMAC(new id) until the next build.
+    Returns the families whose reference changed (0: nothing rewritten, the file untouched)."""
+    stale = stale_family_refs(con, pseudonymiser)
+    if stale:
+        build_analyst_copy(con, pseudonymiser, path)
+    return stale
 
 
 def export_analyst_database(con: duckdb.DuckDBPyConnection, path: Path) -> Path:

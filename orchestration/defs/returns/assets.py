@@ -3,7 +3,8 @@
     analyst/schema                    (every run) analyst.* pseudonymised tables, restricted.* views and
                                       restricted.pseudonyms, data/analyst/analyst_warehouse.duckdb for analysts
     returns/<return>       [quarter]  the period's rows in the warehouse (returns.<return>, or
-                                      restricted.<return> for the National Impact Study)
+                                      restricted.<return> for the National Impact Study); the analyst copy
+                                      rebuilt when the family refs the period registered differ from its own
         -> extract_gate               blocking check: the rows against returns/specs/<return>.yml (GX)
     outbox/<return>        [quarter]  CSV + XLSX in outbox/<period>/ (the NIS in outbox/<period>/restricted/)
                                       and the return's entry in outbox/<period>/manifest.json
@@ -22,6 +23,8 @@ the rows were built under is kept with them and written to the return's manifest
 Wire into Definitions with assets=[*returns_assets], asset_checks=[*returns_checks],
 schedules=[*returns_schedules] (schedules.py) and the resource "pseudonym_key" (resources.py).
 """
+
+from pathlib import Path
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -99,27 +102,35 @@ def outbox_key(name: str) -> dg.AssetKey:
                       "See returns/README.md for who reads which.")
 def analyst_schema(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                    pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
-    from returns.schemas import (
-        ANALYST_DATABASE_FILE,
-        build_analyst_schema,
-        build_pseudonym_table,
-        build_restricted_views,
-        export_analyst_database,
-        register_ref_function,
-    )
+    from returns.schemas import build_analyst_copy
 
-    cfg = settings.get()
     with warehouse_connection(duckdb) as con:
-        register_ref_function(con, pseudonym_key.pseudonymiser())
-        references = build_pseudonym_table(con, pseudonym_key.pseudonymiser())
-        tables = build_analyst_schema(con)
-        views = build_restricted_views(con)
-        export = export_analyst_database(con, cfg.data_dir / "analyst" / ANALYST_DATABASE_FILE)
+        built = build_analyst_copy(con, pseudonym_key.pseudonymiser(), analyst_database_path(settings))
     if pseudonym_key.source != "environment":
         context.log.warning("pseudonyms use the demo key under the data folder: set FAMILYHUB_PSEUDONYM_KEY")
     return dg.MaterializeResult(metadata=safe_metadata({
-        "analyst_tables": tables, "restricted_views": views, "references": references,
-        "analyst_database": export.name, "pseudonym_key": pseudonym_key.source}))
+        "analyst_tables": built.tables, "restricted_views": built.views, "references": built.references,
+        "analyst_database": built.export.name, "pseudonym_key": pseudonym_key.source}))
+
+
+def analyst_database_path(settings: SettingsResource) -> Path:
+    from returns.schemas import ANALYST_DATABASE_FILE
+
+    return settings.get().data_dir / "analyst" / ANALYST_DATABASE_FILE
+
+
+def refresh_analyst_refs(context: dg.AssetExecutionContext, con, settings: SettingsResource,
+                         pseudonym_key: PseudonymKeyResource, what: str) -> int:
+    """After a return registered the period's family refs: the analyst copy (built by the warehouse build, before
+    the returns) rebuilt when a family's ref in it is not the register's (refresh_analyst_family_refs), so the
+    analyst tables, the analysts' file and the period's workbook name families as the returns did."""
+    from returns.schemas import refresh_analyst_family_refs
+
+    changed = refresh_analyst_family_refs(con, pseudonym_key.pseudonymiser(), analyst_database_path(settings))
+    if changed:
+        context.log.info(f"{what}: the analyst copy was rebuilt: {changed} family reference(s) now follow the "
+                         "register")
+    return changed
 
 
 def build_return_asset(name: str) -> dg.AssetsDefinition:
@@ -131,7 +142,7 @@ def build_return_asset(name: str) -> dg.AssetsDefinition:
               kinds={"duckdb"},
               description=f"{spec.title} (spec {spec.spec_version}): {spec.grain.strip()} Rows for the period in "
                           f"{'restricted' if spec.restricted else 'returns'}.{name}; see returns/specs/{name}.yml.")
-    def _return(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+    def _return(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                 pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
         from returns.build import build_return_frame, store_return_rows
 
@@ -140,9 +151,10 @@ def build_return_asset(name: str) -> dg.AssetsDefinition:
         with warehouse_connection(duckdb) as con:
             frame = build_return_frame(con, name, period, pseudonym_key.pseudonymiser())
             stored = store_return_rows(con, spec, period, frame, gates=gates, run_id=context.run.run_id)
+            refreshed = refresh_analyst_refs(context, con, settings, pseudonym_key, f"{name} for {period.label}")
         return dg.MaterializeResult(metadata=safe_metadata({
             "dagster/row_count": stored, "period": period.label, "spec_version": spec.spec_version,
-            **gate_metadata(gates)}))
+            "analyst_family_refs_refreshed": refreshed, **gate_metadata(gates)}))
 
     return _return
 
