@@ -99,9 +99,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
                  "FAMILYHUB_PSEUDONYM_KEY in production")
         result = returns if not returns.success else result
     print_summary(settings)
-    print("\nOpen the Dagster UI with `make ui` (http://127.0.0.1:3000); query the warehouse read-only with "
-          "`.venv/bin/familyhub sql \"select ...\"` or any DuckDB client (DuckDB CLI, DBeaver) on "
-          f"{settings.warehouse}.")
+    from returns.schemas import ANALYST_DATABASE_FILE
+
+    print("\nOpen the Dagster UI with `make ui` (http://127.0.0.1:3000). Analysts: any DuckDB client (DuckDB CLI, "
+          f"DBeaver) on the analyst copy {settings.data_dir / 'analyst' / ANALYST_DATABASE_FILE}, which each "
+          "build swaps in. The data team: `.venv/bin/familyhub sql \"select ...\"` on "
+          f"{settings.warehouse}; a client holding that file open, even read-only, stops the pipeline writing it "
+          "until it disconnects (returns/README.md).")
     return 0 if result.success else 1
 
 
