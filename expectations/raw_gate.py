@@ -4,8 +4,9 @@ Whole table (raw.<feed>): columns present with the registry's types; required co
 staging reads: a delivery held in quarantine is left out, so its rows cannot block the feed again).
 Each delivery (a landed file of the feed in raw._deliveries, and its rows in raw.<feed>), judged on its own
 rows: every delivery landed since the gate last judged one, and the newest at every run. Non-empty; row
-count against the previous delivery that is not quarantined; reject share; dates of birth plausible;
-event dates within the delivery window; codes in the registry's code list; identifier formats.
+count against the previous delivery that is not quarantined; reject share; for a full extract, the share of
+the records staged until now that it lacks (they would leave staging); dates of birth plausible; event dates
+within the delivery window; codes in the registry's code list; identifier formats.
 
 Deliveries are ordered as staging orders a record's versions (macro latest_version_first): by extract date (the
 date in the file name, raw._deliveries.extract_date, else the landing day), then landing time. The newest is the
@@ -45,6 +46,7 @@ from expectations.framework import (
     table_exists,
 )
 from expectations.identifiers import DESCRIPTIONS, HISTORIC_DATE_COLUMNS, identifier_kind, is_dob, valid_sql
+from orchestration.lib.deliveries import withdrawn_records
 from orchestration.lib.feeds import PROVENANCE_COLUMNS, Feed, registry
 
 GATE = "raw_gate"
@@ -55,6 +57,10 @@ IDENTIFIER_ERROR_SHARE = 0.50  # ... error when most are: the column holds somet
 ROW_COUNT_ERROR_RATIO = 0.60  # latest delivery under 60% of the previous one's rows: error
 ROW_COUNT_WARNING_BAND = (0.80, 1.50)  # outside 80%..150% of the previous one: warning
 REJECT_WARNING_SHARE = 0.01  # share of the latest file's rows rejected at landing
+# A full extract (extract: full) withdraws from staging the records it no longer carries: a file without a fifth
+# of them is more likely cut short or wrongly keyed than a fifth withdrawn at source (an engineer may release it)
+WITHDRAWN_ERROR_SHARE = 0.20
+WITHDRAWN_WARNING_SHARE = 0.05
 REJECT_ERROR_SHARE = 0.20
 EARLIEST_DOB = dt.date(1900, 1, 1)
 EARLIEST_EVENT = dt.date(2000, 1, 1)
@@ -223,7 +229,12 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
         overtaken = next((d for d in deliveries[position + 1:] if d.landed_at < delivery.landed_at), None)
         prefix = "" if newest else f"{delivery.delivery_id}__"
         scanned_rows, *values = scanned.get(delivery.delivery_id) or [0] + [0, 0] * len(content)
-        own_metrics, own_observed, templates = _delivery_measures(delivery, baseline, content, values, overtaken)
+        # what a full extract takes out of staging (a late older one, overtaken, takes nothing)
+        withdrawal = (withdrawn_records(con, feed, delivery.delivery_id)
+                      if overtaken is None and _is_full_extract(con, delivery) and not delivery.rows_rejected
+                      else None)
+        own_metrics, own_observed, templates = _delivery_measures(delivery, baseline, content, values, overtaken,
+                                                                  withdrawal)
         own = [replace(c, metric=prefix + c.metric, delivery_id=delivery.delivery_id) for c in templates]
         metrics |= {prefix + m: v for m, v in own_metrics.items()}
         observed |= {prefix + m: text for m, text in own_observed.items()}
@@ -261,10 +272,19 @@ _NOT_EMPTY = Check("latest_delivery_not_empty", None, ERROR, "latest_delivery__r
                    min_value=1, scope=DELIVERY_SCOPE)
 
 
+def _is_full_extract(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> bool:
+    if "full_extract" not in columns_of(con, "raw", "_deliveries"):
+        return False
+    return bool(scalar_rows(con, "select bool_or(coalesce(full_extract, false)) from raw._deliveries "
+                                 "where delivery_id = ? and status = 'landed'", [delivery.delivery_id])[0][0])
+
+
 def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: list, values: list,
-                       overtaken: Delivery | None = None) -> tuple[dict[str, object], dict[str, str], list[Check]]:
+                       overtaken: Delivery | None = None, withdrawal: tuple[int, int] | None = None
+                       ) -> tuple[dict[str, object], dict[str, str], list[Check]]:
     """One delivery's metrics, their display text and its checks (plain metric names). `overtaken`: a newer
-    extract landed before this one (it is a late older extract), named in the display text."""
+    extract landed before this one (it is a late older extract), named in the display text. `withdrawal`: for a
+    full extract, (records staged before it, of them not in it: they leave staging once it passes)."""
     metrics: dict[str, object] = {"latest_delivery__rows_landed": delivery.rows_landed}
     late = (f" (an older extract, dated {delivery.extracted_on}, than {overtaken.delivery_id} dated "
             f"{overtaken.extracted_on}, landed before it: staging keeps its versions only of records no later "
@@ -293,6 +313,18 @@ def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: l
                   f"ratio >= {ROW_COUNT_ERROR_RATIO}", min_value=ROW_COUNT_ERROR_RATIO, scope=DELIVERY_SCOPE),
             Check("row_count_vs_previous", None, WARNING, "latest_delivery__row_ratio",
                   f"{low} <= ratio <= {high}", min_value=low, max_value=high, scope=DELIVERY_SCOPE),
+        ]
+    if withdrawal is not None and withdrawal[0] > 0:
+        staged, withdrawn = withdrawal
+        metrics["latest_delivery__withdrawn_share"] = share(withdrawn, staged)
+        observed["latest_delivery__withdrawn_share"] = (
+            f"{metrics['latest_delivery__withdrawn_share']:.4f} ({withdrawn} of {staged} records staged until now are "
+            "not in this full extract: they leave staging)")
+        checks += [
+            Check("full_extract_withdrawn_share", None, ERROR, "latest_delivery__withdrawn_share",
+                  f"share <= {WITHDRAWN_ERROR_SHARE}", max_value=WITHDRAWN_ERROR_SHARE, scope=DELIVERY_SCOPE),
+            Check("full_extract_withdrawn_share", None, WARNING, "latest_delivery__withdrawn_share",
+                  f"share <= {WITHDRAWN_WARNING_SHARE}", max_value=WITHDRAWN_WARNING_SHARE, scope=DELIVERY_SCOPE),
         ]
     for i, (metric, _, _, metric_checks) in enumerate(content):
         bad, denominator = values[2 * i], values[2 * i + 1]

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from expectations.framework import ERROR, Check, GatePlan, columns_of, register_gate, scalar_rows, table_exists
+from orchestration.lib.deliveries import normalised_key, superseded_deliveries_sql
 from orchestration.lib.feeds import registry
 from orchestration.lib.settings import REPO_ROOT
 
@@ -68,31 +69,6 @@ def raw_record_keys() -> dict[str, tuple[str, ...]]:
     return {name: feed.record_key_columns for name, feed in registry().items()}
 
 
-def _key_part(column: str) -> str:
-    # coarser than staging's clean_text/clean_code (case and punctuation ignored), so a row staging keeps
-    # apart is never counted as lost; see README
-    return f"""regexp_replace(upper(trim(cast("{column}" as varchar))), '[^A-Z0-9]+', '', 'g')"""
-
-
-def _superseded_by_full_extract(con: duckdb.DuckDBPyConnection) -> str:
-    """SQL true for a raw row whose delivery a later full extract of its feed supersedes, as staging decides it
-    (dbt macro not_superseded): later by extract date then landing time; a full extract held in quarantine
-    supersedes nothing."""
-    if "full_extract" not in columns_of(con, "raw", "_deliveries"):
-        return "false"
-    held = ("and later_full.delivery_id not in (select delivery_id from raw._quarantined_deliveries "
-            "where released_at is null and delivery_id is not null)"
-            if table_exists(con, "raw", "_quarantined_deliveries") else "")
-    return f"""(_delivery_id in (
-        select older.delivery_id from raw._deliveries older
-        join raw._deliveries later_full on later_full.feed = older.feed and later_full.full_extract
-            and later_full.status = 'landed'
-            and (coalesce(later_full.extract_date, cast(later_full.landed_at as date)), later_full.landed_at)
-                > (coalesce(older.extract_date, cast(older.landed_at as date)), older.landed_at)
-            {held}
-        where older.status = 'landed'))"""
-
-
 @register_gate(GATE)
 def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str | None = None,
                      schema: str = "staging") -> GatePlan:
@@ -126,7 +102,7 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
             Check("record_key_unique", "record_key", ERROR, "record_key__duplicate_count", "duplicate rows = 0",
                   max_value=0),
         ]
-        partition = ", ".join(_key_part(c) for c in key) if key else "_delivery_id, _row_number"
+        partition = ", ".join(normalised_key(c) for c in key) if key else "_delivery_id, _row_number"
         # as staging: rows of quarantined deliveries are left out before the latest version per key is taken
         quarantined = ("_delivery_id in (select delivery_id from raw._quarantined_deliveries "
                        "where released_at is null)" if table_exists(con, "raw", "_quarantined_deliveries")
@@ -136,7 +112,8 @@ def plan_staged_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: str |
         extracted_on = ("coalesce((select max(d.extract_date) from raw._deliveries d "
                         "where d.delivery_id = _delivery_id and d.status = 'landed'), cast(_loaded_at as date))"
                         if "extract_date" in columns_of(con, "raw", "_deliveries") else "cast(_loaded_at as date)")
-        withdrawn = _superseded_by_full_extract(con)
+        # as staging (macro not_superseded): rows of a delivery a later full extract supersedes are left out
+        withdrawn = f"(_delivery_id in ({superseded_deliveries_sql(con)}))"
         raw_rows, staged_traced, superseded, held, gone, lost = scalar_rows(con, f"""
             with staged as (
                 select distinct source_delivery_id, source_row_number from {table}

@@ -51,11 +51,13 @@ def rows_landed(settings: Settings, file_name: str) -> int:
 
 
 def delivered(settings: Settings) -> tuple[Path, list[str], list[list[str]]]:
-    """The built pipeline's one episodes file: (its path, header, rows)."""
+    """The built pipeline's one episodes file: (its path, header, the rows staged from it). The rows landing
+    rejected (the generator plants some) are left out, so a file made of these lands whole."""
     [source] = sorted((settings.landing_dir / EPISODES.name).glob("*.csv"))
     with source.open(newline="", encoding="utf-8") as handle:
         header, *rows = list(csv.reader(handle))
-    return source, header, rows
+    episode_id, staged = header.index("EPISODE_ID"), staged_ids(settings)
+    return source, header, [r for r in rows if r[episode_id] in staged]
 
 
 def deliver(folder: Path, name: str, header: list[str], rows: list[list[str]]) -> None:
@@ -100,7 +102,8 @@ def test_a_full_extract_withdraws_the_records_it_no_longer_carries_and_a_late_ol
         assert first.success, [e.message for e in first.all_events if e.is_failure]
         current, reason, full = delivery(settings, "csc_episodes_2026-12-31.csv")
         gone = len((withdrawn | old_keys) & before)
-        assert full and reason == f"full extract: {gone} records staged until now are not in it and leave staging"
+        assert full and reason == (f"full extract: {gone} records staged until now are not in it and leave staging "
+                                   "once the raw gate passes it")
         after = staged_ids(settings)
         new_keys = {r[episode_id] for r in rekeyed} & {r[0] for r in query(
             settings, "select episode_id from raw.csc_episodes where _delivery_id = ?", [current])}
@@ -193,7 +196,49 @@ def test_a_changes_feed_keeps_records_a_later_delivery_does_not_carry(pipeline_c
     assert unexpected == 0
 
 
-def test_a_warehouse_landed_before_full_extracts_were_recorded_gets_each_feeds_flag():
+def test_a_full_extract_with_a_rejected_row_or_too_many_records_missing_withdraws_nothing(pipeline_copy):
+    """A rejected row's record would look deleted: such a file updates what it carries and withdraws nothing
+    until a whole one lands. A file lacking over a fifth of the records (here re-keyed wholesale) is blocked."""
+    settings = pipeline_copy
+    source, header, rows = delivered(settings)
+    episode_id, start = header.index("EPISODE_ID"), header.index("START_DATE")
+    before = staged_ids(settings)
+    bad = list(rows[-1])
+    bad[start] = "31/02/2026"  # no such day: rejected at landing
+    deliver(source.parent, "csc_episodes_2026-11-30.csv", header, rows[30:-1] + [bad])
+
+    with dg.instance_for_test() as instance:
+        first = materialize_pipeline(settings, instance, selection=SELECTION)
+        assert first.success, [e.message for e in first.all_events if e.is_failure]
+        _, reason, _ = delivery(settings, "csc_episodes_2026-11-30.csv")
+        assert reason == ("full extract with 1 rows rejected: it withdraws no record from staging until a full "
+                          "extract lands whole")
+        unexpected = differ(staged_ids(settings), before)
+        assert unexpected == 0
+        assert staged_gate(first).metadata["superseded_by_full_extract_rows"].value == 0
+
+        # a whole file, but with 30% of the episodes under new ids: blocked, and staging keeps what it had
+        rekeyed = [list(r) for r in rows]
+        for r in rekeyed[: len(rekeyed) * 3 // 10]:
+            r[episode_id] = f"{r[episode_id]}-X"
+        deliver(source.parent, "csc_episodes_2026-12-31.csv", header, rekeyed)
+        blocked = materialize_pipeline(settings, instance, selection=SELECTION)
+        gate = raw_gate(blocked)
+        assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
+        assert gate.metadata["failed_errors"].value == ["full_extract_withdrawn_share"]
+        unexpected = differ(staged_ids(settings), before)
+        assert unexpected == 0
+
+        # the partner's corrected whole file: the 30 withdrawn episodes leave staging
+        deliver(source.parent, "csc_episodes_2027-01-31.csv", header, rows[30:])
+        fixed = materialize_pipeline(settings, instance, selection=SELECTION)
+        assert fixed.success, [e.message for e in fixed.all_events if e.is_failure]
+        unexpected = differ(staged_ids(settings), {r[episode_id] for r in rows[30:]})
+        assert unexpected == 0
+
+
+def test_a_warehouse_landed_before_full_extracts_were_recorded_flags_no_delivery_full():
+    """Withdrawing starts with the feed's next full extract, judged by the raw gate, not with the upgrade."""
     con = duckdb.connect(":memory:")
     con.execute("create schema raw")
     con.execute("""create table raw._deliveries (delivery_id varchar, feed varchar, file_name varchar,
@@ -204,7 +249,7 @@ def test_a_warehouse_landed_before_full_extracts_were_recorded_gets_each_feeds_f
         ('b', 'csc_persons', 'csc_persons_2026-01-31.csv', 'landed')""")
     ensure_raw_schema(con)
     assert con.execute("select feed, full_extract from raw._deliveries order by feed").fetchall() == [
-        ("csc_episodes", True), ("csc_persons", False)]
+        ("csc_episodes", False), ("csc_persons", False)]
 
 
 def test_the_registry_refuses_an_unknown_extract_kind(tmp_path):

@@ -82,8 +82,10 @@
     (`extract: full` in orchestration/feeds.yml; landing records it in raw._deliveries.full_extract) holds every
     record the source holds, so a record it no longer carries was withdrawn (or its key corrected) at source.
     "Later" is the staging order of deliveries: extract date, then landing time (latest_version_first), so a
-    late resend of an older extract supersedes nothing. A full extract held in quarantine supersedes nothing;
-    a released one does. expectations/staged_gate.py counts these rows as withdrawn.
+    late resend of an older extract supersedes nothing. A full extract with a row rejected at landing supersedes
+    nothing (that row's record would look withdrawn) until one lands whole. A full extract held in quarantine
+    supersedes nothing; a released one does. orchestration/lib/deliveries.py is the same rule in Python (landing's
+    notes, the raw and staged gates).
 #}
 {% macro not_superseded(delivery_id_column='_delivery_id') -%}
     {%- set deliveries = adapter.get_relation(
@@ -102,6 +104,7 @@
                 on later_full.feed = older.feed
                 and later_full.full_extract
                 and later_full.status = 'landed'
+                and later_full.rows_rejected = 0
                 and (coalesce(later_full.extract_date, cast(later_full.landed_at as date)), later_full.landed_at)
                 > (coalesce(older.extract_date, cast(older.landed_at as date)), older.landed_at)
             where older.status = 'landed'

@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from orchestration.lib.deliveries import not_held, withdrawn_records
 from orchestration.lib.feeds import PROVENANCE_COLUMNS, Column, Feed, raw_table_ddl, registry
 
 CHUNK_ROWS = 100_000
@@ -158,14 +159,14 @@ def _add_extract_dates(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _add_full_extract_flags(con: duckdb.DuckDBPyConnection) -> None:
-    """A warehouse landed before full extracts were recorded gets the column, each delivery flagged as its
-    feed's registry entry says now."""
+    """A warehouse landed before full extracts were recorded gets the column."""
     if _scalar(con, "select count(*) from duckdb_columns() where schema_name = 'raw' "
                     "and table_name = '_deliveries' and column_name = 'full_extract'"):
         return
+    # deliveries landed before are not taken as full extracts: a record they lack was never judged withdrawn, so
+    # withdrawing starts with the feed's next full extract, which the raw gate judges and landing's note counts
     con.execute("alter table raw._deliveries add column full_extract boolean")
-    full = [name for name, feed in registry().items() if feed.is_full_extract]
-    con.execute("update raw._deliveries set full_extract = feed in (select unnest(?::varchar[]))", [full])
+    con.execute("update raw._deliveries set full_extract = false")
 
 
 def feed_files(feed: Feed, landing_dir: Path) -> list[Path]:
@@ -199,11 +200,13 @@ def land_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> FileRes
     try:
         for chunk in _parsed_chunks(feed, path, context.notes):
             _write_chunk(con, context, chunk)
+        landed, rejected = context.rows_landed, context.rows_rejected
+        _record_delivery(con, context, path, "landed", "; ".join(context.notes) or None)
         if feed.is_full_extract and not older:  # an older extract withdraws nothing
             context.notes += _withdrawn_note(con, context)
-        landed, rejected = context.rows_landed, context.rows_rejected
+            con.execute("update raw._deliveries set reason = ? where delivery_id = ? and status = 'landed'",
+                        ["; ".join(context.notes) or None, delivery_id])
         note = "; ".join(context.notes) or None
-        _record_delivery(con, context, path, "landed", note)
         con.execute("commit")
         return FileResult(path.name, delivery_id, "landed", landed, rejected, reason=note)
     except LandingError as exc:
@@ -238,10 +241,10 @@ def _landed_before(con, ctx: _Context, path: Path, first_file: str, first_landed
 
 
 def _older_extract_note(con, ctx: _Context) -> list[str]:
-    """A note when this file's extract is older than one already landed (a resend, a late transfer): staging
-    keeps its rows only for records that no later extract carries."""
+    """A note when this file's extract is older than one already landed and not held in quarantine (a resend, a
+    late transfer): staging keeps its rows only for records that no later extract carries."""
     latest = _scalar(con, "select max(coalesce(extract_date, cast(landed_at as date))) from raw._deliveries "
-                          "where feed = ? and status = 'landed'", [ctx.feed.name])
+                          f"where feed = ? and status = 'landed' and {not_held(con, 'delivery_id')}", [ctx.feed.name])
     extracted_on = ctx.extract_date or ctx.loaded_at.date()
     if latest is None or extracted_on >= latest:
         return []
@@ -250,29 +253,15 @@ def _older_extract_note(con, ctx: _Context) -> list[str]:
 
 
 def _withdrawn_note(con, ctx: _Context) -> list[str]:
-    """A full extract's note: how many records that staging read until now it no longer carries (staging drops
-    them: withdrawn or re-keyed at source). Counts only; the raw gate's row count check catches a truncated
-    file. "Until now": deliveries since the previous full extract, neither held in quarantine (macro
-    not_superseded)."""
-    key = ", ".join(f'"{c}"' for c in ctx.feed.record_key_columns)
-    held = ("and delivery_id not in (select delivery_id from raw._quarantined_deliveries where released_at is null)"
-            if _scalar(con, "select count(*) from duckdb_tables() where schema_name = 'raw' "
-                            "and table_name = '_quarantined_deliveries'") else "")
-    withdrawn = _scalar(con, f"""
-        with deliveries as (
-            select delivery_id, full_extract, (coalesce(extract_date, cast(landed_at as date)), landed_at) as position
-            from raw._deliveries where feed = ? and status = 'landed' and delivery_id <> ? {held}
-        ),
-        staged as (
-            select delivery_id from deliveries
-            where position >= coalesce((select max(position) from deliveries where full_extract), position)
-        )
-        select count(*) from (
-            select distinct {key} from {ctx.feed.raw_table} semi join staged on _delivery_id = staged.delivery_id
-            except
-            select distinct {key} from {ctx.feed.raw_table} where _delivery_id = ?)""",
-                        [ctx.feed.name, ctx.delivery_id, ctx.delivery_id])
-    return [f"full extract: {withdrawn} records staged until now are not in it and leave staging"] if withdrawn else []
+    """A full extract's note (counts only): how many records staged until now it does not carry, which leave
+    staging once the raw gate passes it (withdrawn or re-keyed at source; the gate's full_extract_withdrawn_share
+    blocks a file that drops too many); or, when rows were rejected, that it withdraws nothing yet."""
+    if ctx.rows_rejected:
+        return [f"full extract with {ctx.rows_rejected} rows rejected: it withdraws no record from staging until a "
+                "full extract lands whole"]
+    _, withdrawn = withdrawn_records(con, ctx.feed, ctx.delivery_id)
+    return [f"full extract: {withdrawn} records staged until now are not in it and leave staging once the raw "
+            "gate passes it"] if withdrawn else []
 
 
 def _next_loaded_at(con: duckdb.DuckDBPyConnection, feed: Feed) -> dt.datetime:
