@@ -38,8 +38,9 @@ def delivery_results(settings, delivery_id: str, expectation: str) -> list[tuple
 
 
 def last_run_measurements(settings) -> dict[str, float]:
-    """metric -> value the raw gate measured in its latest run."""
-    [(run_id,)] = query(settings, "select run_id from quality.validation_results order by validated_at desc limit 1")
+    """metric -> value the raw gate measured in its latest run (the last results written: validated_at has whole
+    seconds, and two runs can share one)."""
+    [(run_id,)] = query(settings, "select run_id from quality.validation_results order by rowid desc limit 1")
     return dict(query(settings, "select metric, value from quality.gate_measurements where run_id = ?", [run_id]))
 
 
