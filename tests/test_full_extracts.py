@@ -21,20 +21,13 @@ from orchestration.defs.landing.loader import ensure_raw_schema
 from orchestration.lib.feeds import RegistryError, load_registry, registry
 from orchestration.lib.settings import Settings
 from tests.conftest import materialize_pipeline
+from tests.test_gates import query
 
 EPISODES = registry()["csc_episodes"]
 LANDING = landing_asset_key(EPISODES.name)
 STAGING = dg.AssetKey(["staging", "stg_social_care__episodes"])
 SELECTION = [LANDING, STAGING]
 STAGED_IDS = "select episode_id from staging.stg_social_care__episodes"
-
-
-def query(settings: Settings, sql: str, params=()) -> list[tuple]:
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def staged_ids(settings: Settings) -> set[str]:
