@@ -1,12 +1,12 @@
 """The raw gate: one per feed, generated from the feed registry (orchestration/feeds.yml).
 
-Whole table (raw.<feed>): columns present with the registry's types; required columns not null (on the rows
-staging reads: a delivery held in quarantine is left out, so its rows cannot block the feed again).
+Whole table (raw.<feed>): columns present with the registry's types; a warning for nulls in required columns
+among the rows staging reads (rows landed before the column became required, or in a released delivery).
 Each delivery (a landed file of the feed in raw._deliveries, and its rows in raw.<feed>), judged on its own
-rows: every delivery landed since the gate last judged one, and the newest at every run. Non-empty; row
-count against the previous delivery that is not quarantined; reject share; for a full extract, the share of
-the records staged until now that it lacks (they would leave staging); dates of birth plausible; event dates
-within the delivery window; codes in the registry's code list; identifier formats.
+rows: every delivery landed since the gate last judged one, and the newest at every run. Non-empty; required
+columns not null; row count against the previous delivery that is not quarantined; reject share; for a full
+extract, the share of the records staged until now that it lacks (they would leave staging); dates of birth
+plausible; event dates within the delivery window; codes in the registry's code list; identifier formats.
 
 Deliveries are ordered as staging orders a record's versions (macro latest_version_first): by extract date (the
 date in the file name, raw._deliveries.extract_date, else the landing day), then landing time. The newest is the
@@ -165,7 +165,10 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
     held = {d for d, is_held in decided.items() if is_held}
 
     # --- whole table: required columns not null ---------------------------------------------------
-    # judged on the rows staging reads: a held delivery's nulls blocked the run that quarantined it, not later ones
+    # A warning, on the rows staging reads: landing rejects a row without a required value, so nulls here were
+    # landed before the column became required, or are in a delivery an engineer released. A delivery's own nulls
+    # are an error of that delivery (required_not_null, below: judged once, quarantined); blocking every run for
+    # rows already judged would hold the feed until someone deleted history.
     table_rows = 0
     if found:
         required = [c for c in feed.required_columns if c.raw_name in usable]
@@ -181,7 +184,7 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
             metric = f"{c.raw_name}__null_count"
             metrics[metric] = nulls
             observed[metric] = f"{nulls} of {table_rows - rows_held} rows null{held_note}"
-            checks.append(Check("required_not_null", c.raw_name, ERROR, metric, "null count = 0", max_value=0))
+            checks.append(_required_in_staged_rows(c.raw_name, metric))
 
     # --- deliveries: each judged on its own rows ---------------------------------------------------------
     # In staging's order (landed_deliveries: extract date, then landing time), so the feed's newest delivery is
@@ -264,6 +267,10 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
     )
 
 
+def _required_in_staged_rows(column: str, metric: str) -> Check:
+    return Check("required_not_null_in_staged_rows", column, WARNING, metric, "null count = 0", max_value=0)
+
+
 HELD_METRIC = "held_newest_deliveries__rows"
 # a warning, not an error: the run that quarantined the delivery blocked already; later runs go on without its rows
 _HELD_NEWEST = Check("delivery_held_in_quarantine", None, WARNING, HELD_METRIC,
@@ -340,6 +347,13 @@ def _content_measures(feed: Feed, usable: dict) -> list[tuple[str, str, str, lis
     content: list[tuple[str, str, str, list[Check]]] = []
     for name, column in usable.items():
         q = f'r."{name}"'
+        if column.required:  # landing rejects such rows, unless the column became required after they landed
+            metric = f"{name}__null_share"
+            # rows of the delivery only (an empty delivery's left join gives one all-null row)
+            content.append((metric, f"count(*) filter (where r._delivery_id is not null and {q} is null)",
+                            "count(r._delivery_id)", [
+                Check("required_not_null", name, ERROR, metric, "share = 0 (a required value missing)", max_value=0,
+                      scope=DELIVERY_SCOPE)]))
         if column.type in {"date", "timestamp"}:
             day = f"cast({q} as date)"
             if is_dob(name):

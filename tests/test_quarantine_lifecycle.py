@@ -164,7 +164,9 @@ def gate_run(settings: Settings):
     return evaluation, materialised(result), result.run_id
 
 
-def test_nulls_in_a_held_delivery_block_the_run_that_quarantines_it_only(tmp_path):
+def test_nulls_in_a_delivery_block_the_run_that_quarantines_it_only(tmp_path):
+    """The delivery's own required_not_null is an error of that delivery: it blocks once and is quarantined. The
+    whole-table count of nulls among the rows staging reads only warns: those rows were judged already."""
     settings = Settings(data_dir=tmp_path)
     deliver(settings, "csc_persons_2026-01-31.csv", [person(i, uprn=str(100000 + i)) for i in range(100)])
     assert gate_run(settings)[0].passed
@@ -179,12 +181,17 @@ def test_nulls_in_a_held_delivery_block_the_run_that_quarantines_it_only(tmp_pat
     assert second.severity == dg.AssetCheckSeverity.WARN and persons_downstream.key in downstream
     assert listed(second, "failed_warnings") == ["delivery_held_in_quarantine"]
     assert query(settings, """select observed_value from quality.validation_results where run_id = ?
-                              and expectation = 'required_not_null' and "column" = 'uprn'""", [run_id]) == [
-        ("0 of 100 rows null (40 rows held in quarantine not counted)",)]
+                              and expectation = 'required_not_null_in_staged_rows' and "column" = 'uprn'""",
+                 [run_id]) == [("0 of 100 rows null (40 rows held in quarantine not counted)",)]
 
-    # released, its rows count again in the whole-table checks (the release lets them into staging) but the
-    # delivery is not judged nor quarantined again
+    # released: its rows count again in the whole-table check (the release lets them into staging), which warns
+    # and blocks nothing (the engineer decided the rows are usable); the delivery is not judged nor quarantined again
     release(settings, held)
-    third, downstream, _ = gate_run(settings)
-    assert listed(third, "failed_errors") == ["required_not_null(uprn)"] and persons_downstream.key not in downstream
+    third, downstream, run_id = gate_run(settings)
+    assert third.severity == dg.AssetCheckSeverity.WARN and persons_downstream.key in downstream
+    assert listed(third, "failed_warnings") == ["required_not_null_in_staged_rows(uprn)"]
+    assert not listed(third, "failed_errors")
     assert third.metadata["deliveries_judged"].value == 0 and quarantine_records(settings) == [(held, True)]
+    assert query(settings, """select observed_value from quality.validation_results where run_id = ?
+                              and expectation = 'required_not_null_in_staged_rows' and "column" = 'uprn'""",
+                 [run_id]) == [("40 of 140 rows null",)]
