@@ -54,7 +54,7 @@ GATE = "raw_gate"
 ROW_SHARE_ERROR = 0.01  # DOBs, event dates, codes: error when more than 1% of the delivery's non-null values fail
 IDENTIFIER_WARNING_SHARE = 0.01  # identifier formats: warning when more than 1% are malformed (sources mistype some)
 IDENTIFIER_ERROR_SHARE = 0.50  # ... error when most are: the column holds something else (shifted/mapped wrongly)
-ROW_COUNT_ERROR_RATIO = 0.60  # latest delivery under 60% of the previous one's rows: error
+ROW_COUNT_ERROR_RATIO = 0.60  # a full extract under 60% of the previous delivery's rows: error
 ROW_COUNT_WARNING_BAND = (0.80, 1.50)  # outside 80%..150% of the previous one: warning
 REJECT_WARNING_SHARE = 0.01  # share of the latest file's rows rejected at landing
 # A full extract (extract: full) withdraws from staging the records it no longer carries: a file without a fifth
@@ -237,7 +237,7 @@ def plan_raw_gate(con: duckdb.DuckDBPyConnection, target: str, *, feed: Feed | N
                       if overtaken is None and _is_full_extract(con, delivery) and not delivery.rows_rejected
                       else None)
         own_metrics, own_observed, templates = _delivery_measures(delivery, baseline, content, values, overtaken,
-                                                                  withdrawal)
+                                                                  withdrawal, feed.is_full_extract)
         own = [replace(c, metric=prefix + c.metric, delivery_id=delivery.delivery_id) for c in templates]
         metrics |= {prefix + m: v for m, v in own_metrics.items()}
         observed |= {prefix + m: text for m, text in own_observed.items()}
@@ -287,11 +287,13 @@ def _is_full_extract(con: duckdb.DuckDBPyConnection, delivery: Delivery) -> bool
 
 
 def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: list, values: list,
-                       overtaken: Delivery | None = None, withdrawal: tuple[int, int] | None = None
-                       ) -> tuple[dict[str, object], dict[str, str], list[Check]]:
+                       overtaken: Delivery | None = None, withdrawal: tuple[int, int] | None = None,
+                       full_extract: bool = True) -> tuple[dict[str, object], dict[str, str], list[Check]]:
     """One delivery's metrics, their display text and its checks (plain metric names). `overtaken`: a newer
     extract landed before this one (it is a late older extract), named in the display text. `withdrawal`: for a
-    full extract, (records staged before it, of them not in it: they leave staging once it passes)."""
+    full extract, (records staged before it, of them not in it: they leave staging once it passes). A short
+    delivery is an error only for a full extract (a register that shrinks was cut short); a changes feed's files
+    vary with activity, and its first is usually the whole history, so for it the row count only warns."""
     metrics: dict[str, object] = {"latest_delivery__rows_landed": delivery.rows_landed}
     late = (f" (an older extract, dated {delivery.extracted_on}, than {overtaken.delivery_id} dated "
             f"{overtaken.extracted_on}, landed before it: staging keeps its versions only of records no later "
@@ -315,12 +317,12 @@ def _delivery_measures(delivery: Delivery, baseline: Delivery | None, content: l
                                                   f"in the previous delivery not quarantined, {baseline.delivery_id} "
                                                   f"dated {baseline.extracted_on})")
         low, high = ROW_COUNT_WARNING_BAND
-        checks += [
-            Check("row_count_vs_previous", None, ERROR, "latest_delivery__row_ratio",
-                  f"ratio >= {ROW_COUNT_ERROR_RATIO}", min_value=ROW_COUNT_ERROR_RATIO, scope=DELIVERY_SCOPE),
-            Check("row_count_vs_previous", None, WARNING, "latest_delivery__row_ratio",
-                  f"{low} <= ratio <= {high}", min_value=low, max_value=high, scope=DELIVERY_SCOPE),
-        ]
+        if full_extract:
+            checks.append(Check("row_count_vs_previous", None, ERROR, "latest_delivery__row_ratio",
+                                f"ratio >= {ROW_COUNT_ERROR_RATIO}", min_value=ROW_COUNT_ERROR_RATIO,
+                                scope=DELIVERY_SCOPE))
+        checks.append(Check("row_count_vs_previous", None, WARNING, "latest_delivery__row_ratio",
+                            f"{low} <= ratio <= {high}", min_value=low, max_value=high, scope=DELIVERY_SCOPE))
     if withdrawal is not None and withdrawal[0] > 0:
         staged, withdrawn = withdrawal
         metrics["latest_delivery__withdrawn_share"] = share(withdrawn, staged)

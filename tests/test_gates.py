@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import random
 import re
+from dataclasses import replace
 
 import dagster as dg
 import duckdb
@@ -18,7 +19,7 @@ from expectations.identifiers import is_valid, valid_sql
 from expectations.staged_gate import raw_record_keys, staging_models
 from orchestration.defs.landing.assets import landing_asset_key, landing_assets
 from orchestration.defs.landing.loader import land_feed
-from orchestration.defs.quality.checks import quality_checks, raw_gate_checks
+from orchestration.defs.quality.checks import build_raw_gate_check, quality_checks, raw_gate_checks
 from orchestration.lib.feeds import registry
 from orchestration.lib.resources import build_resources
 from orchestration.lib.settings import REPO_ROOT, Settings
@@ -26,7 +27,11 @@ from tests.conftest import materialize_pipeline
 
 PERSONS = registry()["csc_persons"]  # csv: DOB, GENDER codes, POSTCODE, NHS_NUMBER, RECORD_UPDATED
 LANDING = next(a for a in landing_assets if a.key == landing_asset_key(PERSONS.name))
-GATE = next(c for c in raw_gate_checks if next(iter(c.check_keys)).asset_key == LANDING.key)
+REGISTRY_GATE = next(c for c in raw_gate_checks if next(iter(c.check_keys)).asset_key == LANDING.key)
+# The gate as it is for a feed sending full extracts, where a short delivery is an error (a register that shrinks
+# was cut short); csc_persons sends changes, whose row counts only warn (test_a_short_changes_delivery_only_warns).
+# Landing still flags these deliveries as changes, so no record is withdrawn.
+GATE = build_raw_gate_check(replace(PERSONS, extract="full"))
 
 
 @dg.asset(deps=[landing_asset_key(PERSONS.name)])
@@ -156,6 +161,21 @@ def test_unknown_code_blocks_naming_the_column(settings):
     [(observed,)] = query(settings, """select observed_value from quality.validation_results
                                        where expectation = 'code_in_list' and severity = 'error'""")
     assert observed.endswith("(10 of 100 values)")
+
+
+def test_a_short_changes_delivery_only_warns(settings):
+    """A changes feed's file holds what changed since the last: its size follows activity, and its first file is
+    usually the whole history, so next month's much smaller file is no reason to block the feed."""
+    assert not PERSONS.is_full_extract
+    write_persons(settings, "csc_persons_2026-01-31.csv", good_rows(200))
+    write_persons(settings, "csc_persons_2026-02-28.csv", good_rows(10, start=1000))
+    result = dg.materialize([LANDING, REGISTRY_GATE, persons_downstream], resources=build_resources(settings),
+                            raise_on_error=False)
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN and not failed(evaluation, "errors")
+    assert failed(evaluation, "warnings") == {"row_count_vs_previous"}
+    assert persons_downstream.key in {e.asset_key for e in result.get_asset_materialization_events()}
+    assert not quarantined(settings)
 
 
 def test_a_delivery_with_half_the_usual_rows_blocks(settings):

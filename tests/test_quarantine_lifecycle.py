@@ -18,12 +18,21 @@ from orchestration.defs.quality.checks import build_raw_gate_check
 from orchestration.lib.feeds import registry
 from orchestration.lib.resources import build_resources
 from orchestration.lib.settings import Settings
-from tests.conftest import materialize_pipeline
+from tests.conftest import materialize_pipeline, pipeline_graph
 
 PERSONS = registry()["csc_persons"]
 LANDING = next(a for a in landing_assets if a.key == landing_asset_key(PERSONS.name))
 STAGING = dg.AssetKey(["staging", "stg_social_care__persons"])
 SHORT_FILE = "csc_persons_2026-10-31.csv"  # a later extract date than the built pipeline's delivery
+# csc_persons sends changes, whose row counts only warn; these tests run its raw gate as for a full extract, where
+# a short delivery is an error (landing still flags the deliveries as changes: nothing is withdrawn)
+FULL_EXTRACT_GATE = build_raw_gate_check(replace(PERSONS, extract="full"))
+
+
+def graph_with_full_extract_gate() -> list:
+    """The pipeline's graph with csc_persons' raw gate as for a full extract."""
+    return [node for node in pipeline_graph() if not (isinstance(node, dg.AssetChecksDefinition) and any(
+        key.asset_key == LANDING.key and key.name == "raw_gate" for key in node.check_keys))] + [FULL_EXTRACT_GATE]
 
 
 def query(settings: Settings, sql: str, params=()) -> list[tuple]:
@@ -75,10 +84,10 @@ def test_a_short_delivery_blocks_once_then_stages_without_its_rows_and_a_release
         csv.writer(handle).writerows([header, *rows[: len(rows) * 2 // 5]])
     staged = "select count(*), sum(hash(record_key, source_delivery_id)) from staging.stg_social_care__persons"
     staged_before = query(settings, staged)
-    selection = [LANDING.key, STAGING]
+    selection, graph = [LANDING.key, STAGING], graph_with_full_extract_gate()
 
     with dg.instance_for_test() as instance:
-        first = materialize_pipeline(settings, instance, selection=selection)
+        first = materialize_pipeline(settings, instance, selection=selection, graph=graph)
         [(short, short_rows)] = query(settings, "select delivery_id, rows_landed from raw._deliveries "
                                                 "where file_name = ?", [SHORT_FILE])
         from_short = ("select count(*) from staging.stg_social_care__persons where source_delivery_id = "
@@ -93,7 +102,7 @@ def test_a_short_delivery_blocks_once_then_stages_without_its_rows_and_a_release
         assert quarantine_records(settings) == [(short, False)]
 
         # run 2: the held delivery is not judged again and blocks nothing; the gate warns, naming it
-        second = materialize_pipeline(settings, instance, selection=selection)
+        second = materialize_pipeline(settings, instance, selection=selection, graph=graph)
         assert second.success, [e.message for e in second.all_events if e.is_failure]
         gate = raw_gate(second)
         assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
@@ -120,7 +129,7 @@ def test_a_short_delivery_blocks_once_then_stages_without_its_rows_and_a_release
         # run 3, after the release: the rows are staged (each the newest version of its record), the delivery is
         # neither judged nor quarantined again, and the gate passes
         release(settings, short)
-        third = materialize_pipeline(settings, instance, selection=selection)
+        third = materialize_pipeline(settings, instance, selection=selection, graph=graph)
         assert third.success, [e.message for e in third.all_events if e.is_failure]
         gate = raw_gate(third)
         assert gate.passed and gate.metadata["deliveries_judged"].value == 0
@@ -134,8 +143,8 @@ def test_a_short_delivery_blocks_once_then_stages_without_its_rows_and_a_release
 # --- whole-table checks judge the rows staging reads -------------------------------------------------------
 
 # The registry as it would be after UPRN became required: rows landed before may hold nulls there.
-UPRN_REQUIRED = replace(PERSONS, columns=tuple(replace(c, required=c.name == "UPRN" or c.required)
-                                               for c in PERSONS.columns))
+UPRN_REQUIRED = replace(PERSONS, extract="full", columns=tuple(replace(c, required=c.name == "UPRN" or c.required)
+                                                               for c in PERSONS.columns))
 GATE_UPRN_REQUIRED = build_raw_gate_check(UPRN_REQUIRED)
 
 
