@@ -411,28 +411,52 @@ def build_analyst_copy(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymi
     return AnalystCopy(tables=tables, views=views, references=references, export=export_analyst_database(con, path))
 
 
-def stale_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser) -> int:
-    """Families whose reference in the analyst copy (restricted.pseudonyms) is not the one the register gives them
-    now; 0 when the analyst copy has not been built."""
+def exported_family_refs(path: Path) -> set[str] | None:
+    """Every family_ref in the analyst tables of the analysts' file at `path`, read-only; None when the file is
+    missing or cannot be read (held open for writing, half-copied): the copy is then not known to be current."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except (duckdb.Error, OSError):
+        return None
+    try:
+        tables = [t for (t,) in con.execute(
+            "select distinct table_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and column_name = 'family_ref'", [ANALYST]).fetchall()]
+        return {r for t in tables for (r,) in con.execute(
+            f"select distinct family_ref from {ANALYST}.{_quote(t)} where family_ref is not null").fetchall()}
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def stale_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser, path: Path) -> int:
+    """Families (of restricted.pseudonyms) whose reference from the register now is not the one the warehouse's
+    copy gives them, or is not found in the analysts' file at `path`: what analysts read, so a rebuild whose
+    export failed (the file held open on a Windows share, a full disk) is still stale on the next check. 0 when
+    the analyst copy has not been built."""
     from expectations.framework import table_exists
 
     if not table_exists(con, RESTRICTED, "pseudonyms"):
         return 0
     ref = reference_function(con, pseudonymiser)
-    return sum(ref("family", internal_id) != given for internal_id, given in con.execute(
+    in_file = exported_family_refs(path) or set()
+    return sum(ref("family", internal_id) != given or given not in in_file for internal_id, given in con.execute(
         f"select internal_id, ref from {RESTRICTED}.pseudonyms where kind = 'family'").fetchall())
 
 
-def refresh_analyst_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser, path: Path) -> int:
+def refresh_analyst_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser,
+                                path: Path) -> tuple[int, AnalystCopy | None]:
     """After a period's returns registered their family refs: rebuild the analyst copy (build_analyst_copy) when
-    any family in it has another reference than the register's, so analysts never see a family under a reference
-    the returns did not send. analyst/schema is built by the warehouse build, before the returns; without this a
-    family whose internal id changed since the last built quarter would show HMAC(new id) until the next build.
-    Returns the families whose reference changed (0: nothing rewritten, the file untouched)."""
-    stale = stale_family_refs(con, pseudonymiser)
-    if stale:
-        build_analyst_copy(con, pseudonymiser, path)
-    return stale
+    any family in it, or in the analysts' file, has another reference than the register's. analyst/schema is
+    built by the warehouse build, before the returns; without this a family whose internal id changed since the
+    last built quarter would show HMAC(new id) until the next build. Returns the families whose reference was
+    stale and the copy built (0, None: nothing rewritten, the file untouched); a failed build raises."""
+    stale = stale_family_refs(con, pseudonymiser, path)
+    return stale, (build_analyst_copy(con, pseudonymiser, path) if stale else None)
 
 
 def export_analyst_database(con: duckdb.DuckDBPyConnection, path: Path) -> Path:

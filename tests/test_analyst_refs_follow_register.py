@@ -13,12 +13,14 @@ Synthetic values only; assertions compare refs and counts, and print no row.
 
 from __future__ import annotations
 
+import logging
+
 import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
 
-from orchestration.defs.returns.assets import ANALYST_SCHEMA, returns_assets, returns_checks
+from orchestration.defs.returns.assets import ANALYST_SCHEMA, outbox_key, return_key, returns_assets, returns_checks
 from returns.schemas import ANALYST_DATABASE_FILE
 from returns.writers import sha256_file
 from tests.test_family_ref_continuity import PSEUDONYMISER, Q2, Q3, fpd, redeliver
@@ -120,3 +122,59 @@ def test_the_quarters_workbook_finds_every_reported_family(quarter_after_an_id_c
 def test_a_rerun_with_nothing_changed_leaves_the_analysts_file_alone(quarter_after_an_id_change):
     settings, _, _, after_q3 = quarter_after_an_id_change
     assert sha256_file(analyst_file(settings)) == after_q3
+
+
+def test_a_return_that_rebuilt_the_copy_records_an_analyst_schema_materialisation(quarter_after_an_id_change):
+    # the warehouse build's asset is not in the returns run: the rebuild it did is recorded under its key
+    _, runs, _, _ = quarter_after_an_id_change
+    rebuilt = [e for e in runs["q3"].all_events if e.is_step_materialization and e.asset_key == ANALYST_SCHEMA]
+    assert len(rebuilt) == 1  # the first return rebuilt it; the others found it current
+    assert [e for e in runs["q3_again"].all_events
+            if e.is_step_materialization and e.asset_key == ANALYST_SCHEMA] == []
+
+
+def warnings_of(instance, result) -> list[str]:
+    return [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+
+
+def test_a_failed_export_warns_keeps_the_return_and_is_retried_by_the_next_run(tmp_path, monkeypatch):
+    """The analysts' file cannot be replaced once (held open on a Windows share): the return and its files still
+    succeed, with a warning; the warehouse's copy is then current but the file is not, and the next run (the
+    workbook's own, which may come before or after the returns') finds that and rewrites the file."""
+    import returns.schemas as schemas
+
+    monkeypatch.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+    settings = make_settings(tmp_path / "data")
+    with dg.instance_for_test() as instance:
+        assert build_analyst(settings).success and materialize_quarter(settings, instance, Q2).success
+        redeliver(settings.warehouse)
+        assert build_analyst(settings).success
+        stale_ref = pseudonym_of(settings)["F02b"]
+        export, failures = schemas.export_analyst_database, []
+
+        def export_once_failing(con, path):
+            if not failures:
+                failures.append(path)
+                raise PermissionError(13, "Permission denied")
+            return export(con, path)
+
+        monkeypatch.setattr(schemas, "export_analyst_database", export_once_failing)
+        fpd_only = dg.AssetSelection.assets(return_key("family_progress_data"), outbox_key("family_progress_data"))
+        first = dg.materialize([*returns_assets, *returns_checks], resources=resources(settings), instance=instance,
+                               partition_key=Q3.partition_key, raise_on_error=False,
+                               selection=fpd_only.without_checks())
+        assert first.success and len(failures) == 1
+        assert any("rebuilding the analyst copy" in w and "PermissionError" in w for w in warnings_of(instance, first))
+        assert (settings.outbox_dir / Q3.label / "manifest.json").is_file()  # the return's files were written
+        reported = set(q3_ref_of_case(settings).values())
+        assert stale_ref in family_refs_in(analyst_file(settings))  # the analysts still read the old ref
+        assert not reported <= family_refs_in(analyst_file(settings))
+        assert pseudonym_of(settings)["F02b"] != stale_ref  # while the warehouse's copy is already current
+
+        workbook = dg.AssetSelection.assets(outbox_key("analyst_workbook"))
+        second = dg.materialize([*returns_assets, *returns_checks], resources=resources(settings), instance=instance,
+                                partition_key=Q3.partition_key, raise_on_error=False, selection=workbook)
+        assert second.success and len(failures) == 1
+        in_file = family_refs_in(analyst_file(settings))
+        assert reported <= in_file and stale_ref not in in_file
+        assert [e for e in second.all_events if e.is_step_materialization and e.asset_key == ANALYST_SCHEMA]

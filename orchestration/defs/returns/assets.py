@@ -8,7 +8,8 @@
         -> extract_gate               blocking check: the rows against returns/specs/<return>.yml (GX)
     outbox/<return>        [quarter]  CSV + XLSX in outbox/<period>/ (the NIS in outbox/<period>/restricted/)
                                       and the return's entry in outbox/<period>/manifest.json
-    outbox/analyst_workbook [quarter] outbox/<period>/analyst_workbook_<period>.xlsx
+    outbox/analyst_workbook [quarter] outbox/<period>/analyst_workbook_<period>.xlsx (the analyst copy refreshed
+                                      first, as by a return)
 
 A failed gate skips its outbox asset: the files already in the outbox stay as they were.
 
@@ -121,15 +122,30 @@ def analyst_database_path(settings: SettingsResource) -> Path:
 
 def refresh_analyst_refs(context: dg.AssetExecutionContext, con, settings: SettingsResource,
                          pseudonym_key: PseudonymKeyResource, what: str) -> int:
-    """After a return registered the period's family refs: the analyst copy (built by the warehouse build, before
-    the returns) rebuilt when a family's ref in it is not the register's (refresh_analyst_family_refs), so the
-    analyst tables, the analysts' file and the period's workbook name families as the returns did."""
+    """After a return registered the period's family refs, and before the workbook: the analyst copy (built by
+    the warehouse build, before the returns) rebuilt when a family's ref in it or in the analysts' file is not
+    the register's (refresh_analyst_family_refs), so the analyst tables, the analysts' file and the period's
+    workbook name families as the returns did. A failed rebuild only warns: the return's rows are stored and its
+    files still to write; the next returns run or warehouse build finds the copy stale and retries. Returns the
+    families refreshed."""
     from returns.schemas import refresh_analyst_family_refs
 
-    changed = refresh_analyst_family_refs(con, pseudonym_key.pseudonymiser(), analyst_database_path(settings))
-    if changed:
+    try:
+        changed, built = refresh_analyst_family_refs(con, pseudonym_key.pseudonymiser(),
+                                                     analyst_database_path(settings))
+    except Exception as error:  # whatever failed (the file held open, a full disk), the return stands
+        # the exception's class only: its text could quote a value
+        context.log.warning(f"{what}: rebuilding the analyst copy, whose family references differ from the "
+                            f"register, failed ({type(error).__name__}); analysts may see old references until "
+                            "the next returns run or warehouse build retries")
+        return 0
+    if built is not None:
         context.log.info(f"{what}: the analyst copy was rebuilt: {changed} family reference(s) now follow the "
                          "register")
+        # analyst/schema is not this run's asset: record its new version where the warehouse build would
+        context.log_event(dg.AssetMaterialization(asset_key=ANALYST_SCHEMA, metadata=safe_metadata({
+            "analyst_tables": built.tables, "restricted_views": built.views, "references": built.references,
+            "analyst_database": built.export.name, "family_refs_refreshed": changed, "rebuilt_by": what})))
     return changed
 
 
@@ -233,13 +249,15 @@ def analyst_workbook(context: dg.AssetExecutionContext, duckdb: DuckDBResource, 
     period = period_from_key(context.partition_key)
     gates = check_upstream_gates(context, duckdb, f"{WORKBOOK_NAME} for {period.label}")
     with warehouse_connection(duckdb) as con:
+        # its own run may come before the quarter's returns' (schedules.py): refs as the register gives them
+        refreshed = refresh_analyst_refs(context, con, settings, pseudonym_key, f"{WORKBOOK_NAME} for {period.label}")
         written, sheet_rows = write_analyst_workbook(con, cfg.outbox_dir, period)
     update_manifest(cfg.outbox_dir, period, WORKBOOK_NAME, [written], spec_version=WORKBOOK_VERSION,
                     run_id=context.run.run_id, extra={"restricted": False, "pseudonym_key": pseudonym_key.source,
                                                       "sheet_rows": sheet_rows, "gates": gates.as_record()})
     return dg.MaterializeResult(metadata=safe_metadata({
         "period": period.label, "file": written.relative, "sha256": written.sha256, "sheet_rows": sheet_rows,
-        **gate_metadata(gates)}))
+        "analyst_family_refs_refreshed": refreshed, **gate_metadata(gates)}))
 
 
 return_assets = [build_return_asset(name) for name in RETURN_NAMES]
