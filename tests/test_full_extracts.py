@@ -95,7 +95,7 @@ def test_a_full_extract_withdraws_the_records_it_no_longer_carries_and_a_late_ol
         assert first.success, [e.message for e in first.all_events if e.is_failure]
         current, reason, full = delivery(settings, "csc_episodes_2026-12-31.csv")
         gone = len((withdrawn | old_keys) & before)
-        assert full and reason == (f"full extract: {gone} records staged until now are not in it and leave staging "
+        assert full and reason == (f"full extract: {gone} records staged until now not in it, which leave staging "
                                    "once the raw gate passes it")
         after = staged_ids(settings)
         new_keys = {r[episode_id] for r in rekeyed} & {r[0] for r in query(
@@ -165,6 +165,15 @@ def test_a_truncated_full_extract_withdraws_nothing_while_held_and_everything_it
         assert gate.passed and gate.metadata["superseded_by_full_extract_rows"].value == original_rows
 
 
+def test_a_feeds_first_full_extract_carries_no_withdrawal_note(warehouse):
+    """The first delivery withdraws nothing, rejected rows or not: its reason says nothing about withdrawing."""
+    con, _ = warehouse
+    firsts = con.execute("""select count(*), count(*) filter (where reason like '%full extract%'),
+                                   count(*) filter (where rows_rejected > 0)
+                            from raw._deliveries where full_extract""").fetchall()[0]
+    assert firsts[0] == 4 and firsts[1] == 0 and firsts[2] > 0
+
+
 def test_a_changes_feed_keeps_records_a_later_delivery_does_not_carry(pipeline_copy):
     """csc_persons sends the records changed since its last extract: a person absent from it stays staged."""
     settings = pipeline_copy
@@ -204,7 +213,7 @@ def test_a_full_extract_with_a_rejected_row_or_too_many_records_missing_withdraw
         first = materialize_pipeline(settings, instance, selection=SELECTION)
         assert first.success, [e.message for e in first.all_events if e.is_failure]
         _, reason, _ = delivery(settings, "csc_episodes_2026-11-30.csv")
-        assert reason == ("full extract with 1 rows rejected: it withdraws no record from staging until a full "
+        assert reason == ("full extract with 1 row rejected: it withdraws no record from staging until a full "
                           "extract lands whole")
         unexpected = differ(staged_ids(settings), before)
         assert unexpected == 0

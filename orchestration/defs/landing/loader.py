@@ -256,12 +256,18 @@ def _withdrawn_note(con, ctx: _Context) -> list[str]:
     """A full extract's note (counts only): how many records staged until now it does not carry, which leave
     staging once the raw gate passes it (withdrawn or re-keyed at source; the gate's full_extract_withdrawn_share
     blocks a file that drops too many); or, when rows were rejected, that it withdraws nothing yet."""
+    staged, withdrawn = withdrawn_records(con, ctx.feed, ctx.delivery_id)
+    if not staged:  # the feed's first delivery: nothing to withdraw
+        return []
     if ctx.rows_rejected:
-        return [f"full extract with {ctx.rows_rejected} rows rejected: it withdraws no record from staging until a "
-                "full extract lands whole"]
-    _, withdrawn = withdrawn_records(con, ctx.feed, ctx.delivery_id)
-    return [f"full extract: {withdrawn} records staged until now are not in it and leave staging once the raw "
-            "gate passes it"] if withdrawn else []
+        return [f"full extract with {_count(ctx.rows_rejected, 'row')} rejected: it withdraws no record from staging "
+                "until a full extract lands whole"]
+    return [f"full extract: {_count(withdrawn, 'record')} staged until now not in it, which leave staging once the "
+            "raw gate passes it"] if withdrawn else []
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _next_loaded_at(con: duckdb.DuckDBPyConnection, feed: Feed) -> dt.datetime:
