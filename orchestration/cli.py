@@ -300,6 +300,60 @@ def cmd_review_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    """The deliveries the raw gate quarantined: held first (their rows are out of staging), then released."""
+    import duckdb
+
+    con = _connect_for_review(duckdb, get_settings().warehouse, "quarantine list", read_only=True)
+    if con is None:
+        return 2
+    try:
+        if not con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
+                           "and table_name = '_quarantined_deliveries'").fetchall()[0][0]:
+            _log("no delivery has been quarantined")
+            return 0
+        frame = con.execute("""
+            select delivery_id, feed, file_name, failed_expectations, rows_landed, quarantined_at,
+                   case when released_at is null then 'held' else 'released ' || strftime(released_at, '%Y-%m-%d %H:%M')
+                   end as status
+            from raw._quarantined_deliveries
+            where released_at is null or not ?
+            order by released_at is not null, quarantined_at""", [args.held]).df()
+    finally:
+        con.close()
+    print(frame.to_string(index=False) if len(frame) else "no delivery held in quarantine")
+    return 0
+
+
+def cmd_quarantine_release(args: argparse.Namespace) -> int:
+    """Release a held delivery (the partner confirmed its rows: the engineer's decision, recorded with who and
+    when). Its rows are staged at the next warehouse build; it is not judged nor quarantined again."""
+    import getpass
+
+    import duckdb
+
+    con = _connect_for_review(duckdb, get_settings().warehouse, "quarantine release")
+    if con is None:
+        return 2
+    try:
+        held = con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
+                           "and table_name = '_quarantined_deliveries'").fetchall()[0][0] and con.execute(
+            "select count(*) from raw._quarantined_deliveries where delivery_id = ? and released_at is null",
+            [args.delivery_id]).fetchall()[0][0]
+        if not held:
+            print(f"familyhub quarantine release: {args.delivery_id} is not held in quarantine (see `familyhub "
+                  "quarantine list`): nothing was changed", file=sys.stderr)
+            return 2
+        con.execute("alter table raw._quarantined_deliveries add column if not exists released_by varchar")
+        con.execute("update raw._quarantined_deliveries set released_at = current_timestamp, released_by = ? "
+                    "where delivery_id = ? and released_at is null", [args.by or getpass.getuser(), args.delivery_id])
+    finally:
+        con.close()
+    _log(f"{args.delivery_id} released: its rows are staged at the next warehouse build (the build_warehouse job "
+         "in the Dagster UI, or `familyhub demo`), and it is not judged nor quarantined again")
+    return 0
+
+
 def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
@@ -372,6 +426,16 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--reviewer", default=None, help="who decided, where the file has no reviewer column "
                                                       "(default: the login name)")
     imp.set_defaults(func=cmd_review_import)
+
+    quarantine = sub.add_parser("quarantine", help="deliveries the raw gate quarantined: list them, release one")
+    quarantine_sub = quarantine.add_subparsers(dest="quarantine_command", required=True)
+    listing = quarantine_sub.add_parser("list", help="held and released deliveries (ids, files, failed checks, rows)")
+    listing.add_argument("--held", action="store_true", help="only those still held")
+    listing.set_defaults(func=cmd_quarantine_list)
+    release = quarantine_sub.add_parser("release", help="release a held delivery: its rows are staged next build")
+    release.add_argument("delivery_id")
+    release.add_argument("--by", default=None, help="who decided (default: the login name)")
+    release.set_defaults(func=cmd_quarantine_release)
     return parser
 
 

@@ -20,15 +20,15 @@ Quarantine: staging reads every delivery of a feed, so the raw gate judges each 
 error-severity check fails is recorded in raw._quarantined_deliveries (delivery id, feed, file, gate, the
 failed expectations by name, its row count, run id, when): one record per delivery, the first. The staging
 models leave quarantined deliveries' rows out (macro not_quarantined in dbt_project/macros/staging.sql), so a
-later delivery that passes does not carry them into staging and the marts. A failure of the whole table
-(schema, required columns) blocks as before but quarantines nothing: it is no single delivery's.
+later delivery that passes does not carry them into staging and the marts. A failure of the whole table (a
+column missing or of another type) blocks but quarantines nothing: it is no single delivery's.
 The run that first judges a bad delivery blocks (ERROR) and quarantines it. Later runs do not judge it again:
 its verdict stands (a threshold changed since does not flip it), its rows are out of staging, and the gate
 passes for the rest of the feed; while it is the feed's newest delivery the gate warns (WARN, amber:
 `delivery_held_in_quarantine`), and the metadata and summary name every delivery of the feed still held
 (`held_in_quarantine`, `rows_held_in_quarantine`). To release one deliberately (the partner confirms the
-rows), set its released_at and rematerialise staging; a released delivery is not judged nor quarantined again:
-    update raw._quarantined_deliveries set released_at = current_timestamp where delivery_id = '<id>';
+rows), `familyhub quarantine release <delivery_id>` (it records who and when; `familyhub quarantine list` shows
+what is held) and rematerialise staging; a released delivery is not judged nor quarantined again.
 
 A gate that raises (a SQL error, say) records one failed error-severity row, `gate_did_not_run`, with the
 exception's type only (its message may quote values), then fails the check step: readers of the gate history
@@ -66,7 +66,8 @@ def quarantine_failed_deliveries(con, result, run_id: str) -> list[str]:
     con.execute(QUARANTINE_DDL)
     for delivery_id, labels in failed.items():
         con.execute(f"""
-            insert into {QUARANTINE_TABLE}
+            insert into {QUARANTINE_TABLE} (delivery_id, feed, file_name, gate, failed_expectations, rows_landed,
+                                            run_id, quarantined_at, released_at)
             select delivery_id, feed, file_name, ?, ?, rows_landed, ?, current_timestamp, null
             from raw._deliveries
             where delivery_id = ? and status = 'landed'
