@@ -258,11 +258,20 @@ def _cast_select(columns: dict[str, str]) -> str:
 def registered_family_refs(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, str], set[str]]:
     """(family unit id -> its ref, every ref ever issued) for the analyst copy: a unit that held a ref in the ref's
     latest period keeps it (the latest such ref), so a family the returns reported has the reference they used;
-    any other unit gets issue_ref(unit, issued), which no reported family holds."""
+    no two units share one; any other unit gets issue_ref(unit, issued), which no reported family holds."""
     register = read_register(con)
     if register.empty:
         return {}, set()
     latest = register[register.reporting_period == register.groupby("family_ref").reporting_period.transform("max")]
-    latest = latest.sort_values(["family_unit_id", "reporting_period", "family_ref"], ascending=[True, False, True])
-    return (dict(latest.drop_duplicates("family_unit_id")[["family_unit_id", "family_ref"]].to_numpy()),
+    # one unit per ref: a rebuilt period keeps its refs by case, so after a household split two units can hold one
+    # ref there; the ref goes to the unit holding most of its cases, then most members, then the smaller unit id
+    # (the other unit gets a ref of its own, as a unit never reported does)
+    sized = latest.assign(n_members=latest.member_person_ids.map(lambda m: 0 if m is None else len(m)))
+    units = sized.groupby(["family_ref", "family_unit_id"], as_index=False).agg(
+        n_cases=("family_case_id", "nunique"), n_members=("n_members", "max"),
+        reporting_period=("reporting_period", "max"))
+    holders = units.sort_values(["family_ref", "n_cases", "n_members", "family_unit_id"],
+                                ascending=[True, False, False, True]).drop_duplicates("family_ref")
+    holders = holders.sort_values(["family_unit_id", "reporting_period", "family_ref"], ascending=[True, False, True])
+    return (dict(holders.drop_duplicates("family_unit_id")[["family_unit_id", "family_ref"]].to_numpy()),
             set(register.family_ref))
