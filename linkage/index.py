@@ -49,7 +49,7 @@ def choose_mode(requested: str, previous: lineage.PreviousState, changes: dict, 
         return "full", "review decisions changed"
     delivered = changes["new_records"] + changes["changed_records"] + changes["removed_records"]
     if not delivered:
-        return "full", "no new records"
+        return "full", "nothing new, changed or withdrawn since the last run"
     if delivered > INCREMENTAL_MAX_SHARE * total_records:
         return "full", "delivery above the incremental share"
     # old pairs keep the term frequencies of their last scoring: after a tenth of the records has been

@@ -146,7 +146,8 @@ def test_person_ids_are_stable_across_reruns(first_run, graph, settings, instanc
     assert lineage["run_id"].nunique() == 1 and set(lineage["change"]) == {"new"}
     assert lineage["n"].iloc[0] == before["person_id"].nunique() and lineage["records"].iloc[0] == len(before)
     runs = query(settings, "select mode, mode_reason from linkage.linkage_runs order by recorded_at")
-    assert runs.values.tolist()[-2:] == [["full", "first run"], ["full", "no new records"]]
+    assert runs.values.tolist()[-2:] == [
+        ["full", "first run"], ["full", "nothing new, changed or withdrawn since the last run"]]
 
 
 def test_person_ids_do_not_depend_on_row_order(first_run, settings):

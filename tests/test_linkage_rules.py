@@ -413,7 +413,8 @@ def test_in_place_only_for_a_small_delivery_under_the_same_model_and_decisions()
         == "incremental"
     assert choose_mode("auto", state, {"new_records": 0, "changed_records": 60, "removed_records": 41}, "m", "d",
                        1000) == ("full", "delivery above the incremental share")
-    assert choose_mode("auto", state, {**only_new, "new_records": 0}, "m", "d", 1000) == ("full", "no new records")
+    assert choose_mode("auto", state, {**only_new, "new_records": 0}, "m", "d", 1000) == (
+        "full", "nothing new, changed or withdrawn since the last run")
     assert choose_mode("auto", state, {**only_new, "new_records": 200}, "m", "d", 1000)[0] == "full"
     first = PreviousState(crosswalk=None, issued=frozenset(), last_run=None)
     assert choose_mode("incremental", first, only_new, "m", "d", 1000) == ("full", "first run")
