@@ -13,11 +13,12 @@ class FamilyHubTranslator(DagsterDbtTranslator):
     """Models are keyed [schema, model] (e.g. staging/stg_dwp__benefit_claims) and grouped by layer.
 
     Sources keep the default key [source, table], so source('raw', 'dwp_benefits') is the landing
-    asset raw/dwp_benefits.
+    asset raw/dwp_benefits, and a source's dbt tests are checks of that asset (the crosswalk's unique and
+    not_null tests show on linkage/person_crosswalk, not as bare observations).
     """
 
     def __init__(self) -> None:
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=False, enable_source_tests_as_checks=True))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in {"model", "seed", "snapshot"}:
