@@ -291,9 +291,10 @@ def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehous
 
 def test_absence_resolution_judges_only_the_terms_ending_in_the_six_months_to_the_date(warehouse):
     """At case closure and six months after, absence is judged on the terms that ended in the 6 months to the date
-    (resolution_lookback_months), every such term the pupil has a record for pooled, never on the three terms that
-    identified the need; identification still pools the last three consecutive completed terms. The boundaries
-    (exactly 6 months, one term, cusp) are the dbt unit tests on int_criteria__absence_rules."""
+    (resolution_lookback_months), every such term the pupil has a record for in the evidence and the worst term's
+    share deciding, never on the three terms that identified the need; identification still pools the last three
+    consecutive completed terms. The boundaries (exactly 6 months, one term, cusp, a bad term beside a long good
+    one) are the dbt unit tests on int_criteria__absence_rules."""
     assert {row["resolution_lookback_months"] for row in _seed("criteria_indicators")} == {"6"}  # as the README says
     con, _ = warehouse
     checks = con.sql("""
@@ -307,19 +308,31 @@ def test_absence_resolution_judges_only_the_terms_ending_in_the_six_months_to_th
             from intermediate.int_criteria__absence_rules as rules
             inner join reference.criteria_indicators as indicators using (indicator_code)
         ),
-        pooled as (
+        terms as (
             select
                 results.person_id, results.as_at_date, results.lookback_basis, results.indicator_code,
                 any_value(results.is_met) as is_met, any_value(results.measure_value) as measure_value,
                 any_value(results.threshold) as threshold, any_value(results.lookback_terms) as lookback_terms,
                 any_value(results.window_start) as window_start,
-                count(distinct evidence.term_sequence) as n_terms,
-                min(evidence.end_date) as earliest_term_end, max(evidence.end_date) as latest_term_end,
-                sum(evidence.sessions_missed) / sum(evidence.sessions_possible) as pooled_share
+                evidence.term_sequence, max(evidence.end_date) as end_date,
+                sum(evidence.sessions_missed) as sessions_missed, sum(evidence.sessions_possible) as sessions_possible
             from results, unnest(results.evidence_event_ids) as ids (event_id)
             inner join intermediate.int_criteria__indicator_evidence as evidence
                 on evidence.event_id = ids.event_id and evidence.indicator_code = results.indicator_code
-            group by all
+            group by results.person_id, results.as_at_date, results.lookback_basis, results.indicator_code,
+                evidence.term_sequence
+        ),
+        pooled as (
+            select
+                person_id, as_at_date, lookback_basis, indicator_code,
+                any_value(is_met) as is_met, any_value(measure_value) as measure_value,
+                any_value(threshold) as threshold, any_value(lookback_terms) as lookback_terms,
+                any_value(window_start) as window_start,
+                count(*) as n_terms, min(end_date) as earliest_term_end, max(end_date) as latest_term_end,
+                case when lookback_basis = 'resolution' then max(sessions_missed / sessions_possible)
+                     else sum(sessions_missed) / sum(sessions_possible) end as expected_share
+            from terms
+            group by person_id, as_at_date, lookback_basis, indicator_code
         ),
         -- a pupil's term that ended in a resolution row's window but was left out of it
         left_out as (
@@ -342,8 +355,8 @@ def test_absence_resolution_judges_only_the_terms_ending_in_the_six_months_to_th
             (select n from left_out) as left_out,
             count(*) filter (where lookback_basis = 'identification') as identification_rows,
             count(*) filter (where lookback_basis = 'identification' and n_terms <> lookback_terms) as not_three_terms,
-            count(*) filter (where abs(pooled_share - measure_value) > 1e-9
-                or is_met <> (pooled_share >= threshold)) as misjudged
+            count(*) filter (where abs(expected_share - measure_value) > 1e-9
+                or is_met <> (expected_share >= threshold)) as misjudged
         from pooled
     """).fetchall()[0]
     resolution_rows, outside_window, left_out, identification_rows, not_three_terms, misjudged = checks

@@ -6,10 +6,13 @@
 --   resolution: at family_progress's resolution points (case closure and six months after), when the indicator
 --            has a resolution_lookback_months, the terms that ENDED in [as_at_date - resolution_lookback_months
 --            + 1 day, as_at_date]: one or two terms for 6 months, so a need is judged on recent attendance, not
---            on the terms that identified it. Every such term the pupil has a record for is pooled (one is
---            enough): absence in any recent term keeps the need unresolved. No record in the window: no row.
---   measure: sessions missed (authorised + unauthorised) over sessions possible, pooled across those terms
---            and across schools when a pupil moved mid-term.
+--            on the terms that identified it. Each such term the pupil has a record for is judged on its own and
+--            the worst decides (one is enough): absence in any recent term keeps the need unresolved. Pooling
+--            them would let the term a case closed in, mostly before closure, hide a bad term wholly after it
+--            at the six-month check. No record in the window: no row.
+--   measure: sessions missed (authorised + unauthorised) over sessions possible, pooled across schools when a
+--            pupil moved mid-term; across the identification window's terms, and at a resolution point the
+--            worst term's (its evidence: every term in the window).
 --   met:     measure >= threshold (exactly 10% is met); on the cusp: cusp_threshold <= measure < threshold.
 --            Compared in exact decimals, so 30 of 300 sessions is exactly 10%.
 -- Each pupil's identification windows are judged once (one per term), then looked up by each point's latest
@@ -149,6 +152,7 @@ resolution_window_terms as (
 
 ),
 
+-- the window's worst term (highest share missed; ties: the later term) stands for it, with every term's events
 resolution_windows as (
 
     select
@@ -156,13 +160,19 @@ resolution_windows as (
         as_at_date,
         lookback_basis,
         indicator_code,
-        max(term_end_date) as latest_term_end_date,
+        arg_max(term_end_date, (share_missed, term_end_date)) as latest_term_end_date,
         any_value(threshold) as threshold,
         any_value(cusp_threshold) as cusp_threshold,
-        sum(sessions_possible) as sessions_possible,
-        sum(sessions_missed) as sessions_missed,
+        arg_max(sessions_possible, (share_missed, term_end_date)) as sessions_possible,
+        arg_max(sessions_missed, (share_missed, term_end_date)) as sessions_missed,
         list_sort(flatten(list(term_event_ids))) as evidence_event_ids
-    from resolution_window_terms
+    from (
+        select
+            *,
+            cast(sessions_missed as decimal(18, 4)) / sessions_possible as share_missed
+        from resolution_window_terms
+        where sessions_possible > 0
+    )
     group by person_id, as_at_date, lookback_basis, indicator_code
 
 ),
@@ -262,7 +272,7 @@ final as (
         indicator_code,
         is_met,
         not is_met as is_on_cusp,
-        -- the measure is known when the latest term in the window ends
+        -- the measure is known when the term that decides ends (the window's latest; at a resolution point, its worst)
         case when is_met then latest_term_end_date end as first_met_date,
         evidence_event_ids,
         cast(len(evidence_event_ids) as bigint) as n_evidence_events,
