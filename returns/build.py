@@ -301,6 +301,22 @@ def build_return_frame(con: duckdb.DuckDBPyConnection, name: str, period: Period
     return BUILDERS[name](con, period, pseudonymiser)
 
 
+def period_not_in_marts(con: duckdb.DuckDBPyConnection, period: Period) -> str | None:
+    """Why the marts cannot report the period, or None. The criteria marts hold the quarter ends of the three
+    years before their reporting date: an older quarter would build as an empty return (and a quarter after
+    it, as one that has not happened), which must never replace rows or files already sent."""
+    held = con.execute("select min(as_at_date), max(as_at_date), bool_or(as_at_date = ?), "
+                       "any_value(as_at_date) filter (where is_reporting_date) "
+                       "from intermediate.int_criteria__as_at_dates", [period.end]).fetchall()[0]
+    first, last, holds, reporting_date = held
+    if holds:
+        return None
+    return (f"{period.label} ends {period.end}, a date the criteria marts do not hold: built as at {reporting_date}, "
+            f"they hold the quarter ends from {first} to {last}. Nothing was written; the period's stored rows and "
+            f"files are unchanged. To rebuild it, build the warehouse with FAMILYHUB_REPORTING_DATE={period.end} "
+            "first.")
+
+
 # --- rows kept in the warehouse until released ------------------------------------------------------------------
 
 

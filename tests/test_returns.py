@@ -174,6 +174,11 @@ def make_marts(warehouse) -> None:
     con.executemany("insert into marts.family_progress values (" + ", ".join("?" * 19) + ")", rows)
     # the case members: each case's family, and for C2 a child who lives in another family's household (P011)
     con.execute("create schema intermediate")
+    # the quarter ends the criteria marts hold, as built on 2026-09-30: 2023-12-31 .. 2026-09-30
+    con.execute("""create table intermediate.int_criteria__as_at_dates as
+        select last_day(d)::date as as_at_date, last_day(d) = date '2026-09-30' as is_reporting_date,
+            true as is_quarter_end
+        from range(date '2023-12-01', date '2026-10-01', interval 3 month) t(d)""")
     con.execute("""create table intermediate.int_criteria__programme_case_members as
         select 'C' || (i // 2 + 1) as family_case_id, 'P' || lpad(i::varchar, 3, '0') as person_id,
             case when i % 2 = 0 then 'MAIN_CARER' else 'CHILD' end as family_role
@@ -542,6 +547,31 @@ def test_a_gate_failed_since_its_last_pass_refuses_every_return_and_changes_noth
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert started == set(failures)  # nothing downstream ran
     assert snapshots["after_gate_failed"] == snapshots["before_gate_failed"]  # files, manifest bytes, stored rows
+
+
+def test_a_quarter_the_marts_no_longer_hold_fails_and_keeps_what_was_sent(tmp_path):
+    """Once the reporting date moves on, the marts drop the oldest quarter ends: rebuilding such a quarter must not
+    replace its stored rows and files with an empty return."""
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+        settings = make_settings(tmp_path / "data")
+        build_analyst(settings)
+        assert materialize_period(settings, instance).success
+        sent = (outbox_files(settings), stored_returns(settings))
+        con = duckdb.connect(str(settings.warehouse))  # built as at 2029-12-31: 2026-09-30 is over three years back
+        con.execute("""create or replace table intermediate.int_criteria__as_at_dates as
+            select last_day(d)::date as as_at_date, last_day(d) = date '2029-12-31' as is_reporting_date,
+                true as is_quarter_end
+            from range(date '2026-12-01', date '2030-01-01', interval 3 month) t(d)""")
+        con.close()
+        result = materialize_period(settings, instance)
+    assert not result.success and not result.get_asset_materialization_events()
+    failures = [e.step_failure_data.user_failure_data.description for e in result.all_events if e.is_step_failure]
+    assert len(failures) == len(RETURN_NAMES)
+    assert all("2026-Q3 ends 2026-09-30, a date the criteria marts do not hold" in m
+               and "built as at 2029-12-31, they hold the quarter ends from 2026-12-31 to 2029-12-31" in m
+               and "Nothing was written" in m for m in failures), failures
+    assert (outbox_files(settings), stored_returns(settings)) == sent
 
 
 def test_a_warning_is_flagged_and_only_an_error_since_the_last_pass_refuses(tmp_path):

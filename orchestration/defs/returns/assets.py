@@ -40,7 +40,7 @@ RETURNS_GROUP = "returns"
 EXTRACT_GATE = "extract_gate"  # expectations/extract_gate.py
 RETURN_NAMES = ("family_progress_data", "national_impact_study", "results_claims")
 # The criteria marts keep the quarter ends of the three years before the reporting date (from 2023-12-31 for the
-# demo's): an older quarter has no rows to report, and its gate warns that the return is empty.
+# demo's): a return for an older quarter fails before writing anything (returns.build.period_not_in_marts).
 QUARTER_START = "2023-10-01"
 # Calendar quarters keyed by their first day; a quarter's partition exists once the quarter has ended.
 quarterly_partitions = dg.TimeWindowPartitionsDefinition(
@@ -160,11 +160,14 @@ def build_return_asset(name: str) -> dg.AssetsDefinition:
                           f"{'restricted' if spec.restricted else 'returns'}.{name}; see returns/specs/{name}.yml.")
     def _return(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                 pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
-        from returns.build import build_return_frame, store_return_rows
+        from returns.build import build_return_frame, period_not_in_marts, store_return_rows
 
         period = period_from_key(context.partition_key)
         gates = check_upstream_gates(context, duckdb, f"{name} for {period.label}")
         with warehouse_connection(duckdb) as con:
+            refusal = period_not_in_marts(con, period)
+            if refusal:
+                raise dg.Failure(description=f"{name}: {refusal}", allow_retries=False)
             frame = build_return_frame(con, name, period, pseudonym_key.pseudonymiser())
             stored = store_return_rows(con, spec, period, frame, gates=gates, run_id=context.run.run_id)
             refreshed = refresh_analyst_refs(context, con, settings, pseudonym_key, f"{name} for {period.label}")
