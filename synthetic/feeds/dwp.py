@@ -27,16 +27,21 @@ def build(ctx: Context) -> list[FeedData]:
     start = np.where(second, frm + (span * rng.uniform(0.55, 0.7, len(e))).astype(np.int64), frm)
     end = np.where(second, to, frm + (span * rng.uniform(0.3, 0.5, len(e))).astype(np.int64))
     end = np.where(~second & (k[rows] == 1), to, end)
-    # legacy benefits: some claims began before the window and moved to UC at "managed migration"
+    # legacy benefits: some claims began before the window; of those covering a whole need, most move to UC at
+    # "managed migration" part way through it, and the UC claim ends when the need does (a claim that outlived
+    # the need would show a worklessness the person no longer has)
     legacy = (~second) & (rng.random(len(e)) < 0.22)
     start = np.where(legacy, start - rng.integers(30, 900, len(e)), start)
     benefit = np.where(legacy, pick(rng, ["ESA", "JSA", "IS"], [0.55, 0.25, 0.2], len(e)), "UC").astype(object)
+    migrates = legacy & (k[rows] == 1) & (span > 60) & (rng.random(len(e)) < 0.6)
+    end = np.where(migrates, frm + (span * rng.uniform(0.3, 0.7, len(e))).astype(np.int64), end)
     pid = e["pid"].to_numpy()
+    need_end = np.where(to >= w1, NEVER, to)
     claims = pd.DataFrame({"pid": pid, "benefit": benefit, "start": start,
                            "end": np.where(end >= w1, NEVER, end)})
-    mig = claims[legacy & (end < w1 - 30)]
-    claims = pd.concat([claims, pd.DataFrame({"pid": mig["pid"], "benefit": "UC", "start": mig["end"].to_numpy() + 1,
-                                              "end": NEVER})], ignore_index=True)
+    moved = migrates & (end < w1 - 30)
+    claims = pd.concat([claims, pd.DataFrame({"pid": pid[moved], "benefit": "UC", "start": end[moved] + 1,
+                                              "end": need_end[moved]})], ignore_index=True)
     # joint UC claims: the partner living with the claimant claims too
     uc = claims[claims["benefit"] == "UC"].reset_index(drop=True)
     hid = pop.membership["hid"].to_numpy()[pop.locate(uc["pid"].to_numpy(), uc["start"].to_numpy())]
