@@ -53,7 +53,7 @@ _IN_PERIOD = """(
 _CASE_NEEDS = """
 select
     family_case_id, family_id, attached_date, closed_date, sustained_check_date, intensity, key_worker_id,
-    headline_code, is_need_at_attachment, status_at_attachment, status_at_closure,
+    assessment_date, plan_date, headline_code, is_need_at_attachment, status_at_attachment, status_at_closure,
     status_six_months_after_closure, n_needs_at_attachment, is_eligible_at_attachment, is_new_need_after_attachment,
     is_claim_candidate, not_claimable_reason, attachment_evidence_event_ids
 from marts.family_progress
@@ -73,7 +73,7 @@ def family_unit_id(family_id: str | None, family_case_id: str) -> str:
 def case_needs(con: duckdb.DuckDBPyConnection, period: Period) -> pd.DataFrame:
     sql = _CASE_NEEDS.format(in_period=_IN_PERIOD, headlines=", ".join(f"'{h}'" for h in HEADLINES))
     frame = con.sql(sql, params=_params(period)).df()
-    for column in ("attached_date", "closed_date", "sustained_check_date"):
+    for column in ("attached_date", "closed_date", "sustained_check_date", "assessment_date", "plan_date"):
         frame[column] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in frame[column]]
     return frame
 
@@ -208,7 +208,8 @@ def results_claims(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser
                 "n_evidence_events": len(evidence),
                 "evidence_event_refs": ";".join(sorted(pseudonymiser.refs("event", evidence))) or None,
                 "new_needs_after_attachment": new_needs,
-                "assessment_and_plan": "TO_CONFIRM",
+                "assessment_date": first.assessment_date,
+                "plan_date": first.plan_date,
             })
     from returns.spec import get_spec
 

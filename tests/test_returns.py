@@ -161,17 +161,19 @@ def make_marts(warehouse) -> None:
             for code, (at_attachment, at_closure, six_months) in statuses.items():
                 new_need = at_attachment != "met" and "met" in (at_closure, six_months)
                 rows.append((case, as_at, code, family, dt.date.fromisoformat(attached),
-                             closed_date if is_closed else None, sustained, intensity, worker, at_attachment,
+                             closed_date if is_closed else None, sustained, intensity, worker,
+                             dt.date.fromisoformat(attached) + dt.timedelta(days=30),
+                             dt.date.fromisoformat(attached) + dt.timedelta(days=45), at_attachment,
                              at_closure, six_months, at_attachment == "met", len(identified), eligible, new_need,
                              reason is None, reason,
                              [hash_id(case, code, n) for n in range(2)] if at_attachment == "met" else None))
     con.execute("""create table marts.family_progress (family_case_id varchar, as_at_date date, headline_code varchar,
         family_id varchar, attached_date date, closed_date date, sustained_check_date date, intensity varchar,
-        key_worker_id varchar, status_at_attachment varchar, status_at_closure varchar,
+        key_worker_id varchar, assessment_date date, plan_date date, status_at_attachment varchar, status_at_closure varchar,
         status_six_months_after_closure varchar, is_need_at_attachment boolean, n_needs_at_attachment bigint,
         is_eligible_at_attachment boolean, is_new_need_after_attachment boolean, is_claim_candidate boolean,
         not_claimable_reason varchar, attachment_evidence_event_ids varchar[])""")
-    con.executemany("insert into marts.family_progress values (" + ", ".join("?" * 19) + ")", rows)
+    con.executemany("insert into marts.family_progress values (" + ", ".join("?" * 21) + ")", rows)
     # the case members: each case's family, and for C2 a child who lives in another family's household (P011)
     con.execute("create schema intermediate")
     # the quarter ends the criteria marts hold, as built on 2026-09-30: 2023-12-31 .. 2026-09-30
@@ -301,7 +303,7 @@ def claims_frame(n: int = 3) -> pd.DataFrame:
         "closed_date": pd.Timestamp("2026-01-15"), "sustained_to_date": "2026-07-15", "headline_code": "SF01",
         "status_at_attachment": "MET", "status_at_closure": "NOT_MET", "status_sustained": "NOT_MET",
         "n_evidence_events": 2, "evidence_event_refs": "EVT-a;EVT-b", "new_needs_after_attachment": None,
-        "assessment_and_plan": "TO_CONFIRM"}
+        "assessment_date": dt.date(2025, 2, 1), "plan_date": dt.date(2025, 2, 20)}
         for i in range(n)])
 
 
@@ -484,6 +486,8 @@ def test_return_contents_follow_the_rules(period_runs):
     assert sorted(claims.headline_code) == ["SF01", "SF03", "SF08"]  # the claimable case's identified needs
     assert (claims.n_evidence_events == "2").all() and set(claims.case_ref) == {claimable.case_ref}
     assert (claims.new_needs_after_attachment == "SF10").all()  # arose after closure: flagged, not claimed
+    # C2 attached 2025-02-01: its assessment and plan dates, from the case records, on every row of the claim
+    assert set(zip(claims.assessment_date, claims.plan_date)) == {("2025-03-03", "2025-03-18")}
     nis = pd.read_csv(base / "restricted" / "national_impact_study_2026-Q3.csv", dtype=str)
     # four families reported on, two members each, and C2's member living elsewhere, with the case's role
     assert len(nis) == 9 and nis.nhs_number.notna().all()

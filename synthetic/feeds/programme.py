@@ -51,6 +51,8 @@ WAIT_FOR_CLEAR_DAYS = 365  # at most this much longer while other needs keep the
 OTHER_SUPPORT_DAYS = (120, 540)  # how long the other cases stay open, whatever the needs
 RETURN_SHARE = 0.35  # closed cases whose family is attached again when its needs pile up again
 RETURN_AFTER_DAYS = 120  # earliest re-attachment after a closure
+ASSESSMENT_MISSING_SHARE = 0.04  # cases that never record a whole-family assessment (nor, then, a plan)
+PLAN_MISSING_SHARE = 0.03  # assessed cases that never record a family plan
 
 
 def family_need_intervals(ctx: Context) -> pd.DataFrame:
@@ -204,6 +206,15 @@ def build(ctx: Context) -> list[FeedData]:
     tags.add(dup, "duplicate_registration")
     kw = np.array([f"KW{v:03d}" for v in rng.integers(1, 60, len(cases)).tolist()], dtype=object)
     kw = np.where(rng.random(len(cases)) < 0.05, "", kw)[mem["event"].to_numpy()]
+    # the whole-family assessment 2-8 weeks after attachment, the family plan 1-4 weeks after it; a few cases
+    # never record one, and neither is recorded before it happens (extract date) or after the case closed
+    assessed = cases["start"].to_numpy() + rng.integers(14, 57, len(cases))
+    planned = assessed + rng.integers(7, 29, len(cases))
+    unassessed = rng.random(len(cases)) < ASSESSMENT_MISSING_SHARE
+    unplanned = unassessed | (rng.random(len(cases)) < PLAN_MISSING_SHARE)
+    last = np.minimum(cases["end"].to_numpy(), ctx.w1)
+    assessed = np.where(unassessed | (assessed > last), NEVER, assessed)[mem["event"].to_numpy()]
+    planned = np.where(unplanned | (planned > last), NEVER, planned)[mem["event"].to_numpy()]
     return [FeedData(
         feed="programme_cases", file_prefix="programme_cases_", format="csv", ext="csv",
         cols=[
@@ -219,6 +230,8 @@ def build(ctx: Context) -> list[FeedData]:
             Col("closed_date", "date", c["end"].to_numpy(), "%Y-%m-%d"),
             Col("key_worker_id", "str", kw),
             Col("intensity", "str", intensity[mem["event"].to_numpy()].astype(object)),
+            Col("assessment_date", "date", assessed, "%Y-%m-%d"),
+            Col("plan_date", "date", planned, "%Y-%m-%d"),
         ],
         key=["family_case_id", "member_id"], pid=pid, hid=c["hid"].to_numpy(), errors=tags.result(),
         extra_truth={"needs_count": c["n"].to_numpy()},

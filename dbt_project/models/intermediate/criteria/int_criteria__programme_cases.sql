@@ -39,6 +39,9 @@ cases as (
         ) as intensity,
         -- the key worker most members have; ties: the latest attached member's, then the greatest id
         arg_max(key_worker_id, (key_worker_members, key_worker_latest, key_worker_id)) as key_worker_id,
+        -- recorded against any member: the earliest (the case system copies them to every member's row)
+        min(assessment_date) as assessment_date,
+        min(plan_date) as plan_date,
         count(*) as n_case_members
     from case_members_counted
     group by family_case_id
@@ -54,6 +57,8 @@ final as (
         cast(closed_date + interval 6 month as date) as sustained_check_date,
         intensity,
         key_worker_id,
+        assessment_date,
+        plan_date,
         n_case_members
     from cases
 

@@ -8,7 +8,8 @@
 -- one quarter, or during support older than the earliest quarter end evaluated, is not seen.
 -- Claim rule (is_claim_candidate; not_claimable_reason says which part failed first):
 --   - the case is closed and its six-month check is due;
---   - it has a lead practitioner and at least one need identified at attachment;
+--   - it has a lead practitioner, a whole-family assessment and a family action plan recorded on or before closure
+--     (the claim's evidence of the way of working), and at least one need identified at attachment;
 --   - the family was eligible at attachment: a dependent child (under 18) or an expectant parent among the case
 --     members and the members of its family on the attachment date, and 3+ headlines met among the case members
 --     (n_needs_at_attachment, the count the Family Progress Data reports);
@@ -373,6 +374,8 @@ cases_at_date as (
         case when counted.closed_date <= counted.as_at_date then counted.closed_date end as closed_date,
         counted.sustained_check_date,
         counted.key_worker_id,
+        counted.assessment_date,
+        counted.plan_date,
         counted.n_needs_at_attachment,
         counted.n_needs_resolved_and_sustained,
         counted.n_new_needs_not_resolved_at_closure,
@@ -426,6 +429,9 @@ cases_judged as (
             when cases_eligible.closed_date is null then 'not_closed'
             when cases_eligible.sustained_check_date > cases_eligible.as_at_date then 'sustainment_not_yet_due'
             when cases_eligible.key_worker_id is null then 'no_lead_practitioner'
+            when not coalesce(cases_eligible.assessment_date <= cases_eligible.closed_date, false)
+                then 'no_whole_family_assessment'
+            when not coalesce(cases_eligible.plan_date <= cases_eligible.closed_date, false) then 'no_family_plan'
             when cases_eligible.n_needs_at_attachment = 0 then 'no_need_at_attachment'
             when not cases_eligible.is_eligible_at_attachment then 'not_eligible_at_attachment'
             when cases_eligible.n_needs_resolved_and_sustained < cases_eligible.n_needs_at_attachment
@@ -497,6 +503,8 @@ final as (
         counted.sustained_check_date,
         counted.intensity,
         counted.key_worker_id,
+        counted.assessment_date,
+        counted.plan_date,
         counted.n_case_members,
         counted.status_at_attachment,
         counted.status_during_support,

@@ -24,6 +24,8 @@ renamed as (
         closed_date,
         {{ clean_text('key_worker_id') }} as key_worker_id,
         {{ clean_code('intensity') }} as intensity,
+        assessment_date,
+        plan_date,
         {{ provenance_columns() }}
 
     from source
@@ -69,6 +71,8 @@ final as (
         family_role,
         intensity,
         key_worker_id,
+        assessment_date,
+        plan_date,
         source_delivery_id,
         source_file_name,
         source_row_number,
