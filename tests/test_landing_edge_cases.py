@@ -297,3 +297,20 @@ def test_the_landing_asset_reports_an_older_extract_and_a_resend_in_metadata_and
     assert notes["dwp_benefits_2026-09-30.csv"].startswith("older extract")
     assert notes["dwp_benefits_2026-09-30_resent.csv"].startswith("duplicate")
     assert sum("older extract" in w for w in warnings) == 1 and sum("duplicate" in w for w in warnings) == 1
+
+
+# --- a column the registry adds to a feed reaches a raw table created before it -----------------------------------
+
+
+def test_a_registry_column_added_later_is_added_to_the_raw_table(con, landing):
+    before = dataclasses.replace(DWP, columns=DWP.columns[:-1])  # the registry before its last column existed
+    deliver(landing / "dwp_benefits" / "dwp_benefits_2026-08-31.csv",
+            csv_bytes(before.header, [dwp_row()[:-1]]), seconds_from_now=-60)
+    assert land_feed(con, before, landing).rows_landed == 1
+    added = DWP.columns[-1].raw_name
+    deliver(landing / "dwp_benefits" / "dwp_benefits_2026-09-30.csv", csv_bytes(DWP.header, [dwp_row(nino="AB123456A")]))
+    result = land_feed(con, DWP, landing)
+    assert (result.rows_landed, result.rows_rejected) == (1, 0)
+    # the first file's row has no value for the new column; the second file's row has its value
+    assert rows(con, f'select _file_name, "{added}" is null from {DWP.raw_table} order by 1') == [
+        ("dwp_benefits_2026-08-31.csv", True), ("dwp_benefits_2026-09-30.csv", False)]

@@ -141,6 +141,18 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection, feeds: list[Feed] | None =
     con.execute(REJECTS_DDL)
     for feed in feeds or []:
         con.execute(raw_table_ddl(feed))
+        _add_registry_columns(con, feed)
+
+
+def _add_registry_columns(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
+    """A column the registry added to a feed since its raw table was created (e.g. programme_cases'
+    assessment_date) is added to the table, null on the rows landed before it existed."""
+    schema, table = feed.raw_table.split(".")
+    present = {r[0] for r in con.execute("select column_name from duckdb_columns() where schema_name = ? "
+                                         "and table_name = ?", [schema, table]).fetchall()}
+    for column in feed.columns:
+        if column.raw_name not in present:
+            con.execute(f'alter table {feed.raw_table} add column "{column.raw_name}" {column.sql_type}')
 
 
 def _add_extract_dates(con: duckdb.DuckDBPyConnection) -> None:
