@@ -105,7 +105,11 @@ def _read_decision_file(path: Path) -> pd.DataFrame:
 
 def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, int]:
     """Validate a filled workbook or CSV (columns pair_id, decision; optional reviewer,
-    person_record_id_l/_r, decided_at) and append its decisions, all or nothing. Returns counts."""
+    person_record_id_l/_r, decided_at, exported_at) and append its decisions, all or nothing. Returns counts.
+
+    An undated row of a workbook exported before its pair's latest decision was imported is skipped: the
+    reviewer saw the pair as it stood at export, so an old copy filled in later must not overturn a decision
+    made since (a row with its own later decided_at does: a deliberate change)."""
     path = Path(path)
     frame = _read_decision_file(path)
     missing = {"pair_id", "decision"} - set(frame.columns)
@@ -159,6 +163,7 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         raise ReviewImportError(f"{path.name}: decided_at must be a date as YYYY-MM-DD[ HH:MM[:SS]] or DD/MM/YYYY"
                                 f"[ HH:MM]; rows {', '.join(str(r) for r in unreadable[:20])}")
     decided = [value or now for value in given]
+    exported = [_decided_at(text(v)) for v in filled.get("exported_at", pd.Series([None] * len(filled)))]
     # the reviewer's reason, kept for the audit (it may name people: stored, never printed)
     notes = [text(v) or None for v in filled.get("note", pd.Series([None] * len(filled)))]
     out = pd.DataFrame({
@@ -174,20 +179,27 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         "source_file_sha256": sha,
         "imported_at": now,
         "dated": [value is not None for value in given],
+        "exported_at": [value or None for value in exported],
     }).drop_duplicates("pair_id", keep="last")
     # A decision the pair already has on record, with no date of its own after the pair's latest decision,
     # is a repeat (a workbook saved again, or imported twice under another name), not a new decision: it
     # must not bring back a decision a later one overrode.
-    recorded = (con.execute(f"select pair_id, decision, max(decided_at) over (partition by pair_id) as latest "
+    recorded = (con.execute(f"select pair_id, decision, max(decided_at) over (partition by pair_id) as latest, "
+                            f"max(imported_at) over (partition by pair_id) as latest_import "
                             f"from {DECISIONS_TABLE}").df()
-                if table_exists(con, DECISIONS_TABLE) else pd.DataFrame(columns=["pair_id", "decision", "latest"]))
+                if table_exists(con, DECISIONS_TABLE)
+                else pd.DataFrame(columns=["pair_id", "decision", "latest", "latest_import"]))
     latest = recorded.drop_duplicates("pair_id").set_index("pair_id")["latest"]
+    latest_import = recorded.drop_duplicates("pair_id").set_index("pair_id")["latest_import"]
     seen = set(zip(recorded["pair_id"], recorded["decision"]))
     repeat = [(p, d) in seen and not (was_dated and at > latest.get(p, pd.Timestamp.min))
               for p, d, was_dated, at in zip(out["pair_id"], out["decision"], out["dated"], out["decided_at"])]
+    stale = [not is_repeat and not was_dated and export is not None and p in latest_import.index
+             and latest_import[p] > export
+             for p, is_repeat, was_dated, export in zip(out["pair_id"], repeat, out["dated"], out["exported_at"])]
     superseded = sum(1 for p, at, is_repeat in zip(out["pair_id"], out["decided_at"], repeat)
                      if not is_repeat and p in latest.index and at < latest[p])
-    out = out[[not r for r in repeat]].drop(columns="dated")
+    out = out[[not (r or s) for r, s in zip(repeat, stale)]].drop(columns=["dated", "exported_at"])
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(f"""create table if not exists {DECISIONS_TABLE} (decision_id varchar, pair_id varchar,
         person_record_id_l varchar, person_record_id_r varchar, decision varchar, reviewer varchar,
@@ -201,6 +213,7 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         con.unregister("__decisions")
     return {"decisions_imported": int(len(out)), "rows_without_decision": int(len(frame) - len(filled)),
             "already_imported": 0, "repeated_decisions_skipped": int(sum(repeat)),
+            "decided_since_export_skipped": int(sum(stale)),
             "decisions_older_than_the_pairs_latest": int(superseded)}
 
 
@@ -391,6 +404,8 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"review_{dt.datetime.now():%Y%m%d_%H%M%S}.xlsx"
+    # when the reviewer's view was taken (UTC, as imported_at): import skips this copy's rows on pairs decided since
+    exported_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
     book = xlsxwriter.Workbook(str(path))
     try:
         sheet = book.add_worksheet(SHEET)
@@ -402,7 +417,7 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         header += [f"{n} weight" for n in names] + [f"{n} level" for n in names]
         for field in DISPLAY_FIELDS:
             header += [f"{field} A", f"{field} B"]
-        header += ["person_record_id_l", "person_record_id_r"]
+        header += ["person_record_id_l", "person_record_id_r", "exported_at"]
         sheet.write_row(0, 0, header, head)
         for i, row in enumerate(queue.itertuples(index=False), start=1):
             r = row._asdict()
@@ -429,6 +444,7 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
                     col += 1
             sheet.write_string(i, col, r["person_record_id_l"])
             sheet.write_string(i, col + 1, r["person_record_id_r"])
+            sheet.write_string(i, col + 2, exported_at)
         last = max(len(queue), 1)
         sheet.data_validation(1, 1, last + 500, 1, {
             "validate": "list", "source": list(DECISIONS),
@@ -443,6 +459,8 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
             "Per-comparison weights: positive = evidence for the same person, negative = against.",
             "Fill 'decision' (match / not a match / unsure) and 'reviewer'; leave rows you did not review blank.",
             "Then: familyhub review import <this file>. Decisions apply on the next linkage run.",
+            "Import a workbook soon: a pair decided by another import after this one was exported is skipped "
+            "(export a fresh one to see it again).",
             "This workbook holds personal data: keep it in the restricted data folder; do not email it.",
         ]):
             notes.write_string(i, 0, line)

@@ -289,11 +289,15 @@ def cmd_review_import(args: argparse.Namespace) -> int:
         _log(f"{Path(args.file).name} was imported before (same sha256): nothing to do")
     else:
         _log(f"{counts['decisions_imported']:,} decisions recorded in linkage.review_decisions "
-             f"({counts['rows_without_decision']:,} rows left blank); they apply on the next run of "
-             "linkage/person_crosswalk")
+             f"({counts['rows_without_decision']:,} rows left blank)"
+             + ("; they apply on the next run of linkage/person_crosswalk" if counts["decisions_imported"] else ""))
         if counts["repeated_decisions_skipped"]:
             _log(f"{counts['repeated_decisions_skipped']:,} decisions repeat one already on record and were "
                  "skipped (a repeat never overrides a later decision; give decided_at to decide again)")
+        if counts["decided_since_export_skipped"]:
+            _log(f"{counts['decided_since_export_skipped']:,} decisions are on pairs decided again after this "
+                 "workbook was exported and were skipped, so an old copy never overturns a newer decision (export "
+                 "a fresh workbook to review them, or give decided_at to decide again)")
         if counts["decisions_older_than_the_pairs_latest"]:
             _log(f"{counts['decisions_older_than_the_pairs_latest']:,} decisions are dated before their pair's "
                  "latest decision: recorded, but the later decision applies")

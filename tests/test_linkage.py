@@ -411,7 +411,8 @@ def test_review_decisions_apply_on_the_next_run(first_run, graph, settings, inst
     book = load_workbook(workbook)
     sheet = book["review"]
     header = [c.value for c in sheet[1]]
-    assert {"pair_id", "decision", "first_name A", "first_name B", "dob A", "dob B", "surname weight"} <= set(header)
+    assert {"pair_id", "decision", "first_name A", "first_name B", "dob A", "dob B", "surname weight",
+            "exported_at"} <= set(header)
     assert sheet.max_row == len(queue) + 1
     [validation] = sheet.data_validations.dataValidation
     assert validation.type == "list" and "not a match" in validation.formula1

@@ -583,6 +583,39 @@ def test_review_import_reads_uk_dates_and_a_repeated_decision_never_overrides_a_
     con.close()
 
 
+def test_an_old_workbook_never_overturns_a_decision_made_after_it_was_exported(tmp_path):
+    import duckdb
+
+    from linkage.review import import_decisions, latest_decisions, pair_id
+
+    left, right = rid(1), rid(2)
+    pair = pair_id(left, right)
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+
+    def decide(name: str, decision: str, exported_at: str, decided_at: str | None = None) -> dict:
+        row = {"pair_id": pair, "person_record_id_l": left, "person_record_id_r": right, "decision": decision,
+               "exported_at": exported_at, **({"decided_at": decided_at} if decided_at else {})}
+        pd.DataFrame([row]).to_csv(tmp_path / name, index=False)
+        return import_decisions(con, tmp_path / name, reviewer="r1")
+
+    def latest() -> str:
+        return latest_decisions(con).set_index("pair_id").loc[pair, "decision"]
+
+    assert decide("monday.csv", "not a match", exported_at="2026-01-05 09:00:00")["decisions_imported"] == 1
+    # a copy exported before that decision was imported, filled in later: skipped, the decision stands
+    counts = decide("old_copy.csv", "match", exported_at="2026-01-01 09:00:00")
+    assert (counts["decisions_imported"], counts["decided_since_export_skipped"]) == (0, 1)
+    assert latest() == "not a match"
+    # a workbook exported after it sees the decision: a new decision
+    assert decide("fresh.csv", "match", exported_at="2999-01-01 00:00:00")["decisions_imported"] == 1
+    assert latest() == "match"
+    # the old copy with a decided_at of its own after the latest decision: a deliberate change, recorded
+    counts = decide("old_copy_dated.csv", "not a match", exported_at="2026-01-01 09:00:00", decided_at="2999-06-01")
+    assert (counts["decisions_imported"], counts["decided_since_export_skipped"]) == (1, 0)
+    assert latest() == "not a match"
+    con.close()
+
+
 def test_review_figures_count_the_decisions_the_index_does_not_hold():
     from linkage.review import queue_figures
 
