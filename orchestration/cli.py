@@ -211,8 +211,10 @@ def _log_unused_values(figures: dict) -> None:
     if figures["unparsed_dates_of_birth"]:
         _log(f"{figures['unparsed_dates_of_birth']:,} dates of birth did not parse (see --dob-format): "
              "compared as missing")
-        if figures["unparsed_dates_of_birth"] + figures["year_only_dates_of_birth"] > figures["records"] / 2:
-            _log("most dates of birth did not parse as whole dates: check --dob-format against the list")
+    # a --dob-format that does not fit the list leaves only the years (or nothing): say so, whichever it left
+    if figures["unparsed_dates_of_birth"] + figures["year_only_dates_of_birth"] > figures["records"] / 2:
+        _log("most dates of birth did not parse as whole dates: check --dob-format against the list (a date in "
+             "another format than the one given keeps only its year)")
     if figures["placeholder_dates_of_birth"]:
         _log(f"{figures['placeholder_dates_of_birth']:,} dates of birth are placeholders (1 January where the "
              "list uses it for unknown dates, 1900-01-01, a spreadsheet's day zero, the future): compared as missing")

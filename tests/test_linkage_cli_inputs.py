@@ -247,6 +247,21 @@ def test_link_finds_pairs_a_list_with_names_and_dob_only_can_show(tmp_path, caps
     assert len({person["1"], person["3"], person["4"]}) == 3
 
 
+def test_a_dob_format_that_does_not_fit_the_list_is_reported(tmp_path, capsys):
+    """Day-first dates read with --dob-format %Y-%m-%d keep only their years: the command says to check the
+    format (it used to report only 'dates of birth give a year but no whole date')."""
+    source = write_csv(tmp_path / "register.csv", header=["Ref", "Given", "Family", "Born"], rows=[
+        ["1", "Jonathon", "Smyth", "12/07/1984"], ["2", "Lucas", "Bernard", "05/05/2010"],
+        ["3", "Amelia", "Okafor", "04/03/1985"]])
+    maps = ["--map", "first_name=Given", "--map", "surname=Family", "--map", "dob=Born"]
+    code, printed = link(capsys, "--input", source, "--id", "Ref", *maps, "--dob-format", "%Y-%m-%d",
+                         "--out", tmp_path / "wrong.csv")
+    assert code == 0 and "check --dob-format against the list" in printed, printed
+    code, printed = link(capsys, "--input", source, "--id", "Ref", *maps, "--dob-format", "%d/%m/%Y",
+                         "--out", tmp_path / "right.csv")
+    assert code == 0 and "check --dob-format" not in printed, printed
+
+
 def test_list_blocking_rules_count_exactly_and_keep_to_the_budget(monkeypatch):
     from linkage import match
     from linkage.standardise import standardise
