@@ -510,6 +510,12 @@ def test_the_model_used_is_versioned_and_a_retrain_is_used_once_then_the_committ
     assert crosswalk_metadata(retrained)["mode_reason"].value == "model changed"
     again = materialize(graph, settings, instance, selection=PERSON_LINKAGE)
     assert crosswalk_metadata(again)["mode_reason"].value == "model changed"  # back to the committed model
+    # each run's metadata names its model, as linkage.model_versions records it
+    meta = {name: crosswalk_metadata(result) for name, result in (("retrained", retrained), ("again", again))}
+    assert meta["retrained"]["model_origin"].value == f"retrained by run {retrained.run_id}"
+    assert (meta["again"]["model_origin"].value, meta["again"]["model_trained_at"].value) == (
+        "committed", committed["trained_at"])
+    assert meta["again"]["model_sha256"].value != meta["retrained"]["model_sha256"].value
     assert DEFAULT_MODEL_PATH.read_bytes() == before
     versions = query(settings, "select * from linkage.model_versions order by first_used_at")
     assert versions["origin"].tolist() == ["committed", f"retrained by run {retrained.run_id}"]

@@ -79,6 +79,15 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
         outcome = update_person_index(con, run_id=context.run_id, mode=config.mode, charts_dir=charts_dir,
                                       retrain_dir=cfg.artefacts_dir / "linkage" / "model" if config.retrain else None)
         figures = dict(outcome.figures)  # of the whole index, in place or not
+        # the model this run used, as linkage.model_versions records it (its sha, where from, when trained)
+        model = con.execute("""
+            select versions.model_sha256, versions.origin, versions.trained_at, versions.training_records
+            from linkage.model_versions as versions
+            inner join linkage.linkage_runs as runs on runs.model_sha256 = versions.model_sha256
+            where runs.run_id = ?""", [context.run_id]).fetchall()
+        if len(model) == 1:
+            figures.update(zip(("model_sha256", "model_origin", "model_trained_at", "model_training_records"),
+                               model[0]))
         truth = cfg.truth_dir / "source_records.parquet"
         if truth.exists():  # synthetic data: score the index against the generator's truth
             # an in-place run's result holds only the persons it redid
