@@ -173,11 +173,19 @@ def cmd_sql(args: argparse.Namespace) -> int:
     """An analyst's own query, read-only, so a running pipeline can still write."""
     import duckdb
 
-    con = duckdb.connect(str(get_settings().warehouse), read_only=True)
+    warehouse = get_settings().warehouse
+    if not warehouse.exists():
+        print(f"familyhub sql: no warehouse at {warehouse}: run `make demo` (or the pipeline) first", file=sys.stderr)
+        return 2
     try:
-        frame = con.execute(args.query).df()
-    finally:
-        con.close()
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            frame = con.execute(args.query).df()
+        finally:
+            con.close()
+    except duckdb.Error as exc:  # the query's own mistake (a table not built yet, a typo): one line, no traceback
+        print(f"familyhub sql: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
     if args.csv:
         sys.stdout.write(frame.to_csv(index=False))
     else:
