@@ -877,7 +877,7 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
                          round(float(b["match_probability"]), 6), round(float(b["match_weight"]), 3), band,
                          int(candidates[rid])))
         else:
-            rows.append((record_id, None, 0.0, None, "no match", 0))
+            rows.append((record_id, None, None, None, "no match", 0))  # no candidate: nothing was scored
     outputs = ["person_id", "match_probability", "match_weight", "band", "candidates"]
     id_output = f"list_{id_column}" if id_column in outputs else id_column  # an id column called person_id
     result = pd.DataFrame(rows, columns=[id_output, *outputs]).sort_values(id_output, ignore_index=True)

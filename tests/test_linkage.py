@@ -485,6 +485,9 @@ def test_match_command_finds_people_in_the_index(first_run, settings, monkeypatc
     matched = pd.read_csv(out, dtype=str).set_index("ref")
     assert list(matched.columns) == ["person_id", "match_probability", "match_weight", "band", "candidates"]
     assert matched.loc["zz-1", "band"] == "no match" and pd.isna(matched.loc["zz-1", "person_id"])
+    # the stranger shares no blocking key with anyone: no probability or weight, not a score of 0
+    assert matched.loc["zz-1", "candidates"] == "0"
+    assert matched.loc["zz-1", ["match_probability", "match_weight"]].isna().all()
     found = matched.loc[rows["ref"]]
     truth = rows.set_index("ref")["person_id"]
     is_match = found["band"] == "match"
