@@ -60,17 +60,6 @@ def test_linked_gate_passes_on_the_shared_pipeline(built_pipeline):
     assert lineage_passed == ({True} if lineage_built else {None})
 
 
-def test_the_crosswalk_dbt_source_tests_are_checks_of_the_crosswalk(built_pipeline):
-    """dbt's unique / not_null tests on source('linkage', 'person_crosswalk') run in the marts' build: they show
-    as checks of linkage/person_crosswalk (a bare observation, dagster-dbt's fallback, shows in no check list)."""
-    _, _, result = built_pipeline
-    source_tests = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()
-                    if e.asset_key == CROSSWALK and e.asset_check_key.name.startswith("source_")}
-    assert source_tests == {"source_unique_linkage_person_crosswalk_person_record_id": True,
-                            "source_not_null_linkage_person_crosswalk_person_record_id": True,
-                            "source_not_null_linkage_person_crosswalk_person_id": True}
-
-
 def chain_thousands(warehouse, n: int = CHAINED_RECORDS) -> None:
     """Give n standardised person records one name, DOB, sex and address and no identifiers: to the model they
     are one person (the signature of a placeholder identity or a mapping error in a feed)."""

@@ -13,12 +13,11 @@ class FamilyHubTranslator(DagsterDbtTranslator):
     """Models are keyed [schema, model] (e.g. staging/stg_dwp__benefit_claims) and grouped by layer.
 
     Sources keep the default key [source, table], so source('raw', 'dwp_benefits') is the landing
-    asset raw/dwp_benefits, and a source's dbt tests are checks of that asset (the crosswalk's unique and
-    not_null tests show on linkage/person_crosswalk, not as bare observations).
+    asset raw/dwp_benefits.
     """
 
     def __init__(self) -> None:
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=False, enable_source_tests_as_checks=True))
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=False))
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] in {"model", "seed", "snapshot"}:

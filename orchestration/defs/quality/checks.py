@@ -2,8 +2,7 @@
 
 One `raw_gate` check per landing asset raw/<feed> (from the feed registry), one `staged_gate` check per
 dbt staging model staging/<model> (from the dbt manifest, or the model files when there is no manifest),
-the `linked_gate` on linkage/person_crosswalk (beside the linkage step's own `no_giant_clusters`, and the dbt
-source tests of the crosswalk, run by the marts' dbt build as checks of the same asset), and one
+the `linked_gate` on linkage/person_crosswalk (beside the linkage step's own `no_giant_clusters`), and one
 `marts_gate` check per mart marts/<model> that the dbt manifest has (so the code location loads while
 marts are still being written).
 
