@@ -172,7 +172,7 @@ resolution_windows as (
             cast(sessions_missed as decimal(18, 4)) / sessions_possible as share_missed
         from resolution_window_terms
         where sessions_possible > 0
-    )
+    ) as window_terms
     group by person_id, as_at_date, lookback_basis, indicator_code
 
 ),
