@@ -219,15 +219,17 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
 
 def _decided_at(value: str) -> dt.datetime | None | bool:
     """A decision's date as given: ISO, or day first as a UK reviewer writes it (never month first). None
-    when blank; False when it does not read."""
+    when blank; False when it does not read, or reads as a year no decision has (a typo: 2999 would also
+    overflow the timestamps the decisions are kept in)."""
     if not value:
         return None
     for form in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d",
                  "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y"):
         try:
-            return dt.datetime.strptime(value.split(".")[0] if "." in value[10:] else value, form)
+            parsed = dt.datetime.strptime(value.split(".")[0] if "." in value[10:] else value, form)
         except ValueError:
             continue
+        return parsed if 1900 <= parsed.year <= 2200 else False
     return False
 
 
@@ -387,6 +389,47 @@ def _level_labels(model: dict) -> dict[str, dict[int, str]]:
     return out
 
 
+def _persons_apart(con) -> dict[str, tuple[str, int, int]]:
+    """Per queued pair: what differs between ALL the records of its two persons (the fields the clustering's
+    anti-chaining rules compare), and each person's record count. Text of field names only, no values."""
+    rows = con.execute(f"""
+        with persons as (
+            select crosswalk.person_id, count(*) as n_records,
+                list_distinct(list(records.first_name_canonical)) as forenames,
+                list_distinct(list(records.dob)) as dobs, count(*) - count(records.dob) as without_dob,
+                list_distinct(list(records.sex)) as sexes, list_distinct(list(records.nhs_number)) as nhs,
+                list_distinct(list(records.ni_number)) as ni, list_distinct(list(records.upn)) as upn,
+                list_distinct(list(records.source_system)) as systems
+            from {CROSSWALK_TABLE} as crosswalk
+            inner join intermediate.int_person_records_standardised as records using (person_record_id)
+            where crosswalk.person_id in (select person_id_l from {QUEUE_TABLE} union select person_id_r from {QUEUE_TABLE})
+            group by crosswalk.person_id
+        )
+        select queue.pair_id, a.n_records, b.n_records,
+            concat_ws('; ',
+                case when len(a.forenames) > 0 and len(b.forenames) > 0
+                     and not list_has_any(a.forenames, b.forenames) then 'different forenames' end,
+                case when len(a.dobs) > 0 and len(b.dobs) > 0 and not list_has_any(a.dobs, b.dobs)
+                     then 'different dates of birth' end,
+                case when a.without_dob = a.n_records or b.without_dob = b.n_records
+                     then 'no date of birth on one side' end,
+                case when len(a.sexes) > 0 and len(b.sexes) > 0 and not list_has_any(a.sexes, b.sexes)
+                     then 'different sex' end,
+                case when len(a.nhs) > 0 and len(b.nhs) > 0 and not list_has_any(a.nhs, b.nhs)
+                     then 'different NHS numbers' end,
+                case when len(a.ni) > 0 and len(b.ni) > 0 and not list_has_any(a.ni, b.ni)
+                     then 'different NI numbers' end,
+                case when len(a.upn) > 0 and len(b.upn) > 0 and not list_has_any(a.upn, b.upn)
+                     then 'different UPNs' end,
+                case when list_has_any(a.systems, b.systems)
+                     then 'both registered by ' || array_to_string(list_sort(list_intersect(a.systems, b.systems)), ', ')
+                end)
+        from {QUEUE_TABLE} as queue
+        inner join persons as a on a.person_id = queue.person_id_l
+        inner join persons as b on b.person_id = queue.person_id_r""").fetchall()
+    return {pair: (why, int(n_a), int(n_b)) for pair, n_a, n_b, why in rows}
+
+
 def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
     """Write the queue, both records side by side, to an .xlsx under out_dir. Returns (path, pairs)."""
     import xlsxwriter
@@ -401,6 +444,7 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         "person_record_id")
     names = [c["output_column_name"] for c in model["comparisons"]]
     labels = _level_labels(model)
+    apart = _persons_apart(con)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"review_{dt.datetime.now():%Y%m%d_%H%M%S}.xlsx"
@@ -413,7 +457,8 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         side_a = book.add_format({"bg_color": "#F3F7FF"})
         side_b = book.add_format({"bg_color": "#FFF8EE"})
         decision_fmt = book.add_format({"bg_color": "#FFFFCC", "border": 1})
-        header = ["pair_id", "decision", "reviewer", "note", "match_probability", "match_weight"]
+        header = ["pair_id", "decision", "reviewer", "note", "match_probability", "match_weight",
+                  "kept apart: the two persons' records", "records in person A", "records in person B"]
         header += [f"{n} weight" for n in names] + [f"{n} level" for n in names]
         for field in DISPLAY_FIELDS:
             header += [f"{field} A", f"{field} B"]
@@ -421,8 +466,9 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         sheet.write_row(0, 0, header, head)
         for i, row in enumerate(queue.itertuples(index=False), start=1):
             r = row._asdict()
+            why, n_a, n_b = apart.get(r["pair_id"], ("", None, None))
             values = [r["pair_id"], None, None, None, round(float(r["match_probability"]), 6),
-                      round(float(r["match_weight"]), 3)]
+                      round(float(r["match_weight"]), 3), why, n_a, n_b]
             values += [None if pd.isna(r.get(f"weight_{n}")) else float(r[f"weight_{n}"]) for n in names]
             values += [labels[n].get(int(r[f"gamma_{n}"]), "") if not pd.isna(r.get(f"gamma_{n}")) else ""
                        for n in names]
@@ -457,6 +503,9 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         for i, line in enumerate([
             "One row per pair of records the model could not settle. Records A and B are side by side.",
             "Per-comparison weights: positive = evidence for the same person, negative = against.",
+            "The model scored each pair high, but its two records are in two persons the clustering kept apart: "
+            "'kept apart' says what differs between all the records of the two (twins differ in forename only; a "
+            "same-name parent in date of birth). A 'match' merges the two persons whole.",
             "Fill 'decision' (match / not a match / unsure) and 'reviewer'; leave rows you did not review blank.",
             "Then: familyhub review import <this file>. Decisions apply on the next linkage run.",
             "Import a workbook soon: a pair decided by another import after this one was exported is skipped "

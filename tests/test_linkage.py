@@ -8,6 +8,7 @@ work on a private copy of its data folder, one per module."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -414,6 +415,16 @@ def test_review_decisions_apply_on_the_next_run(first_run, graph, settings, inst
     assert {"pair_id", "decision", "first_name A", "first_name B", "dob A", "dob B", "surname weight",
             "exported_at"} <= set(header)
     assert sheet.max_row == len(queue) + 1
+    # each pair's two persons: their sizes, and what sets all their records apart (field names, no values)
+    index = {name: i for i, name in enumerate(header)}
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    sizes = [(row[index["records in person A"]], row[index["records in person B"]]) for row in rows]
+    assert all(a >= 1 and b >= 1 for a, b in sizes)
+    known = re.compile(r"(different (forenames|dates of birth|sex|NHS numbers|NI numbers|UPNs)"
+                       r"|no date of birth on one side|both registered by [a-z_, ]+)")
+    reasons = [row[index["kept apart: the two persons' records"]] or "" for row in rows]
+    assert all(known.fullmatch(part) for why in reasons for part in why.split("; ") if why)
+    assert sum(bool(why) for why in reasons) >= len(reasons) // 2  # most queued pairs differ on a ruled field
     [validation] = sheet.data_validations.dataValidation
     assert validation.type == "list" and "not a match" in validation.formula1
 

@@ -580,6 +580,8 @@ def test_review_import_reads_uk_dates_and_a_repeated_decision_never_overrides_a_
     with pytest.raises(ReviewImportError) as error:
         decide("unreadable.csv", "match", decided_at="Jane Smith")
     assert "rows 2" in str(error.value) and "Jane" not in str(error.value)
+    with pytest.raises(ReviewImportError):  # a year typed wrong: refused, not an overflow
+        decide("typo.csv", "match", decided_at="2999-06-01")
     con.close()
 
 
@@ -607,10 +609,10 @@ def test_an_old_workbook_never_overturns_a_decision_made_after_it_was_exported(t
     assert (counts["decisions_imported"], counts["decided_since_export_skipped"]) == (0, 1)
     assert latest() == "not a match"
     # a workbook exported after it sees the decision: a new decision
-    assert decide("fresh.csv", "match", exported_at="2999-01-01 00:00:00")["decisions_imported"] == 1
+    assert decide("fresh.csv", "match", exported_at="2099-01-01 00:00:00")["decisions_imported"] == 1
     assert latest() == "match"
     # the old copy with a decided_at of its own after the latest decision: a deliberate change, recorded
-    counts = decide("old_copy_dated.csv", "not a match", exported_at="2026-01-01 09:00:00", decided_at="2999-06-01")
+    counts = decide("old_copy_dated.csv", "not a match", exported_at="2026-01-01 09:00:00", decided_at="2099-06-01")
     assert (counts["decisions_imported"], counts["decided_since_export_skipped"]) == (1, 0)
     assert latest() == "not a match"
     con.close()
