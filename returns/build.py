@@ -332,6 +332,35 @@ def stored_rows_relation(spec: ReturnSpec, period: Period) -> tuple[str, str]:
 GATE_STATUS_TABLE = "returns.return_gate_status"
 
 
+def built_from(con: duckdb.DuckDBPyConnection) -> dict:
+    """What the marts a return reads were built from, for the manifest: their reporting date, the linkage
+    model of the last person index run, and per feed the landed deliveries (how many, the latest extract
+    date, a sha256 over their files' sha256 in order) and how many are held in quarantine. Counts, dates
+    and hashes only. The same inputs give the same record, so two builds of a quarter can be compared."""
+    import hashlib
+
+    from expectations.framework import table_exists
+
+    reporting_date = con.execute("select any_value(as_at_date) filter (where is_reporting_date) "
+                                 "from intermediate.int_criteria__as_at_dates").fetchall()[0][0]
+    model = (con.execute("select model_sha256 from linkage.linkage_runs order by recorded_at desc limit 1").fetchall()
+             if table_exists(con, "linkage", "linkage_runs") else [])
+    held = (dict(con.execute("select feed, count(*) from raw._quarantined_deliveries where released_at is null "
+                             "group by feed").fetchall())
+            if table_exists(con, "raw", "_quarantined_deliveries") else {})
+    feeds = {}
+    landed = (con.execute("""
+                select feed, list(file_sha256 order by file_sha256), max(extract_date)
+                from raw._deliveries where status = 'landed' group by feed order by feed""").fetchall()
+              if table_exists(con, "raw", "_deliveries") else [])
+    for feed, shas, latest in landed:
+        feeds[feed] = {"deliveries": len(shas), "latest_extract_date": latest.isoformat() if latest else None,
+                       "files_sha256": hashlib.sha256("\n".join(shas).encode()).hexdigest(),
+                       "held_in_quarantine": int(held.get(feed, 0))}
+    return {"marts_reporting_date": reporting_date.isoformat() if reporting_date else None,
+            "linkage_model_sha256": model[0][0] if model else None, "feeds": feeds}
+
+
 def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period, frame: pd.DataFrame, *,
                       gates: GateStatus, run_id: str) -> int:
     """Replace the period's rows, and the gate status they were built under, in one transaction. The table
@@ -350,7 +379,9 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
     con.execute(f"create table if not exists {table} ({columns_sql})")
     con.execute(f"create schema if not exists {GATE_STATUS_TABLE.split('.')[0]}")
     con.execute(f"create table if not exists {GATE_STATUS_TABLE} (return_name varchar, reporting_period varchar, "
-                "run_id varchar, checked_at timestamp, gate_status json)")
+                "run_id varchar, checked_at timestamp, gate_status json, built_from json)")
+    con.execute(f"alter table {GATE_STATUS_TABLE} add column if not exists built_from json")  # tables made before
+    inputs = json.dumps(built_from(con), sort_keys=True)
     frame = frame.reindex(columns=[c.name for c in spec.columns])
     con.register("_return_rows", frame)
     try:
@@ -360,8 +391,9 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
         con.execute(f"insert into {table} select {select} from _return_rows")
         con.execute(f"delete from {GATE_STATUS_TABLE} where return_name = ? and reporting_period = ?",
                     [spec.name, period.label])
-        con.execute(f"insert into {GATE_STATUS_TABLE} values (?, ?, ?, ?, ?)",
-                    [spec.name, period.label, run_id, gates.checked_at, json.dumps(gates.as_record())])
+        con.execute(f"insert into {GATE_STATUS_TABLE} by name select ? as return_name, ? as reporting_period, "
+                    "? as run_id, ? as checked_at, ? as gate_status, ? as built_from",
+                    [spec.name, period.label, run_id, gates.checked_at, json.dumps(gates.as_record()), inputs])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -385,3 +417,14 @@ def read_built_gate_status(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, per
     found = con.execute(f"select gate_status from {GATE_STATUS_TABLE} where return_name = ? and reporting_period = ?",
                         [spec.name, period.label]).fetchall()
     return json.loads(found[0][0]) if found else None
+
+
+def read_built_from(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period) -> dict | None:
+    """What the period's stored rows were built from (built_from); None for rows stored before it was recorded."""
+    from expectations.framework import columns_of
+
+    if "built_from" not in columns_of(con, *GATE_STATUS_TABLE.split(".")):
+        return None
+    found = con.execute(f"select built_from from {GATE_STATUS_TABLE} where return_name = ? and reporting_period = ?",
+                        [spec.name, period.label]).fetchall()
+    return json.loads(found[0][0]) if found and found[0][0] else None

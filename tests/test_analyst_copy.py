@@ -275,6 +275,31 @@ def test_the_workbook_is_the_same_bytes_from_two_builds(two_workbooks):
     assert two_workbooks.first[0] > 10_000 and two_workbooks.first == two_workbooks.second
 
 
+def test_a_return_records_what_its_rows_were_built_from(two_workbooks):
+    """The quarter's stored rows carry (for the manifest) the marts' reporting date, the linkage model and a
+    fingerprint of every feed's landed files: what an auditor needs to tell two builds of a quarter apart."""
+    import json
+
+    from linkage.lineage import model_fingerprint
+    from linkage.train import DEFAULT_MODEL_PATH
+    from orchestration.lib.feeds import registry
+
+    settings = two_workbooks.settings
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        [(record,)] = con.execute("select built_from from returns.return_gate_status where return_name = "
+                                  "'family_progress_data' and reporting_period = '2026-Q3'").fetchall()
+    finally:
+        con.close()
+    inputs = json.loads(record)
+    assert inputs["marts_reporting_date"] == settings.reporting_date.isoformat()
+    assert inputs["linkage_model_sha256"] == model_fingerprint(json.loads(DEFAULT_MODEL_PATH.read_text()))
+    assert set(inputs["feeds"]) == set(registry())
+    for feed, figures in inputs["feeds"].items():
+        assert figures["deliveries"] >= 1 and figures["held_in_quarantine"] == 0, feed
+        assert len(figures["files_sha256"]) == 64 and figures["latest_extract_date"] <= "2026-09-30", feed
+
+
 def read_workbook(settings):
     import openpyxl
 

@@ -211,7 +211,7 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                           "spec version, run id). Byte-identical when rerun on the same rows.")
     def _outbox(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                 pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
-        from returns.build import read_built_gate_status, read_stored_rows
+        from returns.build import read_built_from, read_built_gate_status, read_stored_rows
         from returns.writers import conform_return, update_manifest, write_return
 
         cfg = settings.get()
@@ -219,6 +219,7 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
         with warehouse_connection(duckdb) as con:
             frame = read_stored_rows(con, spec, period)
             gates = read_built_gate_status(con, spec, period)
+            inputs = read_built_from(con, spec, period)
         if gates is None:
             context.log.warning(f"{name} for {period.label}: rows stored before gate status was recorded; rebuild "
                                 f"returns/{name} for this quarter to record it")
@@ -229,7 +230,7 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                                    run_id=context.run.run_id, extra={
                                        "restricted": spec.restricted, "pseudonym_key": pseudonym_key.source,
                                        "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint(),
-                                       "gates": gates})
+                                       "gates": gates, "built_from": inputs})
         return dg.MaterializeResult(metadata=safe_metadata({
             "dagster/row_count": len(table.rows), "period": period.label, "files": [f.relative for f in files],
             "sha256": {f.relative: f.sha256 for f in files}, "manifest": str(manifest.relative_to(cfg.outbox_dir)),
