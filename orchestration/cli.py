@@ -270,12 +270,16 @@ def cmd_review_export(args: argparse.Namespace) -> int:
 
 
 def _connect_for_review(duckdb, warehouse: Path, command: str, read_only: bool = False):
-    """The warehouse, or None (with a message) while a running materialisation holds it."""
+    """The warehouse, or None (with a message) when there is none yet or a running materialisation holds it."""
+    if not warehouse.exists():
+        print(f"familyhub review {command}: no warehouse at {warehouse}: run `make demo` (or the pipeline) first",
+              file=sys.stderr)
+        return None
     try:
         return duckdb.connect(str(warehouse), read_only=read_only)
     except duckdb.IOException:
-        print(f"familyhub review {command}: the warehouse is in use (a run is writing to it, or it is missing); "
-              "retry when the run has finished: nothing was changed", file=sys.stderr)
+        print(f"familyhub review {command}: the warehouse is in use (a run is writing to it); retry when the run "
+              "has finished: nothing was changed", file=sys.stderr)
         return None
 
 

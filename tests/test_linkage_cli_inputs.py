@@ -204,6 +204,11 @@ def test_bad_options_and_missing_warehouse_get_one_clear_error(tmp_path, capsys,
     code = main(["match", "--input", str(source), "--id", "Ref", *MAPS, "--out", str(tmp_path / "matched.csv")])
     printed = capsys.readouterr().err
     assert code == 2 and "no warehouse there" in printed and not (tmp_path / "matched.csv").exists()
+    for command in (["review", "export"], ["review", "import", str(source)]):  # said so, not "in use"
+        assert main(command) == 2
+        printed = capsys.readouterr().err
+        assert "no warehouse at" in printed and "in use" not in printed, command
+    assert not (tmp_path / "no_warehouse" / "warehouse.duckdb").exists()  # and none was created
 
 
 def test_missing_value_markers_are_missing(tmp_path):
