@@ -148,7 +148,7 @@ def _cell_text(value, date_format: str | None = None) -> str:
     return str(value)
 
 
-def _read_text(path: Path, separator: str | None) -> tuple[list, pd.DataFrame]:
+def read_delimited_text(path: Path, separator: str | None) -> tuple[list, pd.DataFrame]:
     """Delimited text: UTF-16 (Excel's 'Unicode text') by its byte-order mark, else UTF-8, then Windows-1252,
     then Latin-1; the separator, unless the suffix fixes it, is the one of , ; tab | the header line uses."""
     with path.open("rb") as handle:
@@ -335,7 +335,7 @@ def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str |
         date_formats = {mapping["dob"]: dob_format} if dob_format and "dob" in mapping else {}
         unit = "row"  # spreadsheet rows, the header being row 1; JSON counts lines or records
         if kind == "text":
-            header, body = _read_text(path, TEXT_SUFFIXES[path.suffix.lower()])
+            header, body = read_delimited_text(path, TEXT_SUFFIXES[path.suffix.lower()])
         elif kind == "workbook":
             header, body = _read_workbook(path, sheet, date_formats)
         elif kind == "parquet":

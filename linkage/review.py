@@ -78,6 +78,8 @@ def decisions_fingerprint(decisions: pd.DataFrame) -> str:
 
 
 def _read_decision_file(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ReviewImportError(f"{path}: no such file")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
@@ -96,10 +98,17 @@ def _read_decision_file(path: Path) -> pd.DataFrame:
         header = [str(h).strip() if h is not None else "" for h in rows[0]]
         return pd.DataFrame([list(r) for r in rows[1:]], columns=header, dtype=object)
     if path.suffix.lower() in (".csv", ".txt"):
+        # read as `familyhub link` reads a list: the separator sniffed (Excel saves ; in some locales), UTF-8,
+        # UTF-16 or Windows-1252 (Excel's "CSV" in the UK: a note with é or £)
+        from linkage.match import ListError, read_delimited_text
+
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise ReviewImportError(f"{path.name}: cannot be read as UTF-8 CSV") from exc
+            header, body = read_delimited_text(path, None)
+        except ListError as exc:
+            raise ReviewImportError(str(exc)) from None
+        if not header:
+            raise ReviewImportError(f"{path.name}: the file is empty")
+        return pd.DataFrame(body.to_numpy(), columns=[str(h).strip() for h in header], dtype=object)
     raise ReviewImportError(f"{path.name}: expected an .xlsx workbook or a .csv file")
 
 

@@ -585,6 +585,27 @@ def test_review_import_reads_uk_dates_and_a_repeated_decision_never_overrides_a_
     con.close()
 
 
+def test_a_decisions_csv_reads_as_excel_saves_it(tmp_path):
+    """Semicolons and Windows-1252 (a note with £, as Excel saves a CSV in the UK) read like a UTF-8 comma
+    CSV; a missing file says so."""
+    import duckdb
+
+    from linkage.review import ReviewImportError, import_decisions, pair_id
+
+    left, right = rid(1), rid(2)
+    text = (f"pair_id;person_record_id_l;person_record_id_r;decision;note\r\n"
+            f"{pair_id(left, right)};{left};{right};not a match;£ arrears on one only\r\n")
+    path = tmp_path / "decisions.csv"
+    path.write_bytes(text.encode("cp1252"))
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    assert import_decisions(con, path, reviewer="r1")["decisions_imported"] == 1
+    assert con.execute("select decision, note from linkage.review_decisions").fetchall() == [
+        ("not a match", "£ arrears on one only")]
+    with pytest.raises(ReviewImportError, match="no such file"):
+        import_decisions(con, tmp_path / "missing.xlsx")
+    con.close()
+
+
 def test_an_old_workbook_never_overturns_a_decision_made_after_it_was_exported(tmp_path):
     import duckdb
 
