@@ -454,6 +454,17 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
     names = [c["output_column_name"] for c in model["comparisons"]]
     labels = _level_labels(model)
     apart = _persons_apart(con)
+    # a pair decided 'unsure' stays queued: the reviewer sees that earlier look (the latest decision on record)
+    note = ("note" if table_exists(con, DECISIONS_TABLE) and con.execute(
+        "select count(*) from duckdb_columns() where schema_name = ? and table_name = ? and column_name = 'note'",
+        DECISIONS_TABLE.split(".")).fetchall()[0][0] else "null as note")  # a table from before notes
+    earlier = ({pair: (f"{decision} ({decided_at:%Y-%m-%d}, {reviewer})", note) for pair, decision, decided_at,
+                reviewer, note in con.execute(f"""
+                    select pair_id, decision, decided_at, reviewer, {note} from {DECISIONS_TABLE}
+                    where pair_id in (select pair_id from {QUEUE_TABLE})
+                    qualify row_number() over (partition by pair_id order by decided_at desc, imported_at desc,
+                                               decision_id desc) = 1""").fetchall()}
+               if table_exists(con, DECISIONS_TABLE) else {})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"review_{dt.datetime.now():%Y%m%d_%H%M%S}.xlsx"
@@ -466,8 +477,8 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         side_a = book.add_format({"bg_color": "#F3F7FF"})
         side_b = book.add_format({"bg_color": "#FFF8EE"})
         decision_fmt = book.add_format({"bg_color": "#FFFFCC", "border": 1})
-        header = ["pair_id", "decision", "reviewer", "note", "match_probability", "match_weight",
-                  "kept apart: the two persons' records", "records in person A", "records in person B"]
+        header = ["pair_id", "decision", "reviewer", "note", "earlier decision", "earlier note", "match_probability",
+                  "match_weight", "kept apart: the two persons' records", "records in person A", "records in person B"]
         header += [f"{n} weight" for n in names] + [f"{n} level" for n in names]
         for field in DISPLAY_FIELDS:
             header += [f"{field} A", f"{field} B"]
@@ -476,7 +487,8 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         for i, row in enumerate(queue.itertuples(index=False), start=1):
             r = row._asdict()
             why, n_a, n_b = apart.get(r["pair_id"], ("", None, None))
-            values = [r["pair_id"], None, None, None, round(float(r["match_probability"]), 6),
+            before, before_note = earlier.get(r["pair_id"], (None, None))
+            values = [r["pair_id"], None, None, None, before, before_note, round(float(r["match_probability"]), 6),
                       round(float(r["match_weight"]), 3), why, n_a, n_b]
             values += [None if pd.isna(r.get(f"weight_{n}")) else float(r[f"weight_{n}"]) for n in names]
             values += [labels[n].get(int(r[f"gamma_{n}"]), "") if not pd.isna(r.get(f"gamma_{n}")) else ""

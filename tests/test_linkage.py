@@ -474,6 +474,22 @@ def test_review_decisions_apply_on_the_next_run(first_run, graph, settings, inst
     assert {"merged", "split"} <= set(changes["change"])
     assert changes.loc[changes["change"].isin(["merged", "split"]), "reason"].str.startswith("review decision").all()
 
+    # 'unsure' keeps a pair queued: the next workbook shows that earlier look beside the empty decision
+    unsure = query(settings, "select pair_id, person_record_id_l, person_record_id_r from linkage.review_queue "
+                             "order by pair_id limit 1").iloc[0]
+    unsure_csv = tmp_path / "unsure.csv"
+    pd.DataFrame([{**unsure.to_dict(), "decision": "unsure", "note": "ask the school"}]).to_csv(unsure_csv, index=False)
+    assert main(["review", "import", str(unsure_csv), "--reviewer", "reviewer-3"]) == 0
+    assert main(["review", "export"]) == 0
+    latest = sorted((settings.artefacts_dir / "review").glob("review_*.xlsx"))[-1]
+    sheet = load_workbook(latest, read_only=True)["review"]
+    rows = list(sheet.iter_rows(values_only=True))
+    index = {name: i for i, name in enumerate(rows[0])}
+    [row] = [r for r in rows[1:] if r[index["pair_id"]] == unsure["pair_id"]]
+    assert row[index["decision"]] is None and row[index["earlier note"]] == "ask the school"
+    assert row[index["earlier decision"]].startswith("unsure (") and row[index["earlier decision"]].endswith(
+        ", reviewer-3)")
+
 
 def test_match_command_finds_people_in_the_index(first_run, settings, monkeypatch, tmp_path, capsys):
     from orchestration.cli import main
