@@ -60,16 +60,18 @@ def choose_mode(requested: str, previous: lineage.PreviousState, changes: dict, 
 
 
 def _decision_spans(decisions: pd.DataFrame, previous: pd.DataFrame | None, crosswalk: pd.DataFrame) -> pd.DataFrame:
-    """(previous id of one record, new id of the other) for every decided pair: a lineage row between
-    those two ids was caused by a reviewer."""
+    """(previous id of one record, new id of the other, the pair and its decision) for every decided pair: a
+    lineage row between those two ids was caused by that reviewer's decision."""
+    columns = ["a", "b", "pair_id", "decision"]
     if previous is None or not len(decisions):
-        return pd.DataFrame(columns=["a", "b"])
+        return pd.DataFrame(columns=columns)
     before = dict(zip(previous["person_record_id"], previous["person_id"]))
     now = dict(zip(crosswalk["person_record_id"], crosswalk["person_id"]))
     rows = []
-    for left, right in zip(decisions["person_record_id_l"], decisions["person_record_id_r"]):
-        rows += [(before.get(left), now.get(right)), (before.get(right), now.get(left))]
-    return pd.DataFrame(rows, columns=["a", "b"]).dropna()
+    for left, right, pair, decision in zip(decisions["person_record_id_l"], decisions["person_record_id_r"],
+                                           decisions["pair_id"], decisions["decision"]):
+        rows += [(before.get(left), now.get(right), pair, decision), (before.get(right), now.get(left), pair, decision)]
+    return pd.DataFrame(rows, columns=columns).dropna()
 
 
 def update_person_index(con, run_id: str, mode: str = "auto", charts_dir: Path | None = None,

@@ -181,7 +181,8 @@ def write_run(con, run_id: str, lineage: pd.DataFrame, run: dict, table: str,
               decision_pairs: pd.DataFrame | None = None, context: str = "", in_place: str | None = None) -> None:
     """Keep the crosswalk being replaced, append lineage and the run, remember the records as linked.
     Call before linkage.run.write_outputs replaces the crosswalk. `decision_pairs` (person_id pairs a
-    reviewer's decision spans) turn a merge or split's reason into 'review decision'. in_place: an
+    reviewer's decision spans, with its pair_id and decision) turn a merge or split's reason into
+    'review decision: <decision>, pair <pair_id>' (the pair_id finds it in linkage.review_decisions). in_place: an
     incremental run's table of the records it redoes (only those change; see linkage.incremental)."""
     recorded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     con.execute(f"create schema if not exists {SCHEMA}")
@@ -189,9 +190,11 @@ def write_run(con, run_id: str, lineage: pd.DataFrame, run: dict, table: str,
     frame = lineage.copy()
     frame["reason"] = frame["change"].map(REASONS)
     if decision_pairs is not None and len(decision_pairs) and len(frame):
-        spans = set(zip(decision_pairs["a"], decision_pairs["b"])) | set(zip(decision_pairs["b"], decision_pairs["a"]))
-        by_review = [(p, r) in spans for p, r in zip(frame["person_id"], frame["related_person_id"])]
-        frame.loc[by_review, "reason"] = "review decision"
+        spans = {}
+        for a, b, pair, decision in decision_pairs[["a", "b", "pair_id", "decision"]].itertuples(index=False):
+            spans[(a, b)] = spans[(b, a)] = f"review decision: {decision}, pair {pair}"
+        frame["reason"] = [spans.get((p, r), reason) for p, r, reason
+                           in zip(frame["person_id"], frame["related_person_id"], frame["reason"])]
     if context:
         frame["reason"] = frame["reason"] + f" ({context})"
     frame.insert(0, "recorded_at", recorded_at)

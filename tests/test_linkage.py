@@ -473,6 +473,10 @@ def test_review_decisions_apply_on_the_next_run(first_run, graph, settings, inst
     changes = query(settings, f"select change, reason from linkage.person_id_lineage where run_id = '{run_id}'")
     assert {"merged", "split"} <= set(changes["change"])
     assert changes.loc[changes["change"].isin(["merged", "split"]), "reason"].str.startswith("review decision").all()
+    # each names the decision and its pair, which finds it (who, when, which file) in linkage.review_decisions
+    reasons = set(changes["reason"])
+    assert any(r.startswith(f"review decision: match, pair {top['pair_id']}") for r in reasons), reasons
+    assert any(r.startswith(f"review decision: not a match, pair {split_pair}") for r in reasons), reasons
 
     # 'unsure' keeps a pair queued: the next workbook shows that earlier look beside the empty decision
     unsure = query(settings, "select pair_id, person_record_id_l, person_record_id_r from linkage.review_queue "
