@@ -86,8 +86,12 @@ def _outcome(row) -> str | None:
         return "IN_PROGRESS"
     if row.status_at_closure == "met":
         return "NOT_IMPROVED"
+    if row.status_at_closure == "not_measured":  # no data is no evidence of resolution
+        return "NOT_EVIDENCED"
     if row.status_six_months_after_closure == "not_yet_due":
         return "IMPROVED"
+    if row.status_six_months_after_closure == "not_measured":
+        return "NOT_EVIDENCED"
     return "NOT_IMPROVED" if row.status_six_months_after_closure == "met" else "SUSTAINED"
 
 

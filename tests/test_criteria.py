@@ -307,6 +307,7 @@ def test_absence_resolution_judges_only_the_terms_ending_in_the_six_months_to_th
                     as window_start
             from intermediate.int_criteria__absence_rules as rules
             inner join reference.criteria_indicators as indicators using (indicator_code)
+            where rules.is_met is not null  -- measured (the not-measured rows: below)
         ),
         terms as (
             select
@@ -360,6 +361,25 @@ def test_absence_resolution_judges_only_the_terms_ending_in_the_six_months_to_th
         from pooled
     """).fetchall()[0]
     resolution_rows, outside_window, left_out, identification_rows, not_three_terms, misjudged = checks
+    # not measured (is_met null): resolution points only, no term in the window, the evidence one term from the
+    # year before it
+    wrong = con.sql("""
+        select count(*) from intermediate.int_criteria__absence_rules as rules
+        inner join reference.criteria_indicators as indicators using (indicator_code)
+        where rules.is_met is null and (
+            rules.lookback_basis <> 'resolution' or rules.is_on_cusp or rules.measure_value is not null
+            or exists (select 1 from intermediate.int_criteria__indicator_evidence as evidence
+                       where evidence.person_id = rules.person_id and evidence.indicator_code = rules.indicator_code
+                         and evidence.sessions_possible > 0
+                         and evidence.end_date between cast(rules.as_at_date
+                             - to_months(indicators.resolution_lookback_months) + interval 1 day as date)
+                             and rules.as_at_date)
+            or (select count(distinct evidence.term_sequence) <> 1 or max(evidence.end_date) >= cast(rules.as_at_date
+                        - to_months(indicators.resolution_lookback_months) + interval 1 day as date)
+                from unnest(rules.evidence_event_ids) as ids (event_id)
+                inner join intermediate.int_criteria__indicator_evidence as evidence
+                    on evidence.event_id = ids.event_id and evidence.indicator_code = rules.indicator_code))""")
+    assert wrong.fetchall()[0][0] == 0
     assert resolution_rows > 0 and identification_rows > 0, checks  # the fixture has case members with absence
     assert (outside_window, left_out, not_three_terms, misjudged) == (0, 0, 0, 0), checks
     # the reviewer's symptom, in the mart: no attendance term behind a status at closure ended 6 months before it

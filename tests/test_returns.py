@@ -293,6 +293,33 @@ def test_family_progress_data_lists_every_reason_the_mart_can_name():
     assert "NEW_NEED_NOT_SUSTAINED" in allowed
 
 
+def test_every_status_the_mart_can_hold_gives_an_allowed_outcome():
+    """Each pair of statuses at closure and six months later that marts.family_progress may hold (its
+    accepted_values) maps to an allowed outcome code of the Family Progress Data; not_measured is never read as
+    resolved (it used to fall through to SUSTAINED)."""
+    from types import SimpleNamespace
+
+    from returns.build import _outcome
+
+    models = yaml.safe_load((REPO_ROOT / "dbt_project/models/marts/criteria/_criteria__models.yml").read_text())
+    progress = next(m for m in models["models"] if m["name"] == "family_progress")
+
+    def statuses(name):
+        column = next(c for c in progress["columns"] if c["name"] == name)
+        return next(t["accepted_values"]["arguments"]["values"] for t in column["data_tests"] if "accepted_values" in t)
+
+    allowed = set(get_spec("family_progress_data").column("outcome_01_education").allowed)
+    outcomes = {}
+    for closure in statuses("status_at_closure"):
+        for later in statuses("status_six_months_after_closure"):
+            row = SimpleNamespace(is_need_at_attachment=True, status_at_closure=closure,
+                                  status_six_months_after_closure=later)
+            outcomes[(closure, later)] = _outcome(row)
+    assert set(outcomes.values()) <= allowed
+    assert outcomes[("not_measured", "not_yet_due")] == outcomes[("not_met", "not_measured")] == "NOT_EVIDENCED"
+    assert outcomes[("not_met", "not_met")] == outcomes[("on_cusp", "on_cusp")] == "SUSTAINED"
+
+
 # --- files and manifest --------------------------------------------------------------------------------------------
 
 def claims_frame(n: int = 3) -> pd.DataFrame:

@@ -9,7 +9,10 @@
 --            on the terms that identified it. Each such term the pupil has a record for is judged on its own and
 --            the worst decides (one is enough): absence in any recent term keeps the need unresolved. Pooling
 --            them would let the term a case closed in, mostly before closure, hide a bad term wholly after it
---            at the six-month check. No record in the window: no row.
+--            at the six-month check. No record in the window, but one in the year before it (the pupil was at
+--            school, then the data stops): a row with is_met NULL, not measured, whose evidence is that last
+--            earlier term; family_progress reads it as not evidenced, never as resolved. No record in either: no
+--            row.
 --   measure: sessions missed (authorised + unauthorised) over sessions possible, pooled across schools when a
 --            pupil moved mid-term; across the identification window's terms, and at a resolution point the
 --            worst term's (its evidence: every term in the window).
@@ -177,6 +180,47 @@ resolution_windows as (
 
 ),
 
+-- resolution points with no attendance term in the window but one in the 12 months before it: not measured
+earlier_terms as (
+
+    select
+        evaluation_points.person_id,
+        evaluation_points.as_at_date,
+        evaluation_points.lookback_basis,
+        pupil_terms.indicator_code,
+        arg_max(pupil_terms.term_event_ids, pupil_terms.term_end_date) as evidence_event_ids
+    from evaluation_points
+    inner join pupil_terms
+        on evaluation_points.person_id = pupil_terms.person_id
+    inner join indicators
+        on pupil_terms.indicator_code = indicators.indicator_code
+    where
+        evaluation_points.lookback_basis = 'resolution'
+        and indicators.resolution_lookback_months is not null
+        and pupil_terms.term_end_date < cast(
+            evaluation_points.as_at_date - to_months(indicators.resolution_lookback_months) + interval 1 day as date
+        )
+        and pupil_terms.term_end_date >= cast(
+            evaluation_points.as_at_date - to_months(indicators.resolution_lookback_months + 12)
+            + interval 1 day as date
+        )
+    group by evaluation_points.person_id, evaluation_points.as_at_date, evaluation_points.lookback_basis,
+        pupil_terms.indicator_code
+
+),
+
+not_measured_results as (
+
+    select earlier_terms.*
+    from earlier_terms
+    anti join resolution_windows
+        on
+            earlier_terms.person_id = resolution_windows.person_id
+            and earlier_terms.as_at_date = resolution_windows.as_at_date
+            and earlier_terms.indicator_code = resolution_windows.indicator_code
+
+),
+
 -- both kinds of window, judged by the one comparison (resolution windows carry their point)
 term_windows as (
 
@@ -278,6 +322,21 @@ final as (
         cast(len(evidence_event_ids) as bigint) as n_evidence_events,
         cast(sessions_missed as double) / sessions_possible as measure_value
     from results
+
+    union all
+
+    select
+        person_id,
+        as_at_date,
+        lookback_basis,
+        indicator_code,
+        cast(null as boolean) as is_met,
+        false as is_on_cusp,
+        cast(null as date) as first_met_date,
+        list_sort(evidence_event_ids) as evidence_event_ids,
+        cast(len(evidence_event_ids) as bigint) as n_evidence_events,
+        cast(null as double) as measure_value
+    from not_measured_results
 
 )
 

@@ -23,6 +23,8 @@
 --   - the family has not been claimed for already: no other case sharing a member or the family meets every
 --     rule above with an earlier six-month check (the same date: the lower case id is the claim). One result
 --     per family, so two concurrent records of the same work do not claim twice.
+-- A headline whose rule could not be measured at closure or the six-month check (not_measured: absence with no
+-- attendance term in the window though the pupil had one the year before) is not resolved there: no evidence.
 -- A headline first met at the six-month check (not at attachment, not during support, not at closure) arose after
 -- support ended: it does not block the claim. is_new_need_after_attachment flags every headline met after
 -- attachment but not at it (during support, at closure or six months after) for the auditor.
@@ -218,6 +220,9 @@ checkpoint_headlines as (
         checkpoints.checkpoint,
         person_indicators.headline_code,
         bool_or(person_indicators.is_met) as is_met,
+        -- a rule not measured there (absence: attendance data stopping before the window) is no evidence of
+        -- resolution: the headline reads not_measured unless another rule meets it
+        bool_or(person_indicators.is_met is null) as is_not_measured,
         list_sort(list_distinct(flatten(list(person_indicators.evidence_event_ids)))) as evidence_event_ids
     from checkpoints
     inner join programme_case_members
@@ -267,9 +272,11 @@ headline_statuses as (
         headline_code,
         any_value(case when is_met then 'met' else 'on_cusp' end) filter (where checkpoint = 'attachment')
             as attachment_status,
-        any_value(case when is_met then 'met' else 'on_cusp' end) filter (where checkpoint = 'closure')
+        any_value(case when is_met then 'met' when is_not_measured then 'not_measured' else 'on_cusp' end)
+            filter (where checkpoint = 'closure')
             as closure_status,
-        any_value(case when is_met then 'met' else 'on_cusp' end) filter (where checkpoint = 'sustained')
+        any_value(case when is_met then 'met' when is_not_measured then 'not_measured' else 'on_cusp' end)
+            filter (where checkpoint = 'sustained')
             as sustained_status,
         any_value(evidence_event_ids) filter (where checkpoint = 'attachment') as attachment_evidence_event_ids,
         any_value(evidence_event_ids) filter (where checkpoint = 'closure') as closure_evidence_event_ids,
@@ -527,10 +534,12 @@ final as (
         claims.not_claimable_reason,
         counted.attachment_evidence_event_ids,
         counted.during_support_evidence_event_ids,
-        case when counted.status_at_closure in ('met', 'on_cusp') then counted.closure_evidence_event_ids end
-            as closure_evidence_event_ids,
         case
-            when counted.status_six_months_after_closure in ('met', 'on_cusp')
+            when counted.status_at_closure in ('met', 'on_cusp', 'not_measured')
+                then counted.closure_evidence_event_ids
+        end as closure_evidence_event_ids,
+        case
+            when counted.status_six_months_after_closure in ('met', 'on_cusp', 'not_measured')
                 then counted.sustained_evidence_event_ids
         end as sustained_evidence_event_ids
     from counted
