@@ -68,8 +68,9 @@ def _decision_spans(decisions: pd.DataFrame, previous: pd.DataFrame | None, cros
     before = dict(zip(previous["person_record_id"], previous["person_id"]))
     now = dict(zip(crosswalk["person_record_id"], crosswalk["person_id"]))
     rows = []
-    for left, right, pair, decision in zip(decisions["person_record_id_l"], decisions["person_record_id_r"],
-                                           decisions["pair_id"], decisions["decision"]):
+    applied = decisions[decisions["decision"].isin(["match", "not a match"])]  # 'unsure' leaves it to the model
+    for left, right, pair, decision in zip(applied["person_record_id_l"], applied["person_record_id_r"],
+                                           applied["pair_id"], applied["decision"]):
         rows += [(before.get(left), now.get(right), pair, decision), (before.get(right), now.get(left), pair, decision)]
     return pd.DataFrame(rows, columns=columns).dropna()
 

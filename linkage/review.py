@@ -173,6 +173,10 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
                                 f"[ HH:MM]; rows {', '.join(str(r) for r in unreadable[:20])}")
     decided = [value or now for value in given]
     exported = [_decided_at(text(v)) for v in filled.get("exported_at", pd.Series([None] * len(filled)))]
+    unreadable = [row for row, value in zip(filled["file_row"], exported) if value is False]
+    if unreadable:  # the guard against a stale copy must not switch off silently
+        raise ReviewImportError(f"{path.name}: exported_at must be a date as the workbook wrote it (YYYY-MM-DD "
+                                f"HH:MM:SS); rows {', '.join(str(r) for r in unreadable[:20])}")
     # the reviewer's reason, kept for the audit (it may name people: stored, never printed)
     notes = [text(v) or None for v in filled.get("note", pd.Series([None] * len(filled)))]
     out = pd.DataFrame({
@@ -455,12 +459,13 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
     labels = _level_labels(model)
     apart = _persons_apart(con)
     # a pair decided 'unsure' stays queued: the reviewer sees that earlier look (the latest decision on record)
-    note = ("note" if table_exists(con, DECISIONS_TABLE) and con.execute(
+    note_column = ("note" if table_exists(con, DECISIONS_TABLE) and con.execute(
         "select count(*) from duckdb_columns() where schema_name = ? and table_name = ? and column_name = 'note'",
         DECISIONS_TABLE.split(".")).fetchall()[0][0] else "null as note")  # a table from before notes
-    earlier = ({pair: (f"{decision} ({decided_at:%Y-%m-%d}, {reviewer})", note) for pair, decision, decided_at,
+    earlier = ({pair: (f"{decision} ({decided_at:%Y-%m-%d}" + (f", {reviewer})" if reviewer else ")"), note)
+                for pair, decision, decided_at,
                 reviewer, note in con.execute(f"""
-                    select pair_id, decision, decided_at, reviewer, {note} from {DECISIONS_TABLE}
+                    select pair_id, decision, decided_at, reviewer, {note_column} from {DECISIONS_TABLE}
                     where pair_id in (select pair_id from {QUEUE_TABLE})
                     qualify row_number() over (partition by pair_id order by decided_at desc, imported_at desc,
                                                decision_id desc) = 1""").fetchall()}

@@ -338,17 +338,26 @@ GATE_STATUS_TABLE = "returns.return_gate_status"
 
 def built_from(con: duckdb.DuckDBPyConnection) -> dict:
     """What the marts a return reads were built from, for the manifest: their reporting date, the linkage
-    model of the last person index run, and per feed the landed deliveries (how many, the latest extract
-    date, a sha256 over their files' sha256 in order) and how many are held in quarantine. Counts, dates
-    and hashes only. The same inputs give the same record, so two builds of a quarter can be compared."""
+    model and review decisions of the last person index run (sha256), the criteria rules (a sha256 of the
+    criteria reference tables), and per feed the deliveries landed when the return was built (how many, the
+    latest extract date, a sha256 over their files' sha256 in order) and how many are held in quarantine.
+    Counts, dates and hashes only. The same inputs give the same record, so two builds of a quarter can be
+    compared. (A staging step that failed after a delivery landed leaves the marts older than this record:
+    the gate status beside it says so.)"""
     import hashlib
 
     from expectations.framework import table_exists
 
     reporting_date = con.execute("select any_value(as_at_date) filter (where is_reporting_date) "
                                  "from intermediate.int_criteria__as_at_dates").fetchall()[0][0]
-    model = (con.execute("select model_sha256 from linkage.linkage_runs order by recorded_at desc limit 1").fetchall()
+    model = (con.execute("select model_sha256, decisions_sha256 from linkage.linkage_runs "
+                         "order by recorded_at desc limit 1").fetchall()
              if table_exists(con, "linkage", "linkage_runs") else [])
+    rules = [table for table in ("criteria_indicators", "criteria_indicator_events", "criteria_needs")
+             if table_exists(con, "reference", table)]
+    ruleset = hashlib.sha256("\n".join(
+        f"{table}:" + ";".join(map(str, row)) for table in rules
+        for row in con.execute(f"select * from reference.{table} order by all").fetchall()).encode()).hexdigest()
     held = (dict(con.execute("select feed, count(*) from raw._quarantined_deliveries where released_at is null "
                              "group by feed").fetchall())
             if table_exists(con, "raw", "_quarantined_deliveries") else {})
@@ -362,7 +371,9 @@ def built_from(con: duckdb.DuckDBPyConnection) -> dict:
                        "files_sha256": hashlib.sha256("\n".join(shas).encode()).hexdigest(),
                        "held_in_quarantine": int(held.get(feed, 0))}
     return {"marts_reporting_date": reporting_date.isoformat() if reporting_date else None,
-            "linkage_model_sha256": model[0][0] if model else None, "feeds": feeds}
+            "linkage_model_sha256": model[0][0] if model else None,
+            "review_decisions_sha256": model[0][1] if model else None,
+            "criteria_rules_sha256": ruleset if rules else None, "feeds": feeds}
 
 
 def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period, frame: pd.DataFrame, *,

@@ -294,6 +294,7 @@ def test_a_return_records_what_its_rows_were_built_from(two_workbooks):
     inputs = json.loads(record)
     assert inputs["marts_reporting_date"] == settings.reporting_date.isoformat()
     assert inputs["linkage_model_sha256"] == model_fingerprint(json.loads(DEFAULT_MODEL_PATH.read_text()))
+    assert len(inputs["review_decisions_sha256"]) == len(inputs["criteria_rules_sha256"]) == 64
     assert set(inputs["feeds"]) == set(registry())
     for feed, figures in inputs["feeds"].items():
         assert figures["deliveries"] >= 1 and figures["held_in_quarantine"] == 0, feed

@@ -269,7 +269,8 @@ def test_claims_need_eligibility_at_attachment_and_one_claim_per_family(warehous
     assert all(by_id[c]["headlines"] >= 3 and by_id[c]["new_at_closure"] == 0 for c in candidates)
     assert all(c["new_at_closure"] > 0 for c in cases if c["reason"] == "new_need_not_resolved_at_closure")
     assert all(by_id[c]["new_not_sustained"] == 0 for c in candidates)
-    earlier_rules = {"not_closed", "sustainment_not_yet_due", "no_lead_practitioner", "no_need_at_attachment",
+    earlier_rules = {"not_closed", "sustainment_not_yet_due", "no_lead_practitioner", "no_whole_family_assessment",
+                     "no_family_plan", "no_need_at_attachment",
                      "not_eligible_at_attachment", "need_not_resolved_or_sustained", "new_need_not_resolved_at_closure"}
     # where every rule before it passed, the reason is new_need_not_sustained exactly when such a need came back
     wrong = [c for c in cases if c["reason"] not in earlier_rules

@@ -314,3 +314,18 @@ def test_a_registry_column_added_later_is_added_to_the_raw_table(con, landing):
     # the first file's row has no value for the new column; the second file's row has its value
     assert rows(con, f'select _file_name, "{added}" is null from {DWP.raw_table} order by 1') == [
         ("dwp_benefits_2026-08-31.csv", True), ("dwp_benefits_2026-09-30.csv", False)]
+
+
+def test_any_landing_brings_every_raw_table_up_to_the_registry(con, landing):
+    """Staging reads every raw table: a column the registry gained must be there before the feed itself next
+    lands (a run the sensor starts for another feed would otherwise fail in dbt)."""
+    before = dataclasses.replace(DWP, columns=DWP.columns[:-1])
+    deliver(landing / "dwp_benefits" / "dwp_benefits_2026-08-31.csv", csv_bytes(before.header, [dwp_row()[:-1]]))
+    land_feed(con, before, landing)
+    added = DWP.columns[-1].raw_name
+    columns = f"select count(*) from duckdb_columns() where table_name = 'dwp_benefits' and column_name = '{added}'"
+    assert rows(con, columns) == [(0,)]
+    deliver(landing / "yjs_outcomes" / "yjs_outcomes_2026-09-30.tsv",
+            csv_bytes(YJS.header, [yjs_row()], delimiter="\t", encoding="cp1252"))
+    land_feed(con, YJS, landing)  # another feed lands
+    assert rows(con, columns) == [(1,)]

@@ -190,6 +190,13 @@ def feed_files(feed: Feed, landing_dir: Path) -> list[Path]:
 def land_feed(con: duckdb.DuckDBPyConnection, feed: Feed, landing_dir: Path) -> FeedResult:
     """Land every file of one feed that has not landed before, in delivery order. Failures are reported, not raised."""
     ensure_raw_schema(con, [feed])
+    # a registry upgrade reaches every feed's raw table at the first landing of any feed: staging (one dbt run)
+    # reads them all, and would fail on a column a feed that did not land yet still lacks
+    existing = {f"{schema}.{name}" for schema, name in con.execute(
+        "select schema_name, table_name from duckdb_tables() where schema_name = 'raw'").fetchall()}
+    for other in registry().values():
+        if other.name != feed.name and other.raw_table in existing:
+            _add_registry_columns(con, other)
     result = FeedResult(feed.name)
     for path in feed_files(feed, landing_dir):
         result.files.append(land_file(con, feed, path))
