@@ -204,7 +204,10 @@ earlier_terms as (
             evaluation_points.as_at_date - to_months(indicators.resolution_lookback_months + 12)
             + interval 1 day as date
         )
-    group by evaluation_points.person_id, evaluation_points.as_at_date, evaluation_points.lookback_basis,
+    group by
+        evaluation_points.person_id,
+        evaluation_points.as_at_date,
+        evaluation_points.lookback_basis,
         pupil_terms.indicator_code
 
 ),

@@ -272,12 +272,12 @@ headline_statuses as (
         headline_code,
         any_value(case when is_met then 'met' else 'on_cusp' end) filter (where checkpoint = 'attachment')
             as attachment_status,
-        any_value(case when is_met then 'met' when is_not_measured then 'not_measured' else 'on_cusp' end)
-            filter (where checkpoint = 'closure')
-            as closure_status,
-        any_value(case when is_met then 'met' when is_not_measured then 'not_measured' else 'on_cusp' end)
-            filter (where checkpoint = 'sustained')
-            as sustained_status,
+        any_value(
+            case when is_met then 'met' when is_not_measured then 'not_measured' else 'on_cusp' end
+        ) filter (where checkpoint = 'closure') as closure_status,
+        any_value(
+            case when is_met then 'met' when is_not_measured then 'not_measured' else 'on_cusp' end
+        ) filter (where checkpoint = 'sustained') as sustained_status,
         any_value(evidence_event_ids) filter (where checkpoint = 'attachment') as attachment_evidence_event_ids,
         any_value(evidence_event_ids) filter (where checkpoint = 'closure') as closure_evidence_event_ids,
         any_value(evidence_event_ids) filter (where checkpoint = 'sustained') as sustained_evidence_event_ids
