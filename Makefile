@@ -45,7 +45,7 @@ bench: venv  ## benchmarks: one JSON line each
 	$(BIN)/python bench/pipeline.py
 
 lint: venv  ## sqlfluff over the dbt models (dbt templater; the same check runs in the tests)
-	cd dbt_project && FAMILYHUB_WAREHOUSE=$(FAMILYHUB_DATA_DIR)/warehouse.duckdb ../$(BIN)/sqlfluff lint models --processes 2
+	cd dbt_project && FAMILYHUB_WAREHOUSE=$(FAMILYHUB_DATA_DIR)/warehouse.duckdb ../$(BIN)/sqlfluff lint models --processes 1
 
 clean:
 	rm -rf data .dagster dbt_project/target dbt_project/logs
