@@ -55,6 +55,9 @@ class Column:
     format: str | None = None
     required: bool = False
     codes: tuple[str, ...] | None = None
+    # a column added to the registry that senders may not deliver yet: a file without it lands, the column
+    # empty, and landing notes it (not schema drift)
+    may_be_absent: bool = False
 
     @property
     def raw_name(self) -> str:
@@ -160,8 +163,12 @@ def _parse_feed(name: str, spec: dict) -> Feed:
                 format=col.get("format"),
                 required=bool(col.get("required", False)),
                 codes=tuple(str(c) for c in codes) if codes else None,
+                may_be_absent=bool(col.get("may_be_absent", False)),
             )
         )
+        if columns[-1].may_be_absent and (columns[-1].required or columns[-1].name in spec["record_key"]):
+            raise RegistryError(f"feed {name}: column {col['name']!r} may be absent, so it cannot be required "
+                                "or part of the record key")
     unknown_key = [k for k in spec["record_key"] if k not in {c.name for c in columns}]
     if unknown_key:
         raise RegistryError(f"feed {name}: record_key names unknown columns {unknown_key}")

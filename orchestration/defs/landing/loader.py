@@ -336,19 +336,23 @@ class _Chunk:
     originals: list[str] | None = None  # the delivered text per row (CSV, JSONL); XLSX rows are rebuilt
 
 
-def _check_header(feed: Feed, file_name: str, header: list[str]) -> list[int]:
-    """Position of each registry column in the delivered header; raise if they differ."""
+def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str]) -> list[int | None]:
+    """Position of each registry column in the delivered header (None: a column that may be absent and is);
+    raise if they differ."""
     delivered = [h.strip() for h in header]
     expected = feed.header
-    missing = [c for c in expected if c not in delivered]
+    absent = [c.name for c in feed.columns if c.may_be_absent and c.name not in delivered]
+    missing = [c for c in expected if c not in delivered and c not in absent]
     extra = [c for c in delivered if c not in expected]
     duplicated = sorted({c for c in delivered if delivered.count(c) > 1})
     if missing or extra:
-        raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(expected) - len(missing),
-                               expected=len(expected))
+        raise SchemaDriftError(feed.name, file_name, missing, extra,
+                               found=len(expected) - len(missing) - len(absent), expected=len(expected))
     if duplicated:
         raise LandingError(f"{feed.name}: {file_name} repeats columns {duplicated}")
-    return [delivered.index(c) for c in expected]
+    if absent:
+        notes.append(f"columns {absent} not delivered (the registry allows it): landed empty")
+    return [delivered.index(c) if c in delivered else None for c in expected]
 
 
 def _parsed_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
@@ -360,7 +364,7 @@ def _parsed_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]
     elif feed.format == "jsonl":
         yield from _jsonl_chunks(feed, path)
     elif feed.format == "xlsx":
-        yield from _xlsx_chunks(feed, path)
+        yield from _xlsx_chunks(feed, path, notes)
     else:  # the registry loader already refuses other formats
         raise LandingError(f"{feed.name}: unsupported format {feed.format}")
 
@@ -529,8 +533,11 @@ def _csv_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
             raise LandingError(f"{feed.name}: {path.name} header row has an unbalanced quote")
         if any(_BAD_BYTES.search(h) for h in header):
             raise LandingError(f"{feed.name}: {path.name} header is not valid {encoding}")
-        positions = _check_header(feed, path.name, header)
+        positions = _check_header(feed, path.name, header, notes)
         width = records.width = len(header)
+        # a column not delivered reads the blank appended to each row (one append a row, not a test a value)
+        padded = None in positions
+        positions = [width if p is None else p for p in positions]
         chunk = _new_chunk(len(positions), keep_originals=True)
         for line_number, row, text in rows:
             row_number = line_number - 1  # the header is line 1
@@ -548,6 +555,8 @@ def _csv_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
             else:
                 chunk.row_numbers.append(row_number)
                 chunk.originals.append(text)
+                if padded:
+                    row.append(None)
                 for column_values, position in zip(chunk.values, positions):
                     column_values.append(row[position])
             if len(chunk.row_numbers) + len(chunk.rejects) >= CHUNK_ROWS:
@@ -600,7 +609,8 @@ def _check_json_keys(feed: Feed, file_name: str, seen: set[str]) -> None:
     # JSON exporters omit null keys, so an optional key absent everywhere is not drift; an unknown key is,
     # and so is a required key that no record carries.
     extra = sorted(seen - set(feed.header))
-    missing = [c.name for c in feed.columns if c.name not in seen and (extra or c.required)]
+    missing = [c.name for c in feed.columns
+               if c.name not in seen and (c.required or (extra and not c.may_be_absent))]
     if extra or missing:
         raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(seen & set(feed.header)),
                                expected=len(feed.header), not_a_header="the records' keys do not look like this feed's")
@@ -624,7 +634,7 @@ def _as_text(value) -> str | None:
     return json.dumps(value, sort_keys=True)
 
 
-def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
+def _xlsx_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
     # calamine (Rust) reads a sheet ~10x faster than openpyxl's read-only mode; imported only for xlsx feeds
     from python_calamine import CalamineWorkbook
 
@@ -644,7 +654,9 @@ def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
     header = ["" if h is None else str(h) for h in header]
     while header and header[-1] == "":  # trailing formatted-but-empty cells
         header.pop()
-    positions = _check_header(feed, path.name, header)
+    positions = _check_header(feed, path.name, header, notes)
+    delivered = [p for p in positions if p is not None]
+    positions = [len(header) if p is None else p for p in positions]  # the blank cell padded past the header
     date_columns = {i for i, c in enumerate(feed.columns) if c.format == "excel"}
     errors = _excel_error_cells(path, feed.sheet, sheet.start)
     chunk = _new_chunk(len(positions))
@@ -654,7 +666,7 @@ def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
             for position, code in errors[row_number].items():
                 row += [None] * (position + 1 - len(row))
                 row[position] = code
-            in_columns = sorted(positions.index(p) for p in errors[row_number] if p in positions)
+            in_columns = sorted(positions.index(p) for p in errors[row_number] if p in delivered)
             if in_columns:
                 # calamine reads an error cell (#N/A, #VALUE!, #REF!, #DIV/0!) as blank: the row is not to be
                 # trusted, so it goes to rejects, the codes in its rebuilt text
@@ -671,7 +683,7 @@ def _xlsx_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
             chunk.rejects.append((row_number, f"expected {len(header)} fields, found {filled}",
                                   "\t".join("" if v is None else _as_text(v) for v in row[:filled])))
             continue
-        cells = list(row) + [None] * (len(header) - len(row))
+        cells = list(row) + [None] * (len(header) + 1 - len(row))
         chunk.row_numbers.append(row_number)
         for index, (column_values, position) in enumerate(zip(chunk.values, positions)):
             value = cells[position]
