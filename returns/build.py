@@ -259,11 +259,13 @@ screened as (
     select family_id, min(as_at_date) as first_eligible
     from marts.family_eligibility where is_sf_eligible and as_at_date <= $period_end group by family_id
 ),
+-- the needs the family was taken on for: those the Family Progress Data reports as identified at attachment
+-- (not those met at the period end, which a closed case's resolved needs no longer are)
 needs as (
-    select family_id, string_agg(distinct headline_code, ';' order by headline_code) as needs_met
-    from marts.family_criteria
-    where as_at_date = $period_end and is_met and headline_code in ({headlines})
-    group by family_id
+    select family_case_id, string_agg(distinct headline_code, ';' order by headline_code) as needs_met
+    from marts.family_progress
+    where as_at_date = $period_end and is_need_at_attachment and headline_code in ({headlines})
+    group by family_case_id
 )
 select
     cases.family_case_id, cases.family_id, people.person_id,
@@ -277,7 +279,7 @@ from cases
 join people on people.family_case_id = cases.family_case_id
 join marts.dim_person person on person.person_id = people.person_id
 left join screened on screened.family_id = cases.family_id
-left join needs on needs.family_id = cases.family_id
+left join needs on needs.family_case_id = cases.family_case_id
 order by cases.family_case_id, people.person_id
 """
 

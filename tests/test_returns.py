@@ -527,6 +527,14 @@ def test_return_contents_follow_the_rules(period_runs):
     assert nis.relation_in_family.value_counts().to_dict() == {"parent_carer": 4, "child": 5}
     assert nis.groupby("case_ref").size().max() == 3 and nis.person_ref.is_unique
     assert set(nis.family_ref) == set(fpd.family_ref)  # the same pseudonymous family key in both returns
+    # criteria met: the needs each case was taken on for, as the Family Progress Data reports them (the marts'
+    # period-end criteria give every family here SF01 and SF08, which no case was taken on for alone)
+    from returns.build import need_column
+
+    identified = {row["case_ref"]: ";".join(code for code in (f"SF{i:02d}" for i in range(1, 11))
+                                            if row[need_column(code)] == "Y") for _, row in fpd.iterrows()}
+    assert nis.groupby("case_ref")["needs_met"].agg(set).to_dict() == {ref: {needs} for ref, needs in identified.items()}
+    assert identified[claimable.case_ref] == "SF01;SF03;SF08"
     assert not list(base.glob("national_impact_study*"))  # only under restricted/
     for path in [*base.glob("*.csv")]:
         text = path.read_text()
