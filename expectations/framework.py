@@ -158,9 +158,11 @@ class GateResult:
     def summary(self) -> str:
         skipped = f", {len(self.not_evaluated)} not evaluated {[r.label for r in self.not_evaluated]}" \
             if self.not_evaluated else ""
-        return (f"{self.gate} {self.asset_key}: {len(self.results)} expectations, {len(self.errors)} error(s) "
-                f"{[r.label for r in self.errors]}, {len(self.warnings)} warning(s) {[r.label for r in self.warnings]}"
-                + skipped)
+        # an expectation with a warning bound inside its error bound fails both: name it once, as the error
+        errors = [r.label for r in self.errors]
+        warnings = [r.label for r in self.warnings if r.label not in errors]
+        return (f"{self.gate} {self.asset_key}: {len(self.results)} expectations, {len(errors)} error(s) "
+                f"{errors}, {len(warnings)} warning(s) {warnings}" + skipped)
 
     def metadata(self) -> dict[str, object]:
         """Counts and expectation names only (pass through orchestration.lib.metadata.safe_metadata)."""

@@ -5,8 +5,9 @@ md5('person|' + smallest person_record_id) (salted with a counter in the rare ca
 before). person_record_id is itself md5(source_system | source id). That hash is not keyed: where a
 system's own id is a national identifier (DWP's NI number, the schools' UPN), trying every such number
 recovers it from the record's id, or from the person_id of a person whose smallest record it is. So these
-ids stay in the warehouse for restricted readers, like the identifiers themselves. Returns and the analyst
-schema carry keyed pseudonyms (returns.pseudonyms), and logs and metadata carry counts.
+ids, and everything carrying them (the crosswalk, lineage, review workbooks, `familyhub match` output), are
+personal data within the council, like the identifiers themselves. Returns and the analyst schema carry
+keyed pseudonyms instead (returns/pseudonyms.py, restricted.pseudonyms); logs and metadata carry counts.
 
 Across runs an id is carried forward, not recomputed (`carry_forward`):
 

@@ -106,3 +106,47 @@ def test_a_column_that_may_be_absent_cannot_be_required_or_keyed():
     keyed["record_key"] = ["ID", "ADDED"]
     with pytest.raises(RegistryError, match="record key"):
         _parse_feed("bad", keyed)
+
+
+def test_once_the_feed_has_delivered_the_column_a_full_extract_without_it_is_drift(con, tmp_path):
+    """A full extract replaces every record: one without the columns, after the feed had sent them, would
+    blank every case's dates and so every claim."""
+    landing = tmp_path / "landing"
+    _programme_file(landing / "programme_cases" / "programme_cases_2026-07-31.csv", PROGRAMME.header,
+                    [_programme_row(True)])
+    assert land_feed(con, PROGRAMME, landing).count("landed") == 1
+    _programme_file(landing / "programme_cases" / "programme_cases_2026-08-31.csv",
+                    [c for c in PROGRAMME.header if c not in ADDED], [_programme_row(False)])
+    [failure] = land_feed(con, PROGRAMME, landing).failures
+    assert f"missing columns {ADDED}" in failure.reason and "only until the feed has delivered them" in failure.reason
+    assert con.execute("select count(*), count(assessment_date) from raw.programme_cases").fetchall() == [(1, 1)]
+
+
+def test_a_misspelt_optional_column_is_drift_that_names_what_it_may_have_meant(con, tmp_path):
+    landing = tmp_path / "landing"
+    header = [("assesment_date" if c == "assessment_date" else c) for c in PROGRAMME.header]
+    _programme_file(landing / "programme_cases" / "programme_cases_2026-06-30.csv", header, [_programme_row(True)])
+    [failure] = land_feed(con, PROGRAMME, landing).failures
+    assert "unexpected columns ['assesment_date']" in failure.reason
+    assert "may be absent, not delivered: ['assessment_date']" in failure.reason
+
+
+def test_a_jsonl_key_in_no_record_lands_empty_with_a_note_until_the_feed_has_sent_it(con, tmp_path):
+    import json
+
+    feed = _parse_feed("optional_jsonl", _spec("jsonl"))
+    folder = tmp_path / "landing" / "optional_jsonl"
+    folder.mkdir(parents=True)
+    (folder / "t_1.jsonl").write_text(json.dumps({"ID": "A1", "SEEN": "2025-05-06"}) + "\n")
+    first = land_feed(con, feed, tmp_path / "landing")
+    assert first.rows_landed == 1 and "keys ['ADDED'] in no record" in first.files[0].reason
+    (folder / "t_2.jsonl").write_text(json.dumps({"ID": "A2", "SEEN": "2025-05-07", "ADDED": "x"}) + "\n")
+    assert land_feed(con, feed, tmp_path / "landing").rows_landed == 1
+    (folder / "t_3.jsonl").write_text(json.dumps({"ID": "A3", "SEEN": "2025-05-08"}) + "\n")
+    [failure] = land_feed(con, feed, tmp_path / "landing").failures
+    assert "missing columns ['ADDED']" in failure.reason
+
+
+def test_the_flag_is_a_yaml_boolean_not_a_string():
+    with pytest.raises(RegistryError, match="not true or false"):
+        _parse_feed("bad", _spec(may_be_absent="false"))

@@ -139,6 +139,14 @@ class RegistryError(ValueError):
     pass
 
 
+def _flag(feed: str, column: dict, key: str) -> bool:
+    """A yes/no setting: a YAML boolean, never a string (bool('false') is True)."""
+    value = column.get(key, False)
+    if not isinstance(value, bool):
+        raise RegistryError(f"feed {feed}: column {column.get('name')!r} has {key}: {value!r}, not true or false")
+    return value
+
+
 def _parse_feed(name: str, spec: dict) -> Feed:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise RegistryError(f"feed name {name!r} must be snake_case")
@@ -163,7 +171,7 @@ def _parse_feed(name: str, spec: dict) -> Feed:
                 format=col.get("format"),
                 required=bool(col.get("required", False)),
                 codes=tuple(str(c) for c in codes) if codes else None,
-                may_be_absent=bool(col.get("may_be_absent", False)),
+                may_be_absent=_flag(name, col, "may_be_absent"),
             )
         )
         if columns[-1].may_be_absent and (columns[-1].required or columns[-1].name in spec["record_key"]):

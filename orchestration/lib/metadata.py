@@ -1,7 +1,7 @@
 """Dagster metadata and log lines without personal data.
 
-Everything a run reports goes through `safe_metadata`: counts, figures, file names, hashed ids and
-column names are fine; a key or value that looks like a name, date of birth or identifier is refused,
+Everything a run reports goes through `safe_metadata`: counts, figures, file names, delivery ids (file
+hashes) and column names are fine (not person or record ids: see linkage/ids.py); a key or value that looks like a name, date of birth or identifier is refused,
 so a careless call fails in tests instead of leaking into the Dagster UI.
 """
 

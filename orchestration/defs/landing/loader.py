@@ -74,7 +74,8 @@ class SchemaDriftError(LandingError):
     """
 
     def __init__(self, feed: str, file_name: str, missing: list[str], extra: list[str], *, found: int,
-                 expected: int, not_a_header: str = "the first row does not look like a header (no header row?)"):
+                 expected: int, not_a_header: str = "the first row does not look like a header (no header row?)",
+                 explanation: str | None = None):
         self.missing = missing
         self.looks_like_header = 2 * found >= expected or not extra
         self.extra = extra if self.looks_like_header else []
@@ -86,6 +87,8 @@ class SchemaDriftError(LandingError):
             parts.append(f"missing columns {missing}")
         if self.extra:
             parts.append(f"unexpected columns {self.extra}")
+        if explanation:
+            parts.append(explanation)
         super().__init__(f"{feed}: {file_name} does not match the registry: {'; '.join(parts)}")
 
 
@@ -215,9 +218,10 @@ def land_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> FileRes
 
     older = _older_extract_note(con, context)
     context.notes += older
+    must_carry = _optional_columns_delivered(con, feed)
     con.execute("begin transaction")
     try:
-        for chunk in _parsed_chunks(feed, path, context.notes):
+        for chunk in _parsed_chunks(feed, path, context.notes, must_carry):
             _write_chunk(con, context, chunk)
         landed, rejected = context.rows_landed, context.rows_rejected
         _record_delivery(con, context, path, "landed", "; ".join(context.notes) or None)
@@ -312,6 +316,24 @@ class _Context:
     notes: list[str] = field(default_factory=list)  # for the data team, in the delivery's reason
 
 
+def _optional_columns_delivered(con: duckdb.DuckDBPyConnection, feed: Feed) -> frozenset[str]:
+    """The feed's may_be_absent columns that earlier deliveries carried (a value landed): a file may leave one
+    out only until the feed has sent it. After that its absence is drift: a full extract without it would
+    otherwise replace every record's value with nothing."""
+    optional = [c for c in feed.columns if c.may_be_absent]
+    if not optional:
+        return frozenset()
+    schema, table = feed.raw_table.split(".")
+    present = {r[0] for r in con.execute("select column_name from duckdb_columns() where schema_name = ? "
+                                         "and table_name = ?", [schema, table]).fetchall()}
+    optional = [c for c in optional if c.raw_name in present]
+    if not optional:
+        return frozenset()
+    counted = ", ".join(f'count("{c.raw_name}")' for c in optional)
+    counts = con.execute(f"select {counted} from {feed.raw_table}").fetchall()[0]
+    return frozenset(c.name for c, n in zip(optional, counts) if n)
+
+
 def _record_delivery(con, ctx: _Context, path: Path, status: str, reason: str | None) -> None:
     landed = ctx.rows_landed if status == "landed" else 0
     rejected = ctx.rows_rejected if status == "landed" else 0
@@ -336,18 +358,26 @@ class _Chunk:
     originals: list[str] | None = None  # the delivered text per row (CSV, JSONL); XLSX rows are rebuilt
 
 
-def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str]) -> list[int | None]:
+def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str],
+                  must_carry: frozenset[str] = frozenset()) -> list[int | None]:
     """Position of each registry column in the delivered header (None: a column that may be absent and is);
-    raise if they differ."""
+    raise if they differ. must_carry: may_be_absent columns this feed has delivered before (see
+    _optional_columns_delivered): their absence is drift."""
     delivered = [h.strip() for h in header]
     expected = feed.header
-    absent = [c.name for c in feed.columns if c.may_be_absent and c.name not in delivered]
+    optional = [c.name for c in feed.columns if c.may_be_absent and c.name not in delivered]
+    absent = [name for name in optional if name not in must_carry]
     missing = [c for c in expected if c not in delivered and c not in absent]
     extra = [c for c in delivered if c not in expected]
     duplicated = sorted({c for c in delivered if delivered.count(c) > 1})
     if missing or extra:
-        raise SchemaDriftError(feed.name, file_name, missing, extra,
-                               found=len(expected) - len(missing) - len(absent), expected=len(expected))
+        explanation = []
+        if carried := [name for name in missing if name in must_carry]:
+            explanation.append(f"{carried} may be absent only until the feed has delivered them, and it has")
+        if absent and extra:  # a misspelt optional column: name what it may have meant
+            explanation.append(f"columns that may be absent, not delivered: {absent}")
+        raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(expected) - len(missing) - len(absent),
+                               expected=len(expected), explanation="; ".join(explanation) or None)
     if duplicated:
         raise LandingError(f"{feed.name}: {file_name} repeats columns {duplicated}")
     if absent:
@@ -355,16 +385,17 @@ def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str
     return [delivered.index(c) if c in delivered else None for c in expected]
 
 
-def _parsed_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
+def _parsed_chunks(feed: Feed, path: Path, notes: list[str],
+                   must_carry: frozenset[str] = frozenset()) -> Iterator[_Chunk]:
     """The file's rows in chunks; what the data team should know about how it was read goes into notes."""
     if path.stat().st_size == 0:
         raise LandingError(f"{feed.name}: {path.name} is empty (no header row)")
     if feed.format == "csv":
-        yield from _csv_chunks(feed, path, notes)
+        yield from _csv_chunks(feed, path, notes, must_carry)
     elif feed.format == "jsonl":
-        yield from _jsonl_chunks(feed, path)
+        yield from _jsonl_chunks(feed, path, notes, must_carry)
     elif feed.format == "xlsx":
-        yield from _xlsx_chunks(feed, path, notes)
+        yield from _xlsx_chunks(feed, path, notes, must_carry)
     else:  # the registry loader already refuses other formats
         raise LandingError(f"{feed.name}: unsupported format {feed.format}")
 
@@ -516,7 +547,7 @@ def _utf8_reading(text: str, encoding: str) -> str | None:
         return None
 
 
-def _csv_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
+def _csv_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozenset[str]) -> Iterator[_Chunk]:
     with open(path, "rb") as raw:
         encoding = _text_encoding(feed, path, raw, notes)
         # in a file read in a single-byte encoding, a row that is valid UTF-8 is mixed-encoding text: rejected
@@ -533,7 +564,7 @@ def _csv_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
             raise LandingError(f"{feed.name}: {path.name} header row has an unbalanced quote")
         if any(_BAD_BYTES.search(h) for h in header):
             raise LandingError(f"{feed.name}: {path.name} header is not valid {encoding}")
-        positions = _check_header(feed, path.name, header, notes)
+        positions = _check_header(feed, path.name, header, notes, must_carry)
         width = records.width = len(header)
         # a column not delivered reads the blank appended to each row (one append a row, not a test a value)
         padded = None in positions
@@ -570,7 +601,7 @@ def _original(text: str) -> str:
     return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
 
 
-def _jsonl_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
+def _jsonl_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozenset[str]) -> Iterator[_Chunk]:
     expected = feed.header
     seen_keys: set[str] = set()
     chunk = _new_chunk(len(expected), keep_originals=True)
@@ -602,6 +633,15 @@ def _jsonl_chunks(feed: Feed, path: Path) -> Iterator[_Chunk]:
                 yield chunk
                 chunk = _new_chunk(len(expected), keep_originals=True)
     _check_json_keys(feed, path.name, seen_keys)
+    # JSON exporters omit null keys, so a key no record carries may only be empty; one the feed has delivered
+    # before is not expected to be empty in a whole file
+    unseen = [c.name for c in feed.columns if c.may_be_absent and c.name not in seen_keys]
+    if carried := [name for name in unseen if name in must_carry]:
+        raise SchemaDriftError(feed.name, path.name, carried, [], found=len(seen_keys & set(feed.header)),
+                               expected=len(feed.header), explanation=f"{carried} may be absent only until the "
+                               "feed has delivered them, and it has")
+    if unseen:
+        notes.append(f"keys {unseen} in no record (the registry allows it): landed empty")
     yield chunk
 
 
@@ -634,7 +674,7 @@ def _as_text(value) -> str | None:
     return json.dumps(value, sort_keys=True)
 
 
-def _xlsx_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
+def _xlsx_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozenset[str]) -> Iterator[_Chunk]:
     # calamine (Rust) reads a sheet ~10x faster than openpyxl's read-only mode; imported only for xlsx feeds
     from python_calamine import CalamineWorkbook
 
@@ -654,7 +694,7 @@ def _xlsx_chunks(feed: Feed, path: Path, notes: list[str]) -> Iterator[_Chunk]:
     header = ["" if h is None else str(h) for h in header]
     while header and header[-1] == "":  # trailing formatted-but-empty cells
         header.pop()
-    positions = _check_header(feed, path.name, header, notes)
+    positions = _check_header(feed, path.name, header, notes, must_carry)
     delivered = [p for p in positions if p is not None]
     positions = [len(header) if p is None else p for p in positions]  # the blank cell padded past the header
     date_columns = {i for i, c in enumerate(feed.columns) if c.format == "excel"}
