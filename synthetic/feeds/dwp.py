@@ -11,6 +11,12 @@ from ..writers import Col, FeedData
 from . import Context, members_at, pick
 
 UC_FULL_SERVICE = 2019  # legacy claims (ESA, JSA, IS) still start before then and migrate later
+# PIP is awarded for a condition that has lasted 3 months and is expected to last 9 more (the required period
+# condition): a claim for a shorter need is refused and leaves no award in the extract
+PIP_MIN_NEED_DAYS = 365
+# an award ends once the improvement is reported and DWP has reviewed it (the award review): 4 to 12 weeks after the
+# need ends, never open-ended while the person has recovered
+PIP_AWARD_END_LAG_DAYS = (28, 85)
 
 
 def build(ctx: Context) -> list[FeedData]:
@@ -39,7 +45,11 @@ def build(ctx: Context) -> list[FeedData]:
     need_end = np.where(to >= w1, NEVER, to)
     claims = pd.DataFrame({"pid": pid, "benefit": benefit, "start": start,
                            "end": np.where(end >= w1, NEVER, end)})
-    moved = migrates & (end < w1 - 30)
+    # the UC claim starts the day after the legacy claim ends, however close to the extract date; a migration due on
+    # the extract date itself has not happened yet, so the legacy claim is still open there
+    due_later = migrates & (end + 1 >= w1)
+    claims.loc[due_later, "end"] = NEVER
+    moved = migrates & ~due_later
     claims = pd.concat([claims, pd.DataFrame({"pid": pid[moved], "benefit": "UC", "start": end[moved] + 1,
                                               "end": need_end[moved]})], ignore_index=True)
     # joint UC claims: the partner living with the claimant claims too
@@ -50,11 +60,24 @@ def build(ctx: Context) -> list[FeedData]:
     partner = partner.drop_duplicates("event")
     partner = partner[rng.random(len(partner)) < 0.6]
     joint = uc.iloc[partner["event"].to_numpy()].assign(pid=partner["pid"].to_numpy())
+    # a joint claim ends when the couple separates (either leaves the household): a partner who moved out no longer
+    # shares the claimant's claim
+    hid_j = hid[partner["event"].to_numpy()]
+    stay = pop.membership.groupby(["pid", "hid"])["to"].max()
+    left = np.minimum(stay.reindex(pd.MultiIndex.from_arrays([joint["pid"].to_numpy(), hid_j])).to_numpy(),
+                      stay.reindex(pd.MultiIndex.from_arrays([uc["pid"].to_numpy()[partner["event"].to_numpy()],
+                                                              hid_j])).to_numpy())
+    joint = joint.assign(end=np.where(left < joint["end"].to_numpy(), left - 1, joint["end"].to_numpy()))
+    joint = joint[joint["end"].to_numpy() >= joint["start"].to_numpy()]
     # disability and carers' benefits for people with health needs
     hn = pd.concat([ctx.needs.of("mental_health"), ctx.needs.of("substance_misuse")])
     hn = hn[(rng.random(len(hn)) < 0.25)]
     pip = pd.DataFrame({"pid": hn["pid"], "benefit": "PIP", "start": hn["from"].to_numpy() + rng.integers(60, 300, len(hn)),
-                        "end": NEVER})
+                        "end": NEVER, "need_from": hn["from"].to_numpy(), "need_to": hn["to"].to_numpy()})
+    pip = pip[(pip["need_to"] - pip["need_from"] >= PIP_MIN_NEED_DAYS) & (pip["start"] < pip["need_to"])]
+    lag = ctx.rng_for("feed:dwp:pip_award_end").integers(*PIP_AWARD_END_LAG_DAYS, len(pip))
+    pip_end = np.where(pip["need_to"].to_numpy() >= NEVER, NEVER, pip["need_to"].to_numpy() + lag)
+    pip = pip.assign(end=np.where(pip_end >= w1, NEVER, pip_end))[["pid", "benefit", "start", "end"]]
     claims = pd.concat([claims, joint, pip], ignore_index=True)
     claims = claims[(claims["start"] < w1) & (claims["start"] >= from_ymd(np.array([2014]), np.array([1]), np.array([1]))[0])]
     claims = claims[p["ni_number"].to_numpy()[claims["pid"].to_numpy()] != ""]

@@ -12,6 +12,10 @@ from ..writers import Col, FeedData
 from . import Context, members_at, pick, seq_ids
 
 CLOSURE = (["Outcomes Met", "Stepped Up", "Disengaged", "Moved Away", "Other"], [0.55, 0.1, 0.15, 0.05, 0.15])
+# an episode closes at the first team-around-the-family review after the need behind it eased (reviews every 6-12
+# weeks), or earlier when it ends first; it used to run 2-13 months whatever the need, often long after it
+REVIEW_AFTER_NEED_DAYS = (7, 85)
+MIN_EPISODE_DAYS = 42  # an episode once open runs at least to its first review
 
 
 def build(ctx: Context) -> list[FeedData]:
@@ -21,34 +25,41 @@ def build(ctx: Context) -> list[FeedData]:
     hid_of = lambda pid, d: pop.membership["hid"].to_numpy()[pop.locate(pid, d)]  # noqa: E731
     triggers = []
 
-    def add(hids, dates, issues):
-        triggers.append(pd.DataFrame({"hid": hids, "date": dates, "issue": issues}))
+    def add(hids, dates, issues, need_to):
+        triggers.append(pd.DataFrame({"hid": hids, "date": dates, "issue": issues, "need_to": need_to}))
 
     par = nd.of("parenting")
     add(par["hid"].to_numpy(), par["from"].to_numpy(),
-        pick(rng, ["Parenting", "Parental Conflict", "Behaviour"], [0.5, 0.3, 0.2], len(par)))
+        pick(rng, ["Parenting", "Parental Conflict", "Behaviour"], [0.5, 0.3, 0.2], len(par)), par["to"].to_numpy())
     ab = nd.of("school_absence")
     ab = ab[rng.random(len(ab)) < 0.15]
-    add(ab["hid"].to_numpy(), ab["from"].to_numpy() + 30, np.full(len(ab), "School Attendance", dtype=object))
+    add(ab["hid"].to_numpy(), ab["from"].to_numpy() + 30, np.full(len(ab), "School Attendance", dtype=object),
+        ab["to"].to_numpy())
     da = nd.of("domestic_abuse")
     da = da[rng.random(len(da)) < 0.25]
-    add(da["hid"].to_numpy(), da["from"].to_numpy() + 20, np.full(len(da), "Domestic Abuse", dtype=object))
+    add(da["hid"].to_numpy(), da["from"].to_numpy() + 20, np.full(len(da), "Domestic Abuse", dtype=object),
+        da["to"].to_numpy())
     sd = ctx.shared.get("csc_step_down")
     if sd is not None and len(sd):
         sd = sd.drop_duplicates("pid")
         sd = sd[rng.random(len(sd)) < 0.25]
         add(hid_of(sd["pid"].to_numpy(), sd["start"].to_numpy()), sd["start"].to_numpy() + 40,
-            pick(rng, ["Parenting", "Behaviour", "Domestic Abuse", "Other"], [0.4, 0.3, 0.2, 0.1], len(sd)))
+            pick(rng, ["Parenting", "Behaviour", "Domestic Abuse", "Other"], [0.4, 0.3, 0.2, 0.1], len(sd)),
+            sd["need_to"].to_numpy())
     for need, issue in (("mental_health", "Mental Health"), ("substance_misuse", "Substance Misuse"),
                         ("rent_arrears", "Housing"), ("worklessness", "Financial")):
         t = nd.of(need)
         t = t[rng.random(len(t)) < 0.05]
-        add(t["hid"].to_numpy(), t["from"].to_numpy() + 45, np.full(len(t), issue, dtype=object))
+        add(t["hid"].to_numpy(), t["from"].to_numpy() + 45, np.full(len(t), issue, dtype=object), t["to"].to_numpy())
     ev = pd.concat(triggers, ignore_index=True)
     ev["start"] = ev["date"] + rng.integers(7, 60, len(ev))
     ev = ev[(ev["start"] < w1 - 5) & (ev["start"] >= w0)]
     ev = ev.sort_values(["hid", "start"], kind="stable").reset_index(drop=True)
     ev["end"] = ev["start"] + rng.integers(60, 400, len(ev))
+    review = ctx.rng_for("feed:early_help:review").integers(*REVIEW_AFTER_NEED_DAYS, len(ev))
+    need_to = ev["need_to"].to_numpy()
+    ev["end"] = np.where(need_to < NEVER, np.minimum(ev["end"].to_numpy(), np.maximum(
+        need_to + review, ev["start"].to_numpy() + MIN_EPISODE_DAYS)), ev["end"].to_numpy())
     # one open episode per family at a time: drop triggers during a running episode
     prev_end = ev.groupby("hid")["end"].shift(1).fillna(-1).to_numpy()
     ev = ev[ev["start"].to_numpy() > prev_end].reset_index(drop=True)

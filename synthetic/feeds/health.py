@@ -13,6 +13,9 @@ from ..writers import Col, FeedData
 from . import Context, pick, seq_ids
 
 SUBSTANCES = (["ALCOHOL", "OPIATES", "CRACK", "CANNABIS", "COCAINE", "OTHER"], [0.45, 0.2, 0.08, 0.17, 0.08, 0.02])
+# a service discharges a patient a few weeks after treatment ends (the last appointment, the discharge letter to the
+# GP), or earlier when the episode ends first (disengaged, moved on); it used to run on up to 14 months past the need
+DISCHARGE_AFTER_NEED_DAYS = (7, 57)
 
 
 def build(ctx: Context) -> list[FeedData]:
@@ -28,13 +31,17 @@ def build(ctx: Context) -> list[FeedData]:
         e = t.iloc[rows].reset_index(drop=True)
         end = np.minimum(e["to"].to_numpy(), w1 - 1)
         d = e["from"].to_numpy() + (rng.random(len(e)) * np.maximum(end - e["from"].to_numpy(), 1)).astype(np.int64)
-        frames.append(pd.DataFrame({"pid": e["pid"].to_numpy(), "date": d, "service": service}))
+        frames.append(pd.DataFrame({"pid": e["pid"].to_numpy(), "date": d, "service": service,
+                                    "need_to": e["to"].to_numpy()}))
     x = pd.concat(frames, ignore_index=True)
     x = x[(x["date"] >= w0) & (x["date"] < w1)]
     x = x.sort_values(["date", "pid", "service"], kind="stable").reset_index(drop=True)
     n = len(x)
     svc = x["service"].to_numpy()
     dis = x["date"].to_numpy() + rng.integers(20, 420, n)
+    after_need = ctx.rng_for("feed:health:discharge").integers(*DISCHARGE_AFTER_NEED_DAYS, n)
+    need_to = x["need_to"].to_numpy()
+    dis = np.where(need_to < NEVER, np.minimum(dis, np.maximum(need_to + after_need, x["date"].to_numpy() + 1)), dis)
     dis = np.where(dis >= w1, NEVER, dis)
     pid = x["pid"].to_numpy()
     # two providers, two patient numbering schemes

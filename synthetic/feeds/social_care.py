@@ -24,6 +24,13 @@ END_REASON = {
     "CPP": (["Plan ended", "Child became looked after", "Transferred to another LA"], [0.8, 0.15, 0.05]),
     "LAC": (["E13", "E4A", "E11", "E41", "E8"], [0.35, 0.25, 0.15, 0.15, 0.1]),
 }
+# A plan lasts while the need does and closes at the first review after the need ends (it used to run 3-18 months
+# whatever the need, often long after it). Child in need plans are reviewed every 6-12 weeks (one cycle per family).
+CIN_REVIEW_DAYS = (42, 85)
+# Child protection review conferences come 3 months after the plan starts and then at most every 6 months, but
+# when the core group sees the risk gone the chair brings the review forward: the plan ends 2-8 weeks after.
+CP_REVIEW_FORWARD_DAYS = (14, 57)
+PLAN_MIN_DAYS = 42  # a protection plan runs six weeks at least (its core group's first review)
 
 
 def build(ctx: Context) -> list[FeedData]:
@@ -39,6 +46,7 @@ def build(ctx: Context) -> list[FeedData]:
         "date": np.concatenate([cw["from"].to_numpy(), da_ref["from"].to_numpy() + rng.integers(1, 30, len(da_ref))]),
         "severity": np.concatenate([cw["severity"].to_numpy(), np.minimum(da_ref["severity"].to_numpy(), 4)]),
         "police": np.concatenate([np.zeros(len(cw), bool), np.ones(len(da_ref), bool)]),
+        "need_to": np.concatenate([cw["to"].to_numpy(), da_ref["to"].to_numpy()]),  # the need the plans follow
     })
     events = events[events["date"] < w1 - 3].reset_index(drop=True)
     mem = members_at(pop, events["hid"].to_numpy(), events["date"].to_numpy())
@@ -62,10 +70,19 @@ def build(ctx: Context) -> list[FeedData]:
     a_start = ref_end + rng.integers(1, 8, n)
     a_end = a_start + rng.integers(10, 46, n)
     add("ASMT", a_start, a_end, sev >= 2)
-    c_end = a_end + rng.integers(90, 540, n)
+    # plans end after the need, at a review (CIN_REVIEW_DAYS, CP_REVIEW_FORWARD_DAYS); the two duration draws
+    # they used to take from the stream stay, so the draws after them (looked after, ids, identities) do not shift
+    rng.integers(90, 540, n)
+    review = ctx.rng_for("feed:social_care:plan_reviews")
+    ev_cycle = review.integers(*CIN_REVIEW_DAYS, len(events))[kids["event"].to_numpy()]
+    ev_forward = review.integers(*CP_REVIEW_FORWARD_DAYS, len(events))[kids["event"].to_numpy()]
+    need_to = ev["need_to"].to_numpy()
+    c_reviews = np.maximum(np.ceil((need_to - a_end) / ev_cycle), 1).astype(np.int64)  # reviews until the need ended
+    c_end = np.where(need_to >= NEVER, NEVER, a_end + c_reviews * ev_cycle)
     add("CIN", a_end, c_end, sev >= 3)
     cp_start = a_end + rng.integers(5, 16, n)
-    cp_end = cp_start + rng.integers(90, 700, n)
+    rng.integers(90, 700, n)
+    cp_end = np.where(need_to >= NEVER, NEVER, np.maximum(need_to + ev_forward, cp_start + PLAN_MIN_DAYS))
     add("CPP", cp_start, cp_end, sev >= 4)
     l_start = cp_start + rng.integers(30, 400, n)
     add("LAC", l_start, l_start + rng.integers(60, 1500, n), (sev >= 5) & (rng.random(n) < 0.75))
@@ -183,5 +200,6 @@ def build(ctx: Context) -> list[FeedData]:
         errors=np.full(nr, "", dtype=object),
         extra_truth={"related_true_person_id": rel["related_pid"].to_numpy()[order]},
     )
-    ctx.shared["csc_step_down"] = ep[(ep["type"].isin(["REF", "ASMT"]))][["pid", "start"]]
+    ep["need_to"] = ev["need_to"].to_numpy()[ep["k"].to_numpy()]
+    ctx.shared["csc_step_down"] = ep[(ep["type"].isin(["REF", "ASMT"]))][["pid", "start", "need_to"]]
     return [persons, episodes, relationships]
