@@ -319,19 +319,18 @@ class _Context:
 def _optional_columns_delivered(con: duckdb.DuckDBPyConnection, feed: Feed) -> frozenset[str]:
     """The feed's may_be_absent columns that earlier deliveries carried (a value landed): a file may leave one
     out only until the feed has sent it. After that its absence is drift: a full extract without it would
-    otherwise replace every record's value with nothing."""
+    otherwise replace every record's value with nothing. (land_feed has brought the raw table up to the
+    registry, so every column is there.)"""
     optional = [c for c in feed.columns if c.may_be_absent]
-    if not optional:
-        return frozenset()
-    schema, table = feed.raw_table.split(".")
-    present = {r[0] for r in con.execute("select column_name from duckdb_columns() where schema_name = ? "
-                                         "and table_name = ?", [schema, table]).fetchall()}
-    optional = [c for c in optional if c.raw_name in present]
     if not optional:
         return frozenset()
     counted = ", ".join(f'count("{c.raw_name}")' for c in optional)
     counts = con.execute(f"select {counted} from {feed.raw_table}").fetchall()[0]
     return frozenset(c.name for c, n in zip(optional, counts) if n)
+
+
+def _delivered_before(columns: list[str]) -> str:
+    return f"{columns} may be absent only until the feed has delivered them, and it has"
 
 
 def _record_delivery(con, ctx: _Context, path: Path, status: str, reason: str | None) -> None:
@@ -373,7 +372,7 @@ def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str
     if missing or extra:
         explanation = []
         if carried := [name for name in missing if name in must_carry]:
-            explanation.append(f"{carried} may be absent only until the feed has delivered them, and it has")
+            explanation.append(_delivered_before(carried))
         if absent and extra:  # a misspelt optional column: name what it may have meant
             explanation.append(f"columns that may be absent, not delivered: {absent}")
         raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(expected) - len(missing) - len(absent),
@@ -638,8 +637,7 @@ def _jsonl_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozense
     unseen = [c.name for c in feed.columns if c.may_be_absent and c.name not in seen_keys]
     if carried := [name for name in unseen if name in must_carry]:
         raise SchemaDriftError(feed.name, path.name, carried, [], found=len(seen_keys & set(feed.header)),
-                               expected=len(feed.header), explanation=f"{carried} may be absent only until the "
-                               "feed has delivered them, and it has")
+                               expected=len(feed.header), explanation=_delivered_before(carried))
     if unseen:
         notes.append(f"keys {unseen} in no record (the registry allows it): landed empty")
     yield chunk
