@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..dates import age_years
+from ..dates import NEVER, age_years
 from ..needs import Needs
 from ..population import LEAD, Population
 
@@ -61,6 +61,12 @@ def to_weekday(days: np.ndarray) -> np.ndarray:
     """Move weekend dates back to the Friday."""
     wd = weekday(days)
     return np.asarray(days) - np.where(wd >= 5, wd - 4, 0)
+
+
+def close_after_need(end: np.ndarray, earliest: np.ndarray, need_to: np.ndarray, lag: np.ndarray) -> np.ndarray:
+    """A service record's end when it follows its need: `lag` days after the need ended (never before `earliest`),
+    or its own end if that comes first; a need still going leaves the end as it was."""
+    return np.where(need_to < NEVER, np.minimum(end, np.maximum(need_to + lag, earliest)), end)
 
 
 def pick(rng: np.random.Generator, options: list, probs: list[float], n: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from .. import records
 from ..dates import MISSING, NEVER
 from ..errors import PROFILES
 from ..writers import Col, FeedData
-from . import Context, members_at, pick, seq_ids
+from . import Context, close_after_need, members_at, pick, seq_ids
 
 CLOSURE = (["Outcomes Met", "Stepped Up", "Disengaged", "Moved Away", "Other"], [0.55, 0.1, 0.15, 0.05, 0.15])
 # an episode closes at the first team-around-the-family review after the need behind it eased (reviews every 6-12
@@ -58,8 +58,7 @@ def build(ctx: Context) -> list[FeedData]:
     ev["end"] = ev["start"] + rng.integers(60, 400, len(ev))
     review = ctx.rng_for("feed:early_help:review").integers(*REVIEW_AFTER_NEED_DAYS, len(ev))
     need_to = ev["need_to"].to_numpy()
-    ev["end"] = np.where(need_to < NEVER, np.minimum(ev["end"].to_numpy(), np.maximum(
-        need_to + review, ev["start"].to_numpy() + MIN_EPISODE_DAYS)), ev["end"].to_numpy())
+    ev["end"] = close_after_need(ev["end"].to_numpy(), ev["start"].to_numpy() + MIN_EPISODE_DAYS, need_to, review)
     # one open episode per family at a time: drop triggers during a running episode
     prev_end = ev.groupby("hid")["end"].shift(1).fillna(-1).to_numpy()
     ev = ev[ev["start"].to_numpy() > prev_end].reset_index(drop=True)

@@ -10,7 +10,7 @@ from .. import records
 from ..dates import NEVER
 from ..errors import PROFILES
 from ..writers import Col, FeedData
-from . import Context, pick, seq_ids
+from . import Context, close_after_need, pick, seq_ids
 
 SUBSTANCES = (["ALCOHOL", "OPIATES", "CRACK", "CANNABIS", "COCAINE", "OTHER"], [0.45, 0.2, 0.08, 0.17, 0.08, 0.02])
 # a service discharges a patient a few weeks after treatment ends (the last appointment, the discharge letter to the
@@ -41,7 +41,7 @@ def build(ctx: Context) -> list[FeedData]:
     dis = x["date"].to_numpy() + rng.integers(20, 420, n)
     after_need = ctx.rng_for("feed:health:discharge").integers(*DISCHARGE_AFTER_NEED_DAYS, n)
     need_to = x["need_to"].to_numpy()
-    dis = np.where(need_to < NEVER, np.minimum(dis, np.maximum(need_to + after_need, x["date"].to_numpy() + 1)), dis)
+    dis = close_after_need(dis, x["date"].to_numpy() + 1, need_to, after_need)
     dis = np.where(dis >= w1, NEVER, dis)
     pid = x["pid"].to_numpy()
     # two providers, two patient numbering schemes
