@@ -284,10 +284,38 @@ order by cases.family_case_id, people.person_id
 """
 
 
+SCREENING_REGISTER_TABLE = "restricted.nis_screening_register"
+
+
+def carried_screening_dates(con: duckdb.DuckDBPyConnection, period: Period, computed: pd.DataFrame) -> pd.Series:
+    """date_screened per row of `computed` (family_case_id, date_screened as the marts give it now), carried from
+    the first return that reported each case. The marts judge eligibility at the quarter ends of their three-year
+    window only, so for a family eligible since before the window the computed date is the window's first quarter
+    end, which moves every quarter: the department would see the case screened later in each return, and a rerun
+    of a past quarter would change its file. So a case's first computed date is registered (with the period that
+    first reported it; a case id is internal, hence the restricted schema) and every later build reads it back."""
+    con.execute("create schema if not exists restricted")
+    con.execute(f"create table if not exists {SCREENING_REGISTER_TABLE} (family_case_id varchar primary key, "
+                "date_screened date, first_reporting_period varchar)")
+    first = computed[["family_case_id", "date_screened"]].drop_duplicates("family_case_id")
+    con.register("_screened_now", first)
+    try:
+        con.execute(f"insert into {SCREENING_REGISTER_TABLE} select family_case_id, cast(date_screened as date), ? "
+                    f"from _screened_now anti join {SCREENING_REGISTER_TABLE} using (family_case_id)", [period.label])
+        carried = con.execute(f"select family_case_id, date_screened from {SCREENING_REGISTER_TABLE} "
+                              "semi join _screened_now using (family_case_id)").df()
+    finally:
+        con.unregister("_screened_now")
+    by_case = dict(zip(carried.family_case_id, carried.date_screened, strict=True))
+    return pd.Series([by_case[case] for case in computed.family_case_id], index=computed.index,
+                     dtype=computed["date_screened"].dtype)
+
+
 def national_impact_study(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
     sql = _NIS.format(case_people=_CASE_PEOPLE.format(in_period=_IN_PERIOD),
                       headlines=", ".join(f"'{h}'" for h in HEADLINES))
     frame = con.sql(sql, params=_params(period)).df()
+    frame["date_screened"] = carried_screening_dates(con, period, frame)
     frame.insert(0, "reporting_period", period.label)
     ref_of_case = period_family_refs(con, period, pseudonymiser).ref_of_case()
     frame.pop("family_id")
