@@ -397,3 +397,19 @@ def test_absence_resolution_judges_only_the_terms_ending_in_the_six_months_to_th
             and event.end_date < cast(closure_evidence.closed_date - interval 6 month + interval 1 day as date)
     """).fetchall()[0][0]
     assert stale == 0
+
+
+def test_family_progress_shows_no_case_date_after_its_as_at_date(warehouse):
+    """Each as-at date reads as the case records stood then: an open case has no closure and no six-month check
+    (closure + 6 months would reveal the later closure), and no assessment or plan dated after the as-at date."""
+    con, _ = warehouse
+    open_with_check, late_assessment, late_plan, closed_with_check, assessed = con.sql("""
+        select
+            count(*) filter (where closed_date is null and sustained_check_date is not null),
+            count(*) filter (where assessment_date > as_at_date),
+            count(*) filter (where plan_date > as_at_date),
+            count(*) filter (where closed_date is not null and sustained_check_date is not null),
+            count(*) filter (where assessment_date is not null)
+        from marts.family_progress""").fetchall()[0]
+    assert (open_with_check, late_assessment, late_plan) == (0, 0, 0)
+    assert closed_with_check > 0 and assessed > 0  # the dates are there where they were known

@@ -379,10 +379,12 @@ cases_at_date as (
         counted.as_at_date,
         counted.attached_date,
         case when counted.closed_date <= counted.as_at_date then counted.closed_date end as closed_date,
-        counted.sustained_check_date,
+        -- known once the case has closed; like the case's other dates, never one after the as-at date shows
+        case when counted.closed_date <= counted.as_at_date then counted.sustained_check_date end
+            as sustained_check_date,
         counted.key_worker_id,
-        counted.assessment_date,
-        counted.plan_date,
+        case when counted.assessment_date <= counted.as_at_date then counted.assessment_date end as assessment_date,
+        case when counted.plan_date <= counted.as_at_date then counted.plan_date end as plan_date,
         counted.n_needs_at_attachment,
         counted.n_needs_resolved_and_sustained,
         counted.n_new_needs_not_resolved_at_closure,
@@ -507,11 +509,13 @@ final as (
         case_families.family_id,
         counted.attached_date,
         case when counted.closed_date <= counted.as_at_date then counted.closed_date end as closed_date,
-        counted.sustained_check_date,
+        -- known once the case has closed; like the case's other dates, never one after the as-at date shows
+        case when counted.closed_date <= counted.as_at_date then counted.sustained_check_date end
+            as sustained_check_date,
         counted.intensity,
         counted.key_worker_id,
-        counted.assessment_date,
-        counted.plan_date,
+        case when counted.assessment_date <= counted.as_at_date then counted.assessment_date end as assessment_date,
+        case when counted.plan_date <= counted.as_at_date then counted.plan_date end as plan_date,
         counted.n_case_members,
         counted.status_at_attachment,
         counted.status_during_support,
