@@ -180,7 +180,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     try:
         con = duckdb.connect(str(warehouse), read_only=True)
         try:
-            frame = con.execute(args.query).df()
+            frame = (_excel_ready(con, args.query) if args.csv else con.execute(args.query)).df()
         finally:
             con.close()
     except duckdb.Error as exc:  # the query's own mistake (a table not built yet, a typo): one line, no traceback
@@ -191,6 +191,25 @@ def cmd_sql(args: argparse.Namespace) -> int:
     else:
         print(frame.to_string(index=False, max_rows=args.max_rows))
     return 0
+
+
+def _excel_ready(con, query: str):
+    """The query with its lists as 'a;b' and its booleans as Y/N, as the returns and the workbook write them: a
+    CSV cell of "['SF01' 'SF03']" or True is no use in Excel."""
+    relation = con.sql(query)
+    if relation is None:  # a statement with no result
+        return con.execute(query)
+
+    def cell(name: str, duckdb_type) -> str:
+        quoted = '"' + name.replace('"', '""') + '"'
+        kind = str(duckdb_type)
+        if kind.endswith("[]"):
+            return f"array_to_string({quoted}, ';') as {quoted}"
+        if kind == "BOOLEAN":
+            return f"case when {quoted} then 'Y' when not {quoted} then 'N' end as {quoted}"
+        return quoted
+
+    return relation.project(", ".join(cell(n, t) for n, t in zip(relation.columns, relation.types, strict=True)))
 
 
 def cmd_link(args: argparse.Namespace) -> int:
@@ -398,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = sub.add_parser("sql", help="run a read-only SQL query against the warehouse")
     sql.add_argument("query")
-    sql.add_argument("--csv", action="store_true", help="print CSV (for Excel) instead of a table")
+    sql.add_argument("--csv", action="store_true", help="print CSV (for Excel: lists as a;b, flags as Y/N) instead of a table")
     sql.add_argument("--max-rows", type=int, default=50)
     sql.set_defaults(func=cmd_sql)
 

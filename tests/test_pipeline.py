@@ -210,6 +210,9 @@ def test_sql_command_reads_the_warehouse_read_only(first_run, settings, capsys, 
     monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(settings.data_dir))
     assert main(["sql", "--csv", "select count(*) as n from raw._deliveries where status = 'landed'"]) == 0
     assert capsys.readouterr().out.splitlines() == ["n", str(len(registry()))]
+    # CSV for Excel: a list as a;b and a flag as Y/N (or empty), as the returns and the workbook write them
+    assert main(["sql", "--csv", "select ['SF01', 'SF03'] as codes, true as met, null::boolean as unknown"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["codes,met,unknown", "SF01;SF03,Y,"]
     # read-only: an analyst's query cannot change the warehouse; it gets one line, not a traceback
     assert main(["sql", "delete from raw._rejects"]) == 2
     assert "read-only" in capsys.readouterr().err
