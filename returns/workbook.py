@@ -27,7 +27,7 @@ from returns.spec import ColumnSpec, get_spec
 from returns.writers import Sheet, Table, WrittenFile, conform, fixed_created, sha256_file, write_xlsx
 
 WORKBOOK_NAME = "analyst_workbook"
-WORKBOOK_VERSION = "2026.1"
+WORKBOOK_VERSION = "2026.2"
 EXCEL_MAX_ROWS = 1_048_575  # below the header
 CHRONOLOGY_YEARS = 3
 
@@ -35,7 +35,8 @@ CHRONOLOGY_YEARS = 3
 OWN_DESCRIPTIONS = {
     "family_ref": ("Pseudonymous family reference: the reference the returns reported the family under, kept "
                    "when its internal id changes (else a keyed HMAC-SHA256 of the internal family id)."),
-    "worked_with_in_period": "Y when the family had a programme case open at some time in the period.",
+    "worked_with_in_period": ("Y when the family had a programme case open at some time in the period (N for a family "
+                              "the Family Progress Data reports only for a six-month check in the period)."),
     "is_sf_eligible_at_period_end": (
         "Y when the family met the Supporting Families eligibility rule at the period end (analyst."
         "family_eligibility as at the period end). Not the Family Progress Data's is_sf_eligible, which is "
@@ -161,10 +162,15 @@ def build_sheets(con: duckdb.DuckDBPyConnection, period: Period) -> list[Sheet]:
     families = table(f"""
         with cohort as ({cohort})
         select c.family_ref, {", ".join(f"f.{c}" for c in FAMILY_COLUMNS)}{eligibility_select},
-               fpd.family_ref is not null as worked_with_in_period, {", ".join(f"fpd.{c}" for c in PROGRESS_COLUMNS)}
+               coalesce(worked.open_in_period, false) as worked_with_in_period,
+               {", ".join(f"fpd.{c}" for c in PROGRESS_COLUMNS)}
         from cohort c
         left join analyst.dim_family f on f.family_ref = c.family_ref
         {eligibility_join}
+        -- the Family Progress Data also reports a case closed before the period, for its six-month check
+        left join (select family_ref, bool_or(closed_date is null or closed_date >= $period_start) as open_in_period
+                   from returns.family_progress_data where reporting_period = $label group by family_ref) worked
+            on worked.family_ref = c.family_ref
         left join (select * from returns.family_progress_data where reporting_period = $label
                    qualify row_number() over (partition by family_ref order by attached_date desc, case_ref) = 1) fpd
             on fpd.family_ref = c.family_ref

@@ -745,6 +745,11 @@ def test_the_analyst_workbook_reads_well(period_runs):
     families = book["Families"]
     header = [c.value for c in families[1]]
     assert families.max_row - 1 == 5  # F01-F04 worked with or eligible, F00 eligible at the period end
+    # only C3 (F02) was open in Q3: C2, C4 and C5 closed before it and are reported for their six-month checks
+    rows = [dict(zip(header, r)) for r in families.iter_rows(min_row=2, values_only=True)]
+    family_of_ref = {Pseudonymiser(KEY).ref("family", f"F{i:02d}"): f"F{i:02d}" for i in range(6)}
+    assert {family_of_ref[r["family_ref"]]: r["worked_with_in_period"] for r in rows} == {
+        "F00": "N", "F01": "N", "F02": "Y", "F03": "N", "F04": "N"}
     start = header.index("start_date") + 1
     assert isinstance(families.cell(2, start).value, dt.datetime)  # a real date, formatted as one
     assert families.cell(2, start).number_format == "yyyy-mm-dd"
