@@ -51,6 +51,9 @@ def generate(persons: int = 30_000, seed: int = 42, out: Path | str = Path("data
     pop = population.build(persons, w0, w1, rng_for)
     need = needs_mod.build(pop, rng_for)
     ctx = Context(pop, need, rng_for, w0, w1)
+    # the programme's cases come first: where support works it prevents most of the family's new needs, so every
+    # feed (the programme's own closures too) is built from the needs support left
+    ctx.shared["programme_cases"], ctx.needs = programme.attach(ctx)
     feeds: dict[str, dict] = {}
     truth_frames = []
     date_tag = as_at.isoformat()
@@ -60,7 +63,7 @@ def generate(persons: int = 30_000, seed: int = 42, out: Path | str = Path("data
             feeds[data.feed] = summary
             truth_frames.append(rows)
     source_records = pd.concat(truth_frames, ignore_index=True)
-    counts = truth.write(pop, need, source_records, ctx.shared.get("upn", pd.Series(dtype=object)), out / "truth")
+    counts = truth.write(pop, ctx.needs, source_records, ctx.shared.get("upn", pd.Series(dtype=object)), out / "truth")
     return {
         "persons": int(len(pop.persons)),
         "households": counts.pop("households"),

@@ -5,6 +5,13 @@ noise). Every need's probability is logistic in z, so needs co-occur the way the
 (absence, domestic abuse, worklessness and social care involvement cluster in the same families).
 A need has an interval [from, to) inside the window and, for some, a severity that decides how far
 the events go (referral only .. looked after; arrears .. eviction).
+
+Where the programme's support works (feeds/programme.py decides where, before any feed is built) it changes the
+family's needs, the way the Supporting Families national evaluation describes the programme's effect (fewer new
+episodes of need while and after a family is supported): 80% of the needs that would have arisen in the family
+while its case is open and for a year after closure never arise (`prevented_by_support`), and the needs it had at
+attachment end 3-15 months into support, if not sooner (`ended_by_support`). The share and the periods are this
+generator's assumptions, not measured effects.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ NEEDS = {
     "child_mental_health": ("person", 5, 17, 0.06, 0.5, -0.2, (4, 18)),
 }
 RE_REFERRAL = 0.22  # children's social care re-referrals within the window
+SUPPORT_PREVENTS_SHARE = 0.8  # where support works: the share of the family's new needs that never arise ...
+SUPPORT_PREVENTS_AFTER_CLOSURE_DAYS = 365  # ... from attachment to this long after closure (an assumption)
+SUPPORT_ENDS_NEEDS_DAYS = (90, 456)  # and a need the family has at attachment ends 3-15 months after it, if not sooner
 
 
 def _sigmoid(x):
@@ -163,3 +173,48 @@ def _align_homelessness(pop: Population, table: pd.DataFrame, rng) -> pd.DataFra
     table.loc[cand["index"].to_numpy(), "from"] = np.maximum(
         cand["move"].to_numpy() - rng.integers(14, 112, len(cand)), pop.w0)
     return table
+
+
+def onset_households(pop: Population, table: pd.DataFrame) -> np.ndarray:
+    """The household each need arose in: a household need's own, a person's household on the need's first day."""
+    pid = table["pid"].to_numpy()
+    own = pid >= 0
+    hid = table["hid"].to_numpy().copy()
+    rows = pop.locate(pid[own], table["from"].to_numpy()[own])
+    hid[own] = pop.membership["hid"].to_numpy()[rows]
+    return hid
+
+
+def prevented_by_support(table: pd.DataFrame, onset_hid: np.ndarray, draws: np.ndarray, n_households: int,
+                         hid: np.ndarray, after: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Which needs support prevents: those arising in household hid[i] (its own, and its members' while they live
+    there) after day after[i] and before day before[i], where the need's own uniform draw is under
+    SUPPORT_PREVENTS_SHARE (a per-need draw, so which needs a window covers never moves the others). One window per
+    household (hid unique). Needs already going at `after` are untouched."""
+    lo = np.full(n_households, NEVER, np.int64)
+    hi = np.full(n_households, NEVER, np.int64)
+    lo[hid] = after
+    hi[hid] = before
+    onset = table["from"].to_numpy()
+    return (onset > lo[onset_hid]) & (onset < hi[onset_hid]) & (draws < SUPPORT_PREVENTS_SHARE)
+
+
+def ended_by_support(pop: Population, table: pd.DataFrame, to: np.ndarray, hid: np.ndarray, start: np.ndarray,
+                     days: np.ndarray) -> np.ndarray:
+    """`to` (one end per row of table) with the needs present in household hid[i] on day start[i] (its own, and
+    those of the people living there then) ended by start[i] + days[row] at the latest (days: one per row); an end
+    on or after the window's end stays NEVER (still going at the delivery date)."""
+    cases = pd.DataFrame({"hid": hid, "start": start})
+    m = pop.membership[["pid", "hid", "from", "to"]].rename(columns={"from": "m_from", "to": "m_to"})
+    members = cases.merge(m, on="hid")
+    members = members[(members["m_from"] <= members["start"]) & (members["start"] < members["m_to"])]
+    rows = pd.DataFrame({"row": np.arange(len(table)), "pid": table["pid"].to_numpy(),
+                         "hid": table["hid"].to_numpy(), "from": table["from"].to_numpy(), "to": to})
+    own = rows[rows["pid"] < 0].merge(cases, on="hid")
+    theirs = rows[rows["pid"] >= 0].drop(columns="hid").merge(members[["pid", "start"]], on="pid")
+    x = pd.concat([own, theirs], ignore_index=True)
+    x = x[(x["from"] <= x["start"]) & (x["start"] < x["to"])]
+    out = to.copy()
+    row = x["row"].to_numpy()
+    np.minimum.at(out, row, x["start"].to_numpy() + days[row])
+    return np.where(out >= pop.w1, NEVER, out)

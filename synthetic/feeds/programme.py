@@ -3,12 +3,17 @@
 A council attaches a family when it sees needs under three or more of the outcomes framework's headlines at
 once: the household's latent needs and its members' own needs overlap, each gone on long enough to show in the
 council's data, and a few weeks to months later (referral, screening, allocation) a lead practitioner is
-attached, from April 2021 (Supporting Families) on, where a child lives. For a share of the cases whose needs at
-attachment end, support works: the case closes once the family has been clear of every need for six months (the
-claim rule judges resolution over the six months to closure) and the services involved have stepped down; while
-new needs keep coming it waits, at most a year longer. Six months on, some of them are results claims. The
-other cases close after a while whatever the needs, or are still open at the delivery date. Some families are
-attached again when their needs pile up again. Draws come from this feed's own stream, so no other feed changes.
+attached, from April 2021 (Supporting Families) on, where a child lives. For a share of the cases support works,
+and it changes the family's needs (needs.py): the needs it had at attachment end within 3-15 months, and most
+new needs (an assumed 80%) never arise while the case is open and for a year after closure, the kind of effect
+the programme's national evaluation reports (fewer new episodes of need), not a measured size. The case closes
+once the family has been clear of every need for six months (the claim rule judges resolution over the six
+months to closure) and the services involved have stepped down; while new needs keep coming it waits, at most a
+year longer. Six months on, some of them are results claims. The other cases close after a while whatever the
+needs, or are still open at the delivery date. Some families are attached again when their needs (those support
+left) pile up again. `attach` runs before any feed is built (generate()), so every feed is built from the needs
+support left; its draws come from streams of its own ("programme:cases", "needs:support"), the rest of this
+feed's from "feed:programme".
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from .. import needs as needs_mod
 from .. import records
 from ..dates import NEVER, to_days
 from ..errors import PROFILES
+from ..needs import SUPPORT_ENDS_NEEDS_DAYS, SUPPORT_PREVENTS_AFTER_CLOSURE_DAYS, Needs
+from ..population import Population
 from ..writers import Col, FeedData
 from . import Context, members_at, seq_ids
 
@@ -42,7 +50,7 @@ MIN_HEADLINES = 3
 ATTACH_SHARE = 0.9  # of families whose needs pile up, the share the council attaches (the rest it never reaches)
 NOTICED_AFTER_DAYS = 90  # a need shows in a council's data (referrals, incidents, terms of absence) after a while
 IDENTIFICATION_LAG = (14, 120)  # days from the needs piling up to attachment (referral, screening, allocation)
-WORKS_SHARE = 0.7  # of the cases whose needs at attachment all end: support works (about 45% of all cases)
+WORKS_SHARE = 0.7  # of the cases: support works (it ends the needs at attachment and prevents most new ones)
 RESOLUTION_DAYS = 183  # the family stays clear of its needs this long before the case closes (the claim rule's
 # resolution window at closure) ...
 STEP_DOWN_DAYS = (14, 180)  # ... after the services involved have stepped down (discharges, plans ending, school
@@ -55,13 +63,12 @@ ASSESSMENT_MISSING_SHARE = 0.04  # cases that never record a whole-family assess
 PLAN_MISSING_SHARE = 0.03  # assessed cases that never record a family plan
 
 
-def family_need_intervals(ctx: Context) -> pd.DataFrame:
-    """Latent need intervals as a household sees them: hid, need, headline, from, to. Household needs as they
-    are; a person's need while the person lives in the household (a need moves with the person)."""
-    nd = ctx.needs.table
+def family_need_intervals(pop: Population, nd: pd.DataFrame) -> pd.DataFrame:
+    """Latent need intervals (a needs table) as a household sees them: hid, need, headline, from, to. Household
+    needs as they are; a person's need while the person lives in the household (a need moves with the person)."""
     household = nd[nd["pid"] < 0][["hid", "need", "from", "to"]]
     person = nd[nd["pid"] >= 0][["pid", "need", "from", "to"]].reset_index(drop=True)
-    m = ctx.pop.membership[["pid", "hid", "from", "to"]].rename(columns={"from": "m_from", "to": "m_to"})
+    m = pop.membership[["pid", "hid", "from", "to"]].rename(columns={"from": "m_from", "to": "m_to"})
     x = person.merge(m, on="pid")
     x["from"] = np.maximum(x["from"].to_numpy(), x["m_from"].to_numpy())
     x["to"] = np.minimum(x["to"].to_numpy(), x["m_to"].to_numpy())
@@ -139,55 +146,111 @@ def _clear_stretches(intervals: pd.DataFrame) -> pd.DataFrame:
     return stretches.assign(next_from=np.where(last, NEVER, next_from))
 
 
-def _close(ctx: Context, intervals: pd.DataFrame, stretches: pd.DataFrame, cases: pd.DataFrame, rng) -> pd.DataFrame:
-    """Close each case. Where support works (a share of the cases whose needs at attachment all end): once the
-    family has been clear of every need (those at attachment and any that came up meanwhile) for the resolution
-    window and the services' step-down, waiting at most a year longer than the needs at attachment alone would
-    take. Otherwise after a while, whatever the needs. A closure on or after the
-    delivery date means the case is still open. Adds n (headlines at attachment), works and end."""
+def _close(ctx: Context, intervals: pd.DataFrame, cases: pd.DataFrame, effect: "_Effect", rng) -> pd.DataFrame:
+    """Close each case. Where support works (a share of the cases): it ends the needs at attachment within 3-15
+    months (needs.ended_by_support) and prevents most new ones (needs.prevented_by_support), and the case closes
+    once the family has been clear of every need left (those at attachment and any that arose all the same) for
+    the resolution window and the services' step-down, waiting at most a year longer than the needs at attachment
+    alone would take. Otherwise after a while, whatever the needs. A closure on or after the delivery date means
+    the case is still open. Adds n (headlines at attachment), works and end; records the effect in `effect`."""
     active = _headlines_at(intervals, cases)
     n = active.groupby("case")["headline"].nunique().reindex(cases.index, fill_value=0).to_numpy()
-    needs_end = active.groupby("case")["to"].max().reindex(cases.index, fill_value=NEVER).to_numpy()
     start = cases["start"].to_numpy()
     clear = RESOLUTION_DAYS + rng.integers(*STEP_DOWN_DAYS, len(cases))
+    works = rng.random(len(cases)) < WORKS_SHARE
+    hid = cases["hid"].to_numpy()
+    # where support works the needs at attachment end within it, and closure is judged on the needs left once
+    # support has prevented the family's new ones from attachment on; the needs that would arise after the effect
+    # wears off (a year after closure) come back below, all later than the closure they could have delayed
+    effect.end_needs(hid[works], start[works])
+    prevented = effect.prevented(hid[works], start[works], np.full(works.sum(), NEVER))
+    left = family_need_intervals(ctx.pop, effect.table(prevented))
+    needs_end = _headlines_at(left, cases).groupby("case")["to"].max().reindex(cases.index, fill_value=NEVER)
+    needs_end = needs_end.to_numpy()
+    stretches = _clear_stretches(left)
     x = cases[["hid"]].assign(start=start, clear=clear).reset_index(names="case").merge(stretches, on="hid")
     x = x[(x["to"] > x["start"]) & (x["next_from"] - x["to"] >= x["clear"])]
     cleared = x.groupby("case")["to"].min().reindex(cases.index, fill_value=NEVER).to_numpy() + clear
-    works = (rng.random(len(cases)) < WORKS_SHARE) & (needs_end < NEVER)
     resolved = np.minimum(cleared, needs_end + clear + WAIT_FOR_CLEAR_DAYS)
     other = start + rng.integers(*OTHER_SUPPORT_DAYS, len(cases))
     end = np.where(works, np.maximum(resolved, start + OTHER_SUPPORT_DAYS[0]), other)
     end = np.where(end >= ctx.w1, NEVER, end)
+    effect_ends = np.where(end[works] < NEVER, end[works] + SUPPORT_PREVENTS_AFTER_CLOSURE_DAYS, NEVER)
+    effect.remove(effect.prevented(hid[works], start[works], effect_ends))
     return cases.assign(n=n, works=works, end=end)
 
 
-def attach(ctx: Context, rng) -> pd.DataFrame:
-    """The programme's cases: hid, start, end (NEVER = open), n (headlines active at attachment), works."""
-    intervals = family_need_intervals(ctx)
+class _Effect:
+    """The latent needs as support leaves them: the needs table less the needs prevented so far, with the needs
+    that support ended sooner."""
+
+    def __init__(self, ctx: Context):
+        self.pop = ctx.pop
+        self.all = ctx.needs.table
+        self.to = self.all["to"].to_numpy().copy()
+        self.onset_hid = needs_mod.onset_households(ctx.pop, self.all)
+        # draws per need, from a stream of their own: which cases prevent or end what never moves the other draws
+        rng = ctx.rng_for("needs:support")
+        self.draws = rng.random(len(self.all))
+        self.days = rng.integers(*SUPPORT_ENDS_NEEDS_DAYS, len(self.all))
+        self.kept = np.ones(len(self.all), bool)
+        self.n_households = len(ctx.pop.households)
+
+    def end_needs(self, hid: np.ndarray, start: np.ndarray) -> None:
+        self.to = needs_mod.ended_by_support(self.pop, self.all, self.to, hid, start, self.days)
+
+    def prevented(self, hid: np.ndarray, after: np.ndarray, before: np.ndarray) -> np.ndarray:
+        return self.kept & needs_mod.prevented_by_support(self.all, self.onset_hid, self.draws, self.n_households,
+                                                          hid, after, before)
+
+    def table(self, also_prevented: np.ndarray | None = None) -> pd.DataFrame:
+        keep = self.kept if also_prevented is None else self.kept & ~also_prevented
+        return self.all.assign(to=self.to)[keep]
+
+    def remove(self, prevented: np.ndarray) -> None:
+        self.kept &= ~prevented
+
+
+def _runs(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Periods in which a household's needs, each once it shows in the council's data, sit under 3+ headlines and
+    the programme runs: hid, from, to."""
     noticed = intervals.assign(**{"from": intervals["from"] + NOTICED_AFTER_DAYS})
     runs = headline_runs(noticed[noticed["from"] < noticed["to"]])
-    stretches = _clear_stretches(intervals)
-    runs = runs[runs["to"] > SUPPORTING_FAMILIES_START].reset_index(drop=True)
+    return runs[runs["to"] > SUPPORTING_FAMILIES_START].reset_index(drop=True)
+
+
+def attach(ctx: Context, rng=None) -> tuple[pd.DataFrame, Needs]:
+    """The programme's cases and the needs support leaves. Cases: hid, start, end (NEVER = open), n (headlines
+    active at attachment), works. Needs: ctx.needs less those support prevented, with those it ended sooner (see
+    _close), from which every feed is then built. Each round (first attachments, then two of re-attachments) is
+    judged on the needs earlier rounds left."""
+    rng = rng if rng is not None else ctx.rng_for("programme:cases")
+    effect = _Effect(ctx)
+    intervals = family_need_intervals(ctx.pop, effect.table())
+    runs = _runs(intervals)
     households = np.unique(runs["hid"].to_numpy())
     reached = households[rng.random(len(households)) < ATTACH_SHARE]
     first = _first_attachments(ctx, runs, pd.Series(SUPPORTING_FAMILIES_START, index=reached), rng)
-    cases = _close(ctx, intervals, stretches, first, rng)
-    # families attached again: the next time their needs pile up after the previous case closed
+    cases = _close(ctx, intervals, first, effect, rng)
+    # families attached again: the next time their needs (those support left) pile up after the previous case closed
     previous = cases
     for _ in range(2):
         closed = previous[(previous["end"] < NEVER) & (rng.random(len(previous)) < RETURN_SHARE)]
-        again = _first_attachments(ctx, runs, closed.set_index("hid")["end"] + RETURN_AFTER_DAYS, rng)
+        intervals = family_need_intervals(ctx.pop, effect.table())
+        again = _first_attachments(ctx, _runs(intervals), closed.set_index("hid")["end"] + RETURN_AFTER_DAYS, rng)
         if again.empty:
             break
-        previous = _close(ctx, intervals, stretches, again, rng)
+        previous = _close(ctx, intervals, again, effect, rng)
         cases = pd.concat([cases, previous], ignore_index=True)
-    return cases.sort_values(["start", "hid"], kind="stable").reset_index(drop=True)
+    cases = cases.sort_values(["start", "hid"], kind="stable").reset_index(drop=True)
+    return cases, Needs(effect.table().reset_index(drop=True))
 
 
 def build(ctx: Context) -> list[FeedData]:
     rng = ctx.rng_for("feed:programme")
     pop = ctx.pop
-    cases = attach(ctx, rng)
+    # generate() decides the cases before any feed (support changes the needs every feed is built from)
+    cases = ctx.shared["programme_cases"] if "programme_cases" in ctx.shared else attach(ctx)[0]
     n = cases["n"].to_numpy()
     intensity = np.select([n >= 5, n >= 4], ["INTENSIVE", "TARGETED"], "LIGHT_TOUCH")
     shuffle = rng.random(len(cases)) < 0.25
