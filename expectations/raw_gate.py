@@ -23,6 +23,9 @@ verdict stands and it is not judged again, whatever the thresholds or registry s
 record per delivery): while held, staging leaves its rows out and, if it is the feed's newest delivery, the
 gate warns (`delivery_held_in_quarantine`, naming it and its rows) instead of blocking; once released
 (released_at set: the engineer's decision) it is neither judged nor quarantined again and staging includes it.
+The newest delivery, judged again at every run, that passed before and fails now is not quarantined, as the marts
+hold its rows: the gate blocks every run until the cause is put right or the engineer releases it as it is
+(orchestration/defs/quality/checks.py).
 Thresholds are module constants, documented in expectations/README.md.
 """
 

@@ -43,10 +43,18 @@ def _demo_marker(settings) -> Path:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
-    settings.ensure_dirs()
     wanted = {"persons": args.persons, "seed": args.seed, "as_at": args.as_at.isoformat()}
     marker = _demo_marker(settings)
     previous = json.loads(marker.read_text()) if marker.exists() else None
+    if previous is None and (settings.warehouse.exists() or any(settings.landing_dir.glob("*/*"))):
+        # no marker: not a folder the demo made. Generating would put synthetic people among a council's feeds
+        # (overwriting a file of the same name) and land them in its warehouse.
+        print(f"familyhub demo: {settings.data_dir} already holds a warehouse or landed files that the demo did not "
+              "generate: the demo would mix synthetic people into them. Point FAMILYHUB_DATA_DIR at an empty "
+              "folder for the demo; real feeds are built by the build_warehouse job (Dagster UI). Nothing was "
+              "changed.", file=sys.stderr)
+        return 2
+    settings.ensure_dirs()
     if previous != wanted or not any(settings.landing_dir.glob("*/*")):
         if previous is not None and previous != wanted:
             _log("demo settings changed: starting from an empty warehouse and landing folder")
@@ -364,7 +372,9 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 def cmd_quarantine_release(args: argparse.Namespace) -> int:
     """Release a held delivery (the partner confirmed its rows: the engineer's decision, recorded with who and
-    when). Its rows are staged at the next warehouse build; it is not judged nor quarantined again."""
+    when). Its rows are staged at the next warehouse build; it is not judged nor quarantined again. Also accepts,
+    as it is, a delivery that passed the raw gate and fails it now (a registry or threshold change, or its rows
+    altered): not quarantined, as the marts hold its rows, it blocks every run until released or put right."""
     import getpass
 
     import duckdb
@@ -377,18 +387,49 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
                            "and table_name = '_quarantined_deliveries'").fetchall()[0][0] and con.execute(
             "select count(*) from raw._quarantined_deliveries where delivery_id = ? and released_at is null",
             [args.delivery_id]).fetchall()[0][0]
-        if not held:
+        failing = None if held else _failing_after_passing(con, args.delivery_id)
+        if not held and failing is None:
             print(f"familyhub quarantine release: {args.delivery_id} is not held in quarantine (see `familyhub "
-                  "quarantine list`): nothing was changed", file=sys.stderr)
+                  "quarantine list`) nor failing the raw gate after passing it: nothing was changed", file=sys.stderr)
             return 2
-        con.execute("alter table raw._quarantined_deliveries add column if not exists released_by varchar")
-        con.execute("update raw._quarantined_deliveries set released_at = current_timestamp, released_by = ? "
-                    "where delivery_id = ? and released_at is null", [args.by or getpass.getuser(), args.delivery_id])
+        from expectations.raw_gate import QUARANTINE_DDL, QUARANTINE_TABLE
+
+        con.execute(QUARANTINE_DDL)
+        con.execute(f"alter table {QUARANTINE_TABLE} add column if not exists released_by varchar")
+        by = args.by or getpass.getuser()
+        if held:
+            con.execute(f"update {QUARANTINE_TABLE} set released_at = current_timestamp, released_by = ? "
+                        "where delivery_id = ? and released_at is null", [by, args.delivery_id])
+        else:  # accepted as it is: recorded as quarantined and released at once, so it is not judged again
+            con.execute(f"""insert into {QUARANTINE_TABLE} (delivery_id, feed, file_name, gate, failed_expectations,
+                                rows_landed, run_id, quarantined_at, released_at, released_by)
+                            select delivery_id, feed, file_name, 'raw_gate', ?, rows_landed, null, current_timestamp,
+                                current_timestamp, ?
+                            from raw._deliveries where delivery_id = ? and status = 'landed' limit 1""",
+                        [failing, by, args.delivery_id])
     finally:
         con.close()
     _log(f"{args.delivery_id} released: its rows are staged at the next warehouse build (the build_warehouse job "
-         "in the Dagster UI, or `familyhub demo`), and it is not judged nor quarantined again")
+         "in the Dagster UI), and it is not judged nor quarantined again")
     return 0
+
+
+def _failing_after_passing(con, delivery_id: str) -> str | None:
+    """The errors the raw gate's latest run found in this landed delivery when it passed in an earlier run and was
+    not quarantined (the gate blocks every run until it is released or the cause is put right), else None."""
+    if not con.execute("select count(*) from duckdb_tables() where schema_name = 'quality' "
+                       "and table_name = 'validation_results'").fetchall()[0][0]:
+        return None
+    from expectations.raw_gate import DELIVERY_SCOPE, GATE
+
+    runs = con.execute("""select run_id, bool_and(passed or severity <> 'error'),
+                                 string_agg(distinct case when not passed and severity = 'error' then expectation ||
+                                            coalesce('(' || "column" || ')', '') end, ', ')
+                          from quality.validation_results where gate = ? and scope = ? and delivery_id = ?
+                          group by run_id order by max(validated_at)""", [GATE, DELIVERY_SCOPE, delivery_id]).fetchall()
+    if len(runs) < 2 or not runs[0][1] or runs[-1][1]:
+        return None
+    return runs[-1][2]
 
 
 def _date(text: str) -> dt.date:
@@ -469,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = quarantine_sub.add_parser("list", help="held and released deliveries (ids, files, failed checks, rows)")
     listing.add_argument("--held", action="store_true", help="only those still held")
     listing.set_defaults(func=cmd_quarantine_list)
-    release = quarantine_sub.add_parser("release", help="release a held delivery: its rows are staged next build")
+    release = quarantine_sub.add_parser(
+        "release", help="release a held delivery (its rows are staged next build), or accept one that passed the "
+                        "raw gate and fails it now")
     release.add_argument("delivery_id")
     release.add_argument("--by", default=None, help="who decided (default: the login name)")
     release.set_defaults(func=cmd_quarantine_release)

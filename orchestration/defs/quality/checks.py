@@ -29,6 +29,9 @@ passes for the rest of the feed; while it is the feed's newest delivery the gate
 (`held_in_quarantine`, `rows_held_in_quarantine`). To release one deliberately (the partner confirms the
 rows), `familyhub quarantine release <delivery_id>` (it records who and when; `familyhub quarantine list` shows
 what is held) and rematerialise staging; a released delivery is not judged nor quarantined again.
+The newest delivery, judged again at every run, that passed before and fails now is not quarantined (the marts
+hold its rows): the gate blocks every run until the cause is put right or the engineer accepts it with the same
+release command (quarantine_failed_deliveries).
 
 A gate that raises (a SQL error, say) records one failed error-severity row, `gate_did_not_run`, with the
 exception's type only (its message may quote values), then fails the check step: readers of the gate history
@@ -50,10 +53,17 @@ STAGED_GATE = "staged_gate"
 LINKED_GATE = "linked_gate"
 MARTS_GATE = "marts_gate"
 
-def quarantine_failed_deliveries(con, result, run_id: str) -> list[str]:
+def quarantine_failed_deliveries(con, result, run_id: str) -> tuple[list[str], list[str]]:
     """Record in raw._quarantined_deliveries each delivery the raw gate judged whose own error-severity check
-    failed; returns those of them quarantined now. A delivery already recorded keeps its first record (one
-    released stays released); the raw gate does not judge a recorded delivery again, so it fails only once."""
+    failed; returns (those quarantined now, those failing that are not quarantined because they passed when an
+    earlier run judged them). A delivery already recorded keeps its first record (one released stays
+    released); the raw gate does not judge a recorded delivery again, so it fails only once.
+
+    The feed's newest delivery is judged again at every run. Should it fail now after passing before (its rows
+    altered, or the registry or a threshold changed), quarantining it would take rows the marts already hold
+    out of staging, and the next run would rebuild the marts without them behind a warning. So it is not
+    quarantined: the gate fails at every run, keeping everything downstream as it was, until the engineer puts
+    the cause right."""
     from expectations.raw_gate import DELIVERY_SCOPE, QUARANTINE_DDL, QUARANTINE_TABLE
 
     failed: dict[str, set[str]] = {}
@@ -61,8 +71,13 @@ def quarantine_failed_deliveries(con, result, run_id: str) -> list[str]:
         delivery_id = r.delivery_id or result.delivery_id
         if r.scope == DELIVERY_SCOPE and delivery_id:
             failed.setdefault(delivery_id, set()).add(r.label)
+    passed_before = sorted(r[0] for r in con.execute(
+        "select distinct delivery_id from quality.validation_results where gate = ? and asset_key = ? "
+        "and scope = ? and run_id <> ? and delivery_id in (select unnest(?))",
+        [result.gate, result.asset_key, DELIVERY_SCOPE, run_id, sorted(failed)]).fetchall()) if failed else []
+    failed = {d: labels for d, labels in failed.items() if d not in passed_before}
     if not failed:
-        return []
+        return [], passed_before
     con.execute(QUARANTINE_DDL)
     for delivery_id, labels in failed.items():
         con.execute(f"""
@@ -75,7 +90,7 @@ def quarantine_failed_deliveries(con, result, run_id: str) -> list[str]:
             limit 1""", [result.gate, ", ".join(sorted(labels)), run_id, delivery_id])
     held = {r[0] for r in con.execute(f"select delivery_id from {QUARANTINE_TABLE} where released_at is null "
                                       "and delivery_id in (select unnest(?))", [sorted(failed)]).fetchall()}
-    return sorted(held)
+    return sorted(held), passed_before
 
 
 def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
@@ -91,11 +106,11 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
             plan = measure_gate(con, gate, target, **options)
         # GX files and Data Docs keep the last GX_KEEP_RUNS runs; quality.validation_results keeps every run
         result = validate_gate(plan, cfg.artefacts_dir / "gx", run_id=context.run.run_id, keep_runs=GX_KEEP_RUNS)
-        quarantined, held = [], []
+        quarantined, held, failing_again = [], [], []
         with warehouse_connection(duckdb) as con:
             record_results(con, result)
             if gate == RAW_GATE:
-                quarantined = quarantine_failed_deliveries(con, result, context.run.run_id)
+                quarantined, failing_again = quarantine_failed_deliveries(con, result, context.run.run_id)
                 held = [d for d in held_in_quarantine(con, target) if d.delivery_id not in quarantined]
     except Exception as error:
         asset_key = "/".join(context.check_specs[0].asset_key.path)
@@ -111,6 +126,12 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
         metadata["quarantined_deliveries"] = quarantined
         summary += (f"; {len(quarantined)} deliver{'y' if len(quarantined) == 1 else 'ies'} quarantined "
                     f"{quarantined}: staging leaves their rows out until released")
+    if failing_again:
+        metadata["failing_after_passing_before"] = failing_again
+        summary += (f"; {len(failing_again)} deliver{'y' if len(failing_again) == 1 else 'ies'} {failing_again} "
+                    "passed when first judged and fail now (rows altered, or the registry or a threshold changed): "
+                    "not quarantined, as staging and the marts hold their rows; this gate blocks every run until "
+                    "the cause is put right")
     if held:  # quarantined by an earlier run: not judged again, and blocking nothing now
         metadata["held_in_quarantine"] = [d.delivery_id for d in held]
         metadata["rows_held_in_quarantine"] = sum(d.rows_landed for d in held)
