@@ -547,7 +547,10 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             accepted_sorted[k] = True
             return
         shared_system = not systems[ra].isdisjoint(systems[rb])
-        if (conflict(attrs[ra], attrs[rb], shared_system, weights[k]) or (same_system_conflicts and shared_system)
+        # a second registration in one system is as likely a same-name relative, unless the two share an NHS / NI
+        # number or UPN and their forenames agree: then it is the same person registered twice
+        if (conflict(attrs[ra], attrs[rb], shared_system, weights[k])
+                or (same_system_conflicts and shared_system and not id_outweighs_dob(attrs[ra], attrs[rb]))
                 or cannot_join(ra, rb)):
             refused += 1
             return
@@ -575,8 +578,9 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
 
     # Phase 2: a record without a date of birth joins a cluster only when the clusters it links to do
     # not conflict with each other, and not a cluster that already holds a record of its own system
-    # (a second registration with no DOB is as likely a same-name relative); otherwise (a son and his
-    # same-name father) it is ambiguous and stays on its own, where a clerical review can pick it up.
+    # (a second registration with no DOB is as likely a same-name relative) unless it shares the cluster's
+    # NHS / NI number or UPN with agreeing forenames; otherwise (a son and his same-name father) it is
+    # ambiguous and stays on its own, where a clerical review can pick it up.
     candidates: dict[int, dict[int, float]] = {}  # record without DOB -> cluster root -> its strongest edge
     for k in np.flatnonzero(edge_weak).tolist():
         a, b = left[k], right[k]
