@@ -1,5 +1,5 @@
-"""Person linkage on a 2,000-person synthetic run: accuracy floors, hard cases, stable ids, the giant-cluster
-check.
+"""Person linkage on a 2,000-person synthetic run: accuracy recorded, hard cases, stable ids, the giant-cluster
+check; and the issue's accuracy floors on the default demo data (30,000 persons, built outside Dagster).
 
 The first run is the shared pipeline's (`built_pipeline`: it materialised the linkage assets, the intermediate
 dbt models, person linkage and the check, through Dagster); the tests that rerun linkage or change its tables
@@ -20,7 +20,9 @@ import pytest
 from orchestration.lib.settings import Settings
 
 INPUT = "intermediate.int_person_records_standardised"
-# Achieved on this data with the committed model: precision 1.0, recall 0.991 (see linkage/README.md).
+# The issue's floors, asserted on the default demo data (test_accuracy_floors_on_the_default_demo_data): there
+# precision 0.99945 and recall 0.98963 with the committed model (see linkage/README.md). On this 2,000-person
+# data a recall figure rests on ~1,400 true pairs, and one split four-record person moves it by 0.002.
 PRECISION_FLOOR = 0.995
 RECALL_FLOOR = 0.98
 # the outputs of the person_linkage step (one multi-asset: rerun together)
@@ -100,13 +102,41 @@ def test_linkage_assets_materialise_and_check_passes(first_run, settings):
     assert counts["persons"] == counts["clusters"] < counts["records"]
 
 
-def test_accuracy_floors(first_run):
+def test_accuracy_is_recorded_and_precise(first_run):
     meta = crosswalk_metadata(first_run)
     assert meta["pairwise_precision"].value >= PRECISION_FLOOR
-    assert meta["pairwise_recall"].value >= RECALL_FLOOR
     accuracy = meta["accuracy"].value
     assert accuracy["evaluated_records"] == meta["person_records"].value  # every record has a truth label
     assert meta["evaluated_share"].value == 1.0
+    assert meta["pairwise_recall"].value == accuracy["pairwise_recall"] > 0.95
+
+
+@pytest.fixture(scope="module")
+def demo_accuracy(tmp_path_factory):
+    """The default demo's data (`familyhub demo`: its persons, seed and date) up to the standardised person
+    records, linked in full with the committed model, scored against the synthetic truth (~25 s)."""
+    from linkage.evaluate import accuracy, truth_labels, twin_pairs_merged
+    from linkage.index import update_person_index
+    from linkage.warehouse import build_standardised_warehouse
+    from orchestration.cli import DEFAULT_DEMO_PERSONS, DEFAULT_SEED
+
+    data_dir = build_standardised_warehouse(DEFAULT_DEMO_PERSONS, DEFAULT_SEED, tmp_path_factory.mktemp("demo_data"))
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"))
+    try:
+        update_person_index(con, run_id="demo-accuracy", mode="full")
+        crosswalk = con.execute("select person_record_id, person_id from linkage.person_crosswalk").df()
+        labels = truth_labels(con, data_dir / "truth")
+    finally:
+        con.close()
+    return accuracy(crosswalk, labels), twin_pairs_merged(crosswalk, labels, data_dir / "truth")
+
+
+def test_accuracy_floors_on_the_default_demo_data(demo_accuracy):
+    figures, hard = demo_accuracy
+    assert figures["evaluated_share"] == 1.0 and figures["evaluated_records"] > 25_000
+    assert figures["pairwise_precision"] >= PRECISION_FLOOR
+    assert figures["pairwise_recall"] >= RECALL_FLOOR
+    assert hard["twin_pairs_checked"] > 50 and hard["twin_pairs_merged"] == 0
 
 
 def test_twins_and_same_name_father_son_stay_apart(first_run):
