@@ -313,6 +313,13 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
         forename_rules |= any_of(repeated)
     tangled |= forename_rules & _many_values(records["first_name_canonical"].to_numpy(), component)
     tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
+    if "latest_possible_dob" in records:  # a date of birth later than a record's role allows
+        latest = pd.to_numeric(records["latest_possible_dob"], errors="coerce").to_numpy(dtype=float)
+        dob = pd.to_numeric(records["dob"], errors="coerce").to_numpy(dtype=float)
+        lowest, highest = np.full(n, np.inf), np.full(n, -np.inf)
+        np.minimum.at(lowest, component[~np.isnan(latest)], latest[~np.isnan(latest)])
+        np.maximum.at(highest, component[~np.isnan(dob)], dob[~np.isnan(dob)])
+        tangled |= highest > lowest
     return tangled[component] & (size[component] > 1)
 
 
@@ -410,7 +417,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     parent = list(range(n))
     attrs: list[dict[str, set] | None] = [None] * n
     shared_ids = (*STRONG_IDS, *(("other_id",) if rules.shared_id_overrides_dob and "other_id" in records else ()))
-    fields = (*shared_ids, "dob", "sex")
+    # latest_possible_dob: the latest date of birth a record's roles allow (an offender is 10 or older)
+    fields = (*shared_ids, "dob", "sex", *(("latest_possible_dob",) if "latest_possible_dob" in records else ()))
     columns = {f: records[f].to_numpy() for f in fields}
     # a year without a whole date (a partner list's year alone): compared with the clusters' years
     years = (records["dob_year"].to_numpy() if "dob_year" in records else np.full(n, None, dtype=object))
@@ -510,9 +518,17 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         if (_sets_conflict(a.get("dob"), b.get("dob"), dob_compatible) or years_conflict(a, b)) and not (
                 rules.shared_id_overrides_dob and id_outweighs_dob(a, b)):
             return True
+        if born_too_late(a, b) or born_too_late(b, a):
+            return True
         if not _sets_conflict(a.get("sex"), b.get("sex"), lambda x, y: x == y):
             return False
         return rules.sex_conflicts or not _share_forename(a, b)
+
+    def born_too_late(a: dict, b: dict) -> bool:
+        """A date of birth of b later than a's records allow: a's police record as an offender (10 or older)
+        when b's DOB makes the person 9 then. A same-name son's records and his father's offence recorded
+        without a DOB (YYYYMMDD text compares as dates)."""
+        return "latest_possible_dob" in a and "dob" in b and max(b["dob"]) > min(a["latest_possible_dob"])
 
     accepted_sorted = np.zeros(len(left), dtype=bool)
     refused = 0

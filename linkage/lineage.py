@@ -62,13 +62,17 @@ def model_fingerprint(model: dict) -> str:
     return hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest()
 
 
-def record_hash_sql(table: str) -> str:
-    """person_record_id and a hash of every column the model reads: a record whose standardised values
-    change gets a new hash (then its person is redone). DuckDB's 64-bit hash(), as text: four times
-    cheaper than an md5 of the values at 1M records; should a DuckDB upgrade change it, every record
+def record_hash_sql(con, table: str) -> str:
+    """person_record_id and a hash of every column the model and the clustering read: a record whose
+    standardised values change gets a new hash (then its person is redone). DuckDB's 64-bit hash(), as text:
+    four times cheaper than an md5 of the values at 1M records; should a DuckDB upgrade change it, every record
     looks changed once and that run is a full one."""
-    return (f"select person_record_id, cast(hash({', '.join(model_settings.INPUT_COLUMNS)}) as varchar) "
-            f"as record_hash from {table}")
+    *schema, name = table.split(".")
+    present = {r[0] for r in con.execute("select column_name from duckdb_columns() where table_name = ? "
+                                         "and schema_name = coalesce(?, schema_name)",
+                                         [name, schema[-1] if schema else None]).fetchall()}
+    columns = [*model_settings.INPUT_COLUMNS, *(c for c in model_settings.CLUSTER_COLUMNS if c in present)]
+    return f"select person_record_id, cast(hash({', '.join(columns)}) as varchar) as record_hash from {table}"
 
 
 @dataclass
@@ -123,7 +127,7 @@ def record_changes(con, table: str) -> dict[str, int]:
     hashes are compared as they are computed, not kept (most have not changed)."""
     if not table_exists(con, LINKED_RECORDS_TABLE):
         con.execute(f"create or replace temp table {DELTA} as "
-                    f"select person_record_id, 'new' as change, record_hash from ({record_hash_sql(table)})")
+                    f"select person_record_id, 'new' as change, record_hash from ({record_hash_sql(con, table)})")
     else:
         con.execute(f"""
             create or replace temp table {DELTA} as
@@ -131,7 +135,7 @@ def record_changes(con, table: str) -> dict[str, int]:
                    case when before.person_record_id is null then 'new'
                         when now.person_record_id is null then 'removed' else 'changed' end as change,
                    now.record_hash
-            from ({record_hash_sql(table)}) now full outer join {LINKED_RECORDS_TABLE} before using (person_record_id)
+            from ({record_hash_sql(con, table)}) now full outer join {LINKED_RECORDS_TABLE} before using (person_record_id)
             where now.record_hash is distinct from before.record_hash""")
     counts = dict(con.execute(f"select change, count(*) from {DELTA} group by change").fetchall())
     return {"new_records": int(counts.get("new", 0)), "changed_records": int(counts.get("changed", 0)),
@@ -148,7 +152,7 @@ def _remember_linked_records(con, table: str, in_place: bool) -> None:
         return
     if not con.execute("select count(*) from duckdb_tables() where temporary and table_name = ?",
                        [DELTA]).fetchall()[0][0]:  # not after record_changes: hash every record
-        con.execute(f"create or replace table {LINKED_RECORDS_TABLE} as {record_hash_sql(table)}")
+        con.execute(f"create or replace table {LINKED_RECORDS_TABLE} as {record_hash_sql(con, table)}")
         return
     unchanged = (f"select * from {LINKED_RECORDS_TABLE} anti join {DELTA} using (person_record_id) union all "
                  if table_exists(con, LINKED_RECORDS_TABLE) else "")

@@ -52,17 +52,20 @@ def records_among(records: pa.Table, person_record_ids) -> pa.Array:
 
 
 def _nodes(records: pa.Table) -> pd.DataFrame:
-    """The fields clustering checks for conflicts, DOB as YYYYMMDD text."""
+    """The fields clustering checks for conflicts, dates (DOB, the latest possible DOB) as YYYYMMDD text."""
     import pyarrow.compute as pc
 
     # a partner list's other_id too (`familyhub link`: a shared one may outweigh a DOB difference)
     other_id = ["other_id"] if "other_id" in records.column_names else []
+    cluster_only = [c for c in model_settings.CLUSTER_COLUMNS if c in records.column_names]
     nodes = records.select(["person_record_id", "source_system", "first_name", "first_name_canonical", "surname",
-                            "nhs_number", "ni_number", "upn", "dob", "dob_year", "sex", *other_id])
-    dob = nodes["dob"]
-    if not pa.types.is_string(dob.type):
-        dob = pc.replace_substring(pc.cast(dob, pa.string()), "-", "")  # ten times faster than strftime
-    return nodes.set_column(nodes.schema.get_field_index("dob"), "dob", dob).to_pandas()
+                            "nhs_number", "ni_number", "upn", "dob", "dob_year", "sex", *other_id, *cluster_only])
+    for date_column in ("dob", *cluster_only):
+        values = nodes[date_column]
+        if not pa.types.is_string(values.type):
+            values = pc.replace_substring(pc.cast(values, pa.string()), "-", "")  # ten times faster than strftime
+        nodes = nodes.set_column(nodes.schema.get_field_index(date_column), date_column, values)
+    return nodes.to_pandas()
 
 
 def load_or_train(records: pa.Table, model_path: Path | None, backend: LinkageBackend, retrain: bool) -> dict:

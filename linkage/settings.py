@@ -20,6 +20,8 @@ INPUT_COLUMNS = [
     "middle_names", "surname", "surname_soundex", "surname_tokens", "dob", "dob_year", "sex",
     "address_line", "postcode", "postcode_outward", "uprn", "nhs_number", "ni_number", "upn", "pnc_id",
 ]
+# read by the clustering only, where the records have them (the warehouse's do; a partner list's do not)
+CLUSTER_COLUMNS = ["latest_possible_dob"]
 
 
 def _null(col: str) -> dict[str, Any]:

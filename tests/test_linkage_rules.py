@@ -660,3 +660,36 @@ def test_accuracy_says_what_share_of_the_records_it_scored():
     labels = pd.DataFrame({"person_record_id": ["a", "b", "c"], "true_person_id": [1, 1, 2]})  # d: no label
     figures = accuracy(crosswalk, labels)
     assert figures["evaluated_records"] == 3 and figures["evaluated_share"] == 0.75
+
+
+def _son_and_an_offender(son_dob: str) -> pd.DataFrame:
+    """A boy's school record (DOB known) and a police offender record of the same name without a DOB, from an
+    offence on 2024-06-01: the offender is 10 or older then (latest possible DOB 2014-06-01)."""
+    return pd.DataFrame({"person_record_id": [rid(0), rid(1)], "source_system": ["education", "police"],
+                         "first_name_canonical": ["JOHN", "JOHN"], "surname": "SMITH", "nhs_number": None,
+                         "ni_number": None, "upn": None, "dob": [son_dob, None], "sex": ["M", "M"],
+                         "latest_possible_dob": [None, "20140601"]})
+
+
+def test_an_offender_record_never_joins_a_child_under_the_age_of_criminal_responsibility():
+    edge = _edges([(0, 1, 14.1)])  # above the no-DOB bar: only the age keeps them apart
+    apart = cluster(_son_and_an_offender("20141105"), edge, 4.0, 10.0)  # 9 at the offence: his father's record
+    assert len(_partition(apart)) == 2 and not apart.accepted[0]
+    assert len(_partition(cluster(_son_and_an_offender("20101105"), edge, 4.0, 10.0))) == 1  # 13: may be him
+    # without the column (a partner list) the rule does not apply
+    no_roles = _son_and_an_offender("20141105").drop(columns="latest_possible_dob")
+    assert len(_partition(cluster(no_roles, edge, 4.0, 10.0))) == 1
+
+
+def test_a_record_without_dob_joins_its_own_systems_registration_only_on_a_shared_identifier():
+    """Two health registrations, one without a DOB: a same-name relative as likely as the same person, unless
+    they share an NHS number (and a forename)."""
+    def health(nhs_r: str | None) -> pd.DataFrame:
+        return pd.DataFrame({"person_record_id": [rid(0), rid(1)], "source_system": ["health", "health"],
+                             "first_name_canonical": ["ANN", "ANN"], "surname": "LEE",
+                             "nhs_number": ["9434765919", nhs_r], "ni_number": None, "upn": None,
+                             "dob": ["19800101", None], "sex": ["F", "F"]})
+
+    edge = _edges([(0, 1, 21.2)])
+    assert len(_partition(cluster(health(None), edge, 4.0, 10.0))) == 2
+    assert len(_partition(cluster(health("9434765919"), edge, 4.0, 10.0))) == 1

@@ -93,6 +93,7 @@ cleaned as (
         record_date,
         source_loaded_at,
         source_row_number,
+        min_age_at_record,
         {{ clean_name('first_name') }} as first_name,
         {{ clean_name('middle_names') }} as middle_names,
         {{ clean_name('surname') }} as surname,
@@ -220,6 +221,8 @@ per_record as (
         bool_or(ni_number_raw is not null and not ni_number_valid) as has_invalid_ni_number,
         bool_or(upn_raw is not null and not upn_valid) as has_invalid_upn,
         bool_or(dob_placeholder) as has_placeholder_dob,
+        -- the latest date of birth the record's rows allow (an offence: see macro min_age_at_record)
+        min(record_date - to_years(min_age_at_record)) as latest_possible_dob,
         -- (source_feed, record_key) is unique, so the order is total and a rebuild picks the same row
         arg_max(
             { address_line: address_line, locality: locality, postcode: postcode, uprn: uprn },
@@ -258,7 +261,8 @@ joined as (
         per_record.has_invalid_nhs_number,
         per_record.has_invalid_ni_number,
         per_record.has_invalid_upn,
-        per_record.has_placeholder_dob
+        per_record.has_placeholder_dob,
+        per_record.latest_possible_dob
     from per_record
     inner join voted_wide using (person_record_id)
 
@@ -310,7 +314,8 @@ final as (
         joined.has_invalid_nhs_number,
         joined.has_invalid_ni_number,
         joined.has_invalid_upn,
-        joined.has_placeholder_dob
+        joined.has_placeholder_dob,
+        cast(joined.latest_possible_dob as date) as latest_possible_dob
     from joined
     left join nicknames on joined.first_name = nicknames.name
 
