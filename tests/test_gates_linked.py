@@ -61,8 +61,9 @@ def test_linked_gate_passes_on_the_shared_pipeline(built_pipeline):
 
 
 def chain_thousands(warehouse, n: int = CHAINED_RECORDS) -> None:
-    """Give n standardised person records one name, DOB, sex and address and no identifiers: to the model they
-    are one person (the signature of a placeholder identity or a mapping error in a feed)."""
+    """Give n standardised person records one name, DOB, sex and address and no identifiers (nor roles that
+    bound their age): to the model they are one person (the signature of a placeholder identity or a mapping
+    error in a feed)."""
     con = duckdb.connect(str(warehouse))
     try:
         con.execute(f"""
@@ -72,7 +73,7 @@ def chain_thousands(warehouse, n: int = CHAINED_RECORDS) -> None:
                 name_tokens = ['ALEX', 'SMITH'],
                 dob = date '2010-01-01', dob_year = 2010, sex = 'M', address_line = '1 HIGH STREET',
                 postcode = 'FH1 1AA', postcode_outward = 'FH1', uprn = null, nhs_number = null, ni_number = null,
-                upn = null, pnc_id = null
+                upn = null, pnc_id = null, latest_possible_dob = null
             where person_record_id in (select person_record_id from intermediate.int_person_records_standardised
                                        order by hash(person_record_id) limit {n})""")
     finally:
