@@ -7,6 +7,7 @@ goes through this module, so the YAML stays the single description of each feed.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,8 +111,8 @@ class Feed:
         """The extract date a delivery's file name carries: the last date in `file_date_format` within the part
         of the name that file_pattern's wildcards match ('csc_persons_2026-10-31.csv' -> 2026-10-31); None when
         there is none. Staging orders a record's versions by it, so a late resend of an older extract does not
-        replace a newer one."""
-        wildcards = re.fullmatch(_glob_regex(self.file_pattern), file_name)
+        replace a newer one. The name's letter case does not matter, as in matches()."""
+        wildcards = re.fullmatch(_glob_regex(self.file_pattern), file_name, re.IGNORECASE)
         if wildcards is None:
             return None
         found = None
@@ -122,6 +123,11 @@ class Feed:
                 except ValueError:  # e.g. a month 13: not a date
                     continue
         return found
+
+    def matches(self, file_name: str) -> bool:
+        """Whether a file in landing/<feed>/ is one of this feed's: file_pattern matched regardless of letter case
+        (a Windows export may name it CSC_PERSONS_2026-10-31.CSV; the name's case says nothing about content)."""
+        return fnmatch.fnmatchcase(file_name.lower(), self.file_pattern.lower())
 
 
 def _glob_regex(pattern: str) -> str:

@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.defs.landing.loader import land_feed
+from orchestration.defs.landing.loader import land_feed, unlanded_message
 from orchestration.lib.feeds import Feed, registry
 from orchestration.lib.metadata import safe_metadata
 from orchestration.lib.resources import SettingsResource, warehouse_connection
@@ -36,6 +36,7 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
             "files_already_landed": result.count("skipped"),
             "files_failed": len(result.failures),
             "files_failed_before": result.count("failed_before"),
+            "files_not_matching_pattern": result.files_not_matching_pattern,
             "rows_landed": result.rows_landed,
             "rows_rejected": result.rows_rejected,
             "raw_rows_total": raw_rows,
@@ -46,6 +47,10 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
                       | ({"note": f.reason} if f.reason and f.status in ("landed", "skipped") else {})
                       for f in result.files],
         })
+        if result.files_not_matching_pattern:
+            # they never land, so say so on every run until they are renamed or removed (a count: names may be personal)
+            context.log.warning(f"{feed.name}: "
+                                f"{unlanded_message(feed.name, result.files_not_matching_pattern, [feed])}")
         for noted in result.files:
             # an older extract landed late, a resend under a new name, rows read as UTF-8: the loader's own text
             if noted.reason and noted.status in ("landed", "skipped"):

@@ -111,6 +111,8 @@ class FileResult:
 class FeedResult:
     feed: str
     files: list[FileResult] = field(default_factory=list)
+    # files in landing/<feed>/ whose names file_pattern does not match: not landed, reported as a count
+    files_not_matching_pattern: int = 0
 
     @property
     def rows_landed(self) -> int:
@@ -184,10 +186,54 @@ def _add_full_extract_flags(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("update raw._deliveries set full_extract = false")
 
 
+def _plain_files(folder: Path) -> list[Path]:
+    """The folder's files, not its subfolders; hidden ones (.DS_Store, an rsync upload in progress) are no delivery."""
+    if not folder.is_dir():
+        return []
+    return [path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")]
+
+
 def feed_files(feed: Feed, landing_dir: Path) -> list[Path]:
-    """The feed's files in delivery order: when they were written, then by name (for equal times)."""
-    files = [(path.stat().st_mtime_ns, path.name, path) for path in (landing_dir / feed.name).glob(feed.file_pattern)]
+    """The feed's files in delivery order: when they were written, then by name (for equal times). File names
+    match the feed's file_pattern regardless of letter case (Feed.matches)."""
+    files = [(path.stat().st_mtime_ns, path.name, path)
+             for path in _plain_files(landing_dir / feed.name) if feed.matches(path.name)]
     return [path for _, _, path in sorted(files, key=lambda f: f[:2])]
+
+
+def files_not_matching_pattern(feed: Feed, landing_dir: Path) -> int:
+    """How many files in landing/<feed>/ the feed's file_pattern does not match: they never land, so the feed's
+    asset reports them (a count: a file's name may carry personal data)."""
+    return sum(not feed.matches(path.name) for path in _plain_files(landing_dir / feed.name))
+
+
+def unknown_landing_folders(landing_dir: Path, feeds: list[Feed]) -> dict[str, int]:
+    """{folder under landing/ that is no registered feed: its file count}, files at any depth (none of them
+    lands); '' counts the files directly in landing/. Folders without files are left out."""
+    if not landing_dir.is_dir():
+        return {}
+    names = {feed.name for feed in feeds}
+    found = {"": len(_plain_files(landing_dir))}
+    for folder in landing_dir.iterdir():
+        if folder.is_dir() and folder.name not in names and not folder.name.startswith("."):
+            found[folder.name] = sum(1 for path in folder.rglob("*")
+                                     if path.is_file() and not path.name.startswith("."))
+    return {name: n for name, n in sorted(found.items()) if n}
+
+
+def unlanded_message(folder: str, n_files: int, feeds: list[Feed]) -> str:
+    """What to tell the data team about files in landing/<folder> ('' for landing/ itself) that no feed lands:
+    counts and folder names only, never file names (a partner may name a file after a person)."""
+    files = f"{n_files} file in" if n_files == 1 else f"{n_files} files in"
+    match = "matches" if n_files == 1 else "match"
+    own = next((feed for feed in feeds if feed.name == folder), None)
+    if own is not None:
+        return f"{files} landing/{folder} {match} no feed's file pattern (expected e.g. {own.file_pattern})"
+    # a folder spelt like a feed but for case (landing/CSC_Persons/): name the feed it was probably meant for
+    meant = next((feed for feed in feeds if feed.name.lower() == folder.lower()), feeds[0] if feeds else None)
+    example = f" (expected e.g. landing/{meant.name}/{meant.file_pattern})" if meant else ""
+    where = f"landing/{folder}, which is no registered feed," if folder else "landing/ itself"
+    return f"{files} {where} {match} no feed's file pattern{example}"
 
 
 def land_feed(con: duckdb.DuckDBPyConnection, feed: Feed, landing_dir: Path) -> FeedResult:
@@ -200,7 +246,7 @@ def land_feed(con: duckdb.DuckDBPyConnection, feed: Feed, landing_dir: Path) -> 
     for other in registry().values():
         if other.name != feed.name and other.raw_table in existing:
             _add_registry_columns(con, other)
-    result = FeedResult(feed.name)
+    result = FeedResult(feed.name, files_not_matching_pattern=files_not_matching_pattern(feed, landing_dir))
     for path in feed_files(feed, landing_dir):
         result.files.append(land_file(con, feed, path))
     return result
@@ -361,13 +407,30 @@ def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str
                   must_carry: frozenset[str] = frozenset()) -> list[int | None]:
     """Position of each registry column in the delivered header (None: a column that may be absent and is);
     raise if they differ. must_carry: may_be_absent columns this feed has delivered before (see
-    _optional_columns_delivered): their absence is drift."""
+    _optional_columns_delivered): their absence is drift.
+
+    A header's letter case carries no meaning (an export tool may lower-case it: `forename` for `FORENAME`), so a
+    registry column not delivered verbatim takes the one delivered header equal to it but for case, noted in the
+    delivery's reason; raw gets the registry's names. Only when that is unambiguous: a registry with two names
+    equal but for case, or a header delivering one name twice in different cases, stays drift."""
     delivered = [h.strip() for h in header]
     expected = feed.header
-    optional = [c.name for c in feed.columns if c.may_be_absent and c.name not in delivered]
+    positions = {name: delivered.index(name) for name in expected if name in delivered}
+    unclaimed = [i for i, h in enumerate(delivered) if h not in expected]
+    recased = []
+    for name in expected:
+        if name in positions:
+            continue
+        same = [i for i in unclaimed if delivered[i].casefold() == name.casefold()]
+        rivals = [other for other in expected if other.casefold() == name.casefold()]
+        if len(same) == 1 and len(rivals) == 1:
+            positions[name] = same[0]
+            recased.append(name)
+    taken = set(positions.values())
+    optional = [c.name for c in feed.columns if c.may_be_absent and c.name not in positions]
     absent = [name for name in optional if name not in must_carry]
-    missing = [c for c in expected if c not in delivered and c not in absent]
-    extra = [c for c in delivered if c not in expected]
+    missing = [c for c in expected if c not in positions and c not in absent]
+    extra = [h for i, h in enumerate(delivered) if h not in expected and i not in taken]
     duplicated = sorted({c for c in delivered if delivered.count(c) > 1})
     if missing or extra:
         explanation = []
@@ -379,9 +442,13 @@ def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str
                                expected=len(expected), explanation="; ".join(explanation) or None)
     if duplicated:
         raise LandingError(f"{feed.name}: {file_name} repeats columns {duplicated}")
+    if recased:
+        # registry names only: the delivered spelling differs from them in case alone
+        notes.append(f"header differs from the registry only in letter case for {_count(len(recased), 'column')} "
+                     f"{recased}: landed under the registry's names")
     if absent:
         notes.append(f"columns {absent} not delivered (the registry allows it): landed empty")
-    return [delivered.index(c) if c in delivered else None for c in expected]
+    return [positions.get(c) for c in expected]
 
 
 def _parsed_chunks(feed: Feed, path: Path, notes: list[str],

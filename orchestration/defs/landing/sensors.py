@@ -18,7 +18,8 @@ import json
 import dagster as dg
 
 from orchestration.defs.landing.assets import landing_asset_key
-from orchestration.defs.landing.loader import feed_files
+from orchestration.defs.landing.loader import (feed_files, files_not_matching_pattern, unknown_landing_folders,
+                                               unlanded_message)
 from orchestration.defs.returns.assets import QUARTERLY_KEYS
 from orchestration.lib.feeds import registry
 from orchestration.lib.settings import get_settings
@@ -81,6 +82,13 @@ def new_landing_files(context: dg.SensorEvaluationContext):
     keys = {landing_asset_key(f.name) for f in feeds} | {c for cs in children.values() for c in cs}
     latest = {record.asset_entry.asset_key: record.asset_entry.last_materialization_record
               for record in context.instance.get_asset_records(list(keys))}
+
+    # files that never land (in a folder no feed owns, or matching no pattern in a feed's folder) start no run, so
+    # no asset would mention them until the feed's next good file: say so on each tick (counts and folder names)
+    unlanded = {feed.name: files_not_matching_pattern(feed, landing_dir) for feed in feeds}
+    for folder, n_files in {**unlanded, **unknown_landing_folders(landing_dir, feeds)}.items():
+        if n_files:
+            context.log.warning(unlanded_message(folder, n_files, feeds))
 
     due: list[tuple[str, str]] = []  # (feed, newest file's mtime and its files' digest)
     behind: list[tuple[str, int]] = []  # (feed, storage id of its first landing not yet staged)
