@@ -57,12 +57,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings.ensure_dirs()
     if previous != wanted or not any(settings.landing_dir.glob("*/*")):
         if previous is not None and previous != wanted:
-            _log("demo settings changed: starting from an empty warehouse and landing folder")
+            _log("an earlier demo stopped while generating its feeds: starting again from an empty warehouse and "
+                 "landing folder" if previous.get("generating") else
+                 "demo settings changed: starting from an empty warehouse and landing folder")
             settings.warehouse.unlink(missing_ok=True)
             for folder in (settings.landing_dir, settings.truth_dir):
                 shutil.rmtree(folder, ignore_errors=True)
             settings.ensure_dirs()
         _log(f"step 1/3: generating synthetic partner feeds for {args.persons:,} persons (seed {args.seed})")
+        marker.write_text(json.dumps({**wanted, "generating": True}))  # the folder is the demo's from here on
         cmd_generate(argparse.Namespace(persons=args.persons, seed=args.seed, out=settings.data_dir, as_at=args.as_at))
         marker.write_text(json.dumps(wanted))
     else:
@@ -383,14 +386,17 @@ def cmd_quarantine_release(args: argparse.Namespace) -> int:
     if con is None:
         return 2
     try:
-        held = con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
-                           "and table_name = '_quarantined_deliveries'").fetchall()[0][0] and con.execute(
-            "select count(*) from raw._quarantined_deliveries where delivery_id = ? and released_at is null",
-            [args.delivery_id]).fetchall()[0][0]
-        failing = None if held else _failing_after_passing(con, args.delivery_id)
+        recorded = con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
+                               "and table_name = '_quarantined_deliveries'").fetchall()[0][0]
+        held, released = con.execute(
+            "select count(*) filter (where released_at is null), count(*) filter (where released_at is not null) "
+            "from raw._quarantined_deliveries where delivery_id = ?", [args.delivery_id]).fetchall()[0] \
+            if recorded else (0, 0)
+        failing = None if held or released else _failing_after_passing(con, args.delivery_id)
         if not held and failing is None:
-            print(f"familyhub quarantine release: {args.delivery_id} is not held in quarantine (see `familyhub "
-                  "quarantine list`) nor failing the raw gate after passing it: nothing was changed", file=sys.stderr)
+            why = "was released already" if released else ("is not held in quarantine (see `familyhub quarantine "
+                                                            "list`) nor failing the raw gate after passing it")
+            print(f"familyhub quarantine release: {args.delivery_id} {why}: nothing was changed", file=sys.stderr)
             return 2
         from expectations.raw_gate import QUARANTINE_DDL, QUARANTINE_TABLE
 
@@ -427,7 +433,8 @@ def _failing_after_passing(con, delivery_id: str) -> str | None:
                                             coalesce('(' || "column" || ')', '') end, ', ')
                           from quality.validation_results where gate = ? and scope = ? and delivery_id = ?
                           group by run_id order by max(validated_at)""", [GATE, DELIVERY_SCOPE, delivery_id]).fetchall()
-    if len(runs) < 2 or not runs[0][1] or runs[-1][1]:
+    # as quarantine_failed_deliveries judges it: some earlier run passed it, and the latest fails it
+    if not runs or runs[-1][1] or not any(passed for _, passed, _ in runs[:-1]):
         return None
     return runs[-1][2]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import dagster as dg
+import duckdb
 
 from orchestration.cli import main
 from orchestration.defs.quality.checks import build_raw_gate_check
@@ -62,7 +63,7 @@ def test_a_delivery_failing_after_it_passed_blocks_every_run_without_quarantine_
     # the engineer accepts it as it is: recorded, not judged again, and the gate passes
     assert main(["quarantine", "release", "no-such-delivery"]) == 2
     assert main(["quarantine", "release", delivery, "--by", "engineer"]) == 0
-    capsys.readouterr()
+    assert main(["quarantine", "release", delivery]) == 2 and "released already" in capsys.readouterr().err
     assert query(settings, "select delivery_id, released_by, failed_expectations from raw._quarantined_deliveries "
                            "where released_at is not null") == [(delivery, "engineer", "required_not_null(uprn)")]
     accepted, downstream = run(settings, GATE_UPRN_REQUIRED)
@@ -78,3 +79,21 @@ def test_the_demo_refuses_a_data_folder_it_did_not_make(tmp_path, monkeypatch, c
     assert main(["demo", "--persons", "200"]) == 2
     assert "did not generate" in capsys.readouterr().err
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing generated or landed
+
+
+def test_a_delivery_that_never_passed_is_quarantined_even_if_an_earlier_run_judged_it(tmp_path):
+    """A run that recorded a delivery's failure but stopped before quarantining it (emulated by removing the
+    record) leaves a delivery judged, never passed: the next run quarantines it, not 'failing after passing'."""
+    settings = Settings(data_dir=tmp_path)
+    deliver(settings, "csc_persons_2026-01-31.csv", [person(i, uprn="") for i in range(50)])
+    first, _ = run(settings, GATE_UPRN_REQUIRED)
+    [(delivery,)] = query(settings, "select delivery_id from raw._deliveries where status = 'landed'")
+    assert listed(first, "quarantined_deliveries") == [delivery]
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        con.execute("delete from raw._quarantined_deliveries")
+    finally:
+        con.close()
+    second, downstream = run(settings, GATE_UPRN_REQUIRED)
+    assert listed(second, "quarantined_deliveries") == [delivery]
+    assert not listed(second, "failing_after_passing_before") and persons_downstream.key not in downstream

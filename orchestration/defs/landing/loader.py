@@ -223,16 +223,19 @@ def unknown_landing_folders(landing_dir: Path, feeds: list[Feed]) -> dict[str, i
 
 def unlanded_message(folder: str, n_files: int, feeds: list[Feed]) -> str:
     """What to tell the data team about files in landing/<folder> ('' for landing/ itself) that no feed lands:
-    counts and folder names only, never file names (a partner may name a file after a person)."""
+    counts, and a folder's name only when it is a feed's (or a feed's in another letter case); never a file's or
+    another folder's name (a partner may name either after a person)."""
     files = f"{n_files} file in" if n_files == 1 else f"{n_files} files in"
     match = "matches" if n_files == 1 else "match"
     own = next((feed for feed in feeds if feed.name == folder), None)
     if own is not None:
         return f"{files} landing/{folder} {match} no feed's file pattern (expected e.g. {own.file_pattern})"
     # a folder spelt like a feed but for case (landing/CSC_Persons/): name the feed it was probably meant for
-    meant = next((feed for feed in feeds if feed.name.lower() == folder.lower()), feeds[0] if feeds else None)
+    recased = next((feed for feed in feeds if feed.name.lower() == folder.lower()), None)
+    meant = recased or (feeds[0] if feeds else None)
     example = f" (expected e.g. landing/{meant.name}/{meant.file_pattern})" if meant else ""
-    where = f"landing/{folder}, which is no registered feed," if folder else "landing/ itself"
+    where = (f"landing/{folder}, which is no registered feed," if recased else
+             "a folder under landing/ that is no registered feed" if folder else "landing/ itself")
     return f"{files} {where} {match} no feed's file pattern{example}"
 
 

@@ -29,9 +29,9 @@ passes for the rest of the feed; while it is the feed's newest delivery the gate
 (`held_in_quarantine`, `rows_held_in_quarantine`). To release one deliberately (the partner confirms the
 rows), `familyhub quarantine release <delivery_id>` (it records who and when; `familyhub quarantine list` shows
 what is held) and rematerialise staging; a released delivery is not judged nor quarantined again.
-The newest delivery, judged again at every run, that passed before and fails now is not quarantined (the marts
-hold its rows): the gate blocks every run until the cause is put right or the engineer accepts it with the same
-release command (quarantine_failed_deliveries).
+The newest delivery, judged again at every run, that passed before (some earlier run found no error in it) and
+fails now is not quarantined (the marts hold its rows): the gate blocks every run while it is the newest, until
+the cause is put right or the engineer accepts it with the same release command (quarantine_failed_deliveries).
 
 A gate that raises (a SQL error, say) records one failed error-severity row, `gate_did_not_run`, with the
 exception's type only (its message may quote values), then fails the check step: readers of the gate history
@@ -72,8 +72,9 @@ def quarantine_failed_deliveries(con, result, run_id: str) -> tuple[list[str], l
         if r.scope == DELIVERY_SCOPE and delivery_id:
             failed.setdefault(delivery_id, set()).add(r.label)
     passed_before = sorted(r[0] for r in con.execute(
-        "select distinct delivery_id from quality.validation_results where gate = ? and asset_key = ? "
-        "and scope = ? and run_id <> ? and delivery_id in (select unnest(?))",
+        "select distinct delivery_id from (select delivery_id, run_id from quality.validation_results "
+        "where gate = ? and asset_key = ? and scope = ? and run_id <> ? and delivery_id in (select unnest(?)) "
+        "group by all having bool_and(passed or severity <> 'error'))",
         [result.gate, result.asset_key, DELIVERY_SCOPE, run_id, sorted(failed)]).fetchall()) if failed else []
     failed = {d: labels for d, labels in failed.items() if d not in passed_before}
     if not failed:

@@ -315,7 +315,12 @@ final as (
         joined.has_invalid_ni_number,
         joined.has_invalid_upn,
         joined.has_placeholder_dob,
-        cast(joined.latest_possible_dob as date) as latest_possible_dob
+        -- a record whose own DOB is later than its rows allow has a mistyped date (the DOB's or an offence's):
+        -- it bounds nothing, else it would be kept apart from its own person
+        case
+            when joined.dob is null or joined.dob <= joined.latest_possible_dob
+                then cast(joined.latest_possible_dob as date)
+        end as latest_possible_dob
     from joined
     left join nicknames on joined.first_name = nicknames.name
 

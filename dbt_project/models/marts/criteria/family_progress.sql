@@ -379,7 +379,7 @@ cases_at_date as (
         counted.as_at_date,
         counted.attached_date,
         case when counted.closed_date <= counted.as_at_date then counted.closed_date end as closed_date,
-        -- known once the case has closed; like the case's other dates, never one after the as-at date shows
+        -- known once the case has closed by the as-at date (then it may lie after it: the check still to come)
         case when counted.closed_date <= counted.as_at_date then counted.sustained_check_date end
             as sustained_check_date,
         counted.key_worker_id,
@@ -509,7 +509,7 @@ final as (
         case_families.family_id,
         counted.attached_date,
         case when counted.closed_date <= counted.as_at_date then counted.closed_date end as closed_date,
-        -- known once the case has closed; like the case's other dates, never one after the as-at date shows
+        -- known once the case has closed by the as-at date (then it may lie after it: the check still to come)
         case when counted.closed_date <= counted.as_at_date then counted.sustained_check_date end
             as sustained_check_date,
         counted.intensity,
