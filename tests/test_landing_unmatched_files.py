@@ -8,9 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import dagster as dg
-import duckdb
 import openpyxl
-import pytest
 from dagster_duckdb import DuckDBResource
 
 from orchestration.defs.landing.assets import landing_asset_key, landing_assets
@@ -19,23 +17,13 @@ from orchestration.defs.landing.sensors import new_landing_files
 from orchestration.lib.feeds import registry
 from orchestration.lib.resources import SettingsResource
 
-from tests.test_landing_edge_cases import HOUSING, csv_bytes, deliver, dwp_row, rows
+from tests.test_landing_edge_cases import HOUSING, con, csv_bytes, deliver, dwp_row, landing, rows  # noqa: F401 (fixtures)
 
 DWP = registry()["dwp_benefits"]  # csv, comma, file_pattern dwp_benefits_*.csv
 # a partner may name a file after a person: such a name must never reach a log, metadata or raw._deliveries
 PERSONAL_NAME = "notes_for_Jane_Doe_2026-10-31.csv"
 
 
-@pytest.fixture
-def con(tmp_path):
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def landing(tmp_path):
-    return tmp_path / "landing"
 
 
 def dwp_file(landing, name, header=None, seconds_from_now=0.0):
