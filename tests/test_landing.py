@@ -153,6 +153,20 @@ def test_bytes_in_the_wrong_encoding_are_rejected_per_row(con, landing):
     assert reason == "bytes not valid in encoding utf-8" and "\\xeb" in text
 
 
+def test_a_nul_byte_in_a_value_is_rejected_not_landed(con, landing):
+    # binary data or corruption in one row of a CSV: that row goes to _rejects with the NUL shown, the rest land
+    path = landing / "dwp_benefits" / "dwp_benefits_nul.csv"
+    path.parent.mkdir(parents=True)
+    good = ",".join(dwp_row()).encode()
+    bad = ",".join(dwp_row(nino="AB123456A")).replace("Surname", "Sur\x00name").encode()
+    path.write_bytes(",".join(DWP.header).encode() + b"\n" + good + b"\n" + bad + b"\n")
+    result = land_feed(con, DWP, landing)
+    assert (result.rows_landed, result.rows_rejected) == (1, 1)
+    reason, text = con.execute("select reason, original_text from raw._rejects").fetchall()[0]
+    assert reason.startswith("a NUL byte") and "Sur\\x00name" in text and "\x00" not in text
+    assert con.execute("select count(*) from raw.dwp_benefits").fetchall()[0][0] == 1
+
+
 def test_cp1252_tab_separated_feed_decodes(con, landing):
     row = ["YJ1", "OUT1", "Zoë", "O'Brien", "03-Mar-2008", "F", "FH1 2AB", "", "04-Jan-2024",
            "REFERRAL_ORDER", "THEFT"]

@@ -41,6 +41,7 @@ CHUNK_ROWS = 100_000
 # does not close within this many lines is a stray quote, and costs only its own line.
 MAX_RECORD_LINES = 10
 UNBALANCED_QUOTE = "unbalanced quote: a quoted field opened on this line does not close on it"
+NUL_BYTE = "a NUL byte (binary data, not text): kept here, shown as \\x00"
 _BAD_BYTES = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 # A value longer than this (Python csv's default field limit) rejects its row, naming the column; csv's own
 # limit is lifted so that such a field costs its row, not the whole file.
@@ -652,6 +653,8 @@ def _csv_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozenset[
                                                   "not landed, as it would land garbled", _original(as_utf8)))
             elif _BAD_BYTES.search(text):
                 chunk.rejects.append((row_number, f"bytes not valid in encoding {encoding}", _original(text)))
+            elif "\x00" in text:  # no text format has NUL: binary data or corruption, which would land as a value
+                chunk.rejects.append((row_number, NUL_BYTE, _original(text).replace("\x00", "\\x00")))
             else:
                 chunk.row_numbers.append(row_number)
                 chunk.originals.append(text)
