@@ -4,6 +4,9 @@
     Families         families worked with in the period or eligible at its end
     Persons          their members (person_ref, role, sex, age, sources): no names, dates of birth, identifiers
     Criteria         the families' headline criteria met or on the cusp at the period end, with evidence refs
+    Evidence         one row per evidence ref of the Criteria sheet: the event it cites, so that every ref
+                     resolves in the workbook (the Chronology holds three years; a criterion may cite older
+                     events, or a member's event from before they joined the family)
     Chronology       every event of those families' members in the three years to the period end
     Data dictionary  every column of every sheet: type, source, meaning
 
@@ -27,7 +30,7 @@ from returns.spec import ColumnSpec, get_spec
 from returns.writers import Sheet, Table, WrittenFile, conform, fixed_created, sha256_file, write_xlsx
 
 WORKBOOK_NAME = "analyst_workbook"
-WORKBOOK_VERSION = "2026.2"
+WORKBOOK_VERSION = "2026.3"
 EXCEL_MAX_ROWS = 1_048_575  # below the header
 CHRONOLOGY_YEARS = 3
 
@@ -41,6 +44,9 @@ OWN_DESCRIPTIONS = {
         "Y when the family met the Supporting Families eligibility rule at the period end (analyst."
         "family_eligibility as at the period end). Not the Family Progress Data's is_sf_eligible, which is "
         "eligibility on the attachment date."),
+    "person_was_member_on_event_date": (
+        "Y when the event's person was a member of the family on the event date (the event is in the family's "
+        "chronology); N for a member's event from before they joined, which counts for the family's criteria too."),
     "source_systems": "The source systems with records of the person, semicolon-separated (analyst.dim_person).",
     "sheet": "Workbook sheet.", "column": "Column in that sheet.", "type": "How the value is written.",
     "source": "Where the column comes from (table.column), or 'workbook' for a column the workbook makes.",
@@ -57,6 +63,10 @@ ELIGIBILITY_COLUMNS = {  # analyst.family_eligibility column -> sheet column (el
     "priority_score": "priority_score", "headlines_met": "headlines_met"}
 PROGRESS_COLUMNS = ("attached_date", "closed_date", "case_status", "intensity", "n_headlines_identified",
                     "claim_status")
+# The Evidence sheet's columns from analyst.fct_event (after family_ref and need_code from family_criteria)
+EVIDENCE_EVENT_COLUMNS = ("event_ref", "person_ref", "event_date", "end_date", "event_type", "event_code",
+                          "event_role", "criteria_indicator_codes", "description", "measure_value", "measure_unit",
+                          "source_system", "source_feed", "source_file_name", "source_row_number")
 # The Persons sheet's columns, by source (then source_systems, made from dim_person's list).
 MEMBERSHIP_COLUMNS = ("family_ref", "person_ref", "role", "membership_basis", "valid_from", "valid_to")
 PERSON_COLUMNS = ("sex", "age_at_reporting_date", "reporting_date", "n_source_records", "has_conflicting_dob",
@@ -197,6 +207,27 @@ def build_sheets(con: duckdb.DuckDBPyConnection, period: Period) -> list[Sheet]:
         where fc.as_at_date = $period_end and ({criteria_filter})
     """, _analyst_described(con, "family_criteria"), ("family_ref",)) \
         if {"family_ref", "as_at_date"} <= criteria_cols else None
+    evidence = None
+    if criteria is not None and {"need_code", "evidence_event_refs"} <= criteria_cols:
+        event_cols = _analyst_columns(con, "fct_event")
+        evidence_cols = [c for c in EVIDENCE_EVENT_COLUMNS if c in event_cols]
+        criteria_described = _analyst_described(con, "family_criteria")
+        evidence = table(f"""
+            with cohort as ({cohort}),
+            cited as (
+                select distinct fc.family_ref, fc.need_code, unnest(fc.evidence_event_refs) as event_ref
+                from analyst.family_criteria fc join cohort c on c.family_ref = fc.family_ref
+                where fc.as_at_date = $period_end and ({criteria_filter})
+            )
+            select cited.family_ref, cited.need_code, {", ".join(f"e.{c}" for c in evidence_cols)},
+                   exists (select 1 from analyst.family_chronology ch
+                           where ch.family_ref = cited.family_ref and ch.event_ref = cited.event_ref)
+                       as person_was_member_on_event_date
+            from cited join analyst.fct_event e on e.event_ref = cited.event_ref
+        """, {"family_ref": criteria_described["family_ref"], "need_code": criteria_described["need_code"],
+              **{c: d for c, d in _analyst_described(con, "fct_event").items() if c in evidence_cols},
+              **_own("person_was_member_on_event_date")},
+            ("family_ref", "need_code", "event_date", "event_ref"))
     chronology = table(f"""
         with cohort as ({cohort})
         select ch.* from analyst.family_chronology ch join cohort c on c.family_ref = ch.family_ref
@@ -206,6 +237,8 @@ def build_sheets(con: duckdb.DuckDBPyConnection, period: Period) -> list[Sheet]:
     sheets = [Sheet("Families", families), Sheet("Persons", persons)]
     if criteria is not None:
         sheets.append(Sheet("Criteria", criteria))
+    if evidence is not None:
+        sheets.append(Sheet("Evidence", evidence))
     sheets.append(Sheet("Chronology", chronology))
     return [Sheet("About", _about(period, sheets)), *sheets, Sheet("Data dictionary", _dictionary(sheets))]
 
@@ -222,6 +255,9 @@ def _about(period: Period, sheets: list[Sheet]) -> Table:
                    f"{period.end.isoformat()}"),
         ("Families", "Families with a programme case open in the period, or meeting the Supporting Families "
                      "eligibility rule at the period end"),
+        ("Evidence", "Each event the Criteria sheet's evidence_event_refs cite, one row per family, need and event, "
+                     "including events the Chronology sheet leaves out (older than its "
+                     f"{CHRONOLOGY_YEARS} years, or from before the person joined the family)"),
         ("Chronology", f"Events of those families' members in the {CHRONOLOGY_YEARS} years to the period end"),
         ("References", "family_ref, person_ref, case_ref and event_ref are pseudonyms (keyed HMAC-SHA256): the same "
                        "in every sheet, return and period; only the restricted schema maps them to people"),

@@ -343,7 +343,7 @@ def test_workbook_flags_are_y_or_n_and_eligibility_says_when(two_workbooks):
     assert "is_sf_eligible" not in header and "is_sf_eligible_at_period_end" in header
     assert "eligibility on the attachment date" in dictionary[("Families", "is_sf_eligible_at_period_end")][2]
     flags_checked = 0
-    for sheet in ("Families", "Persons", "Criteria", "Chronology"):
+    for sheet in ("Families", "Persons", "Criteria", "Evidence", "Chronology"):
         rows = list(book[sheet].iter_rows(values_only=True))
         for index, column in enumerate(rows[0]):
             if dictionary[(sheet, column)][0] == "flag":

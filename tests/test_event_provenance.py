@@ -67,8 +67,10 @@ def test_every_event_points_to_the_raw_row_it_was_delivered_in(con):
         assert one(con, f"""
             select count(*) from marts.{chronology} as chronology
             join marts.fct_event as event using (event_id)
-            where (chronology.source_file_name, chronology.source_row_number, chronology.source_loaded_at)
-                is distinct from (event.source_file_name, event.source_row_number, event.source_loaded_at)
+            where (chronology.source_delivery_id, chronology.source_file_name, chronology.source_row_number,
+                   chronology.source_loaded_at)
+                is distinct from (event.source_delivery_id, event.source_file_name, event.source_row_number,
+                                  event.source_loaded_at)
                 or chronology.criteria_headline_codes is distinct from event.criteria_headline_codes
         """) == (0,), chronology
 

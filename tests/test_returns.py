@@ -736,7 +736,8 @@ def test_the_analyst_workbook_reads_well(period_runs):
 
     path = period_runs.settings.outbox_dir / "2026-Q3" / "analyst_workbook_2026-Q3.xlsx"
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["About", "Families", "Persons", "Criteria", "Chronology", "Data dictionary"]
+    assert book.sheetnames == ["About", "Families", "Persons", "Criteria", "Evidence", "Chronology",
+                               "Data dictionary"]
     for sheet in book.worksheets:
         assert sheet.freeze_panes == "A2", sheet.title
         assert sheet.auto_filter.ref, sheet.title
@@ -759,6 +760,17 @@ def test_the_analyst_workbook_reads_well(period_runs):
     documented = {(r[0], r[1]) for r in book["Data dictionary"].iter_rows(min_row=2, values_only=True)}
     for sheet in book.worksheets[1:-1]:
         assert {(sheet.title, c.value) for c in sheet[1]} <= documented
+    # every evidence ref of the Criteria sheet resolves to its event in the Evidence sheet, and nothing else is there
+    criteria = list(book["Criteria"].iter_rows(values_only=True))
+    evidence = list(book["Evidence"].iter_rows(values_only=True))
+    c_head, e_head = criteria[0], evidence[0]
+    cited = {(r[c_head.index("family_ref")], r[c_head.index("need_code")], ref) for r in criteria[1:]
+             for ref in (r[c_head.index("evidence_event_refs")] or "").split(";") if ref}
+    listed = [(r[e_head.index("family_ref")], r[e_head.index("need_code")], r[e_head.index("event_ref")])
+              for r in evidence[1:]]
+    assert cited and set(listed) == cited and len(listed) == len(cited)
+    assert {r[e_head.index("person_was_member_on_event_date")] for r in evidence[1:]} <= {"Y", "N"}
+    assert all(r[e_head.index("event_date")] is not None for r in evidence[1:])
     # a second, independent reader (calamine, the Rust one pandas uses) parses every sheet the same way
     frames = pd.read_excel(path, sheet_name=None, engine="calamine")
     assert {name: len(frame) for name, frame in frames.items()} == {s.title: s.max_row - 1 for s in book.worksheets}

@@ -3,7 +3,7 @@
     (household or relationship), numbered per family by date (then event id); read it
     `order by family_id, event_sequence`. An event can appear in two families' chronologies
     when its person belonged to both that day. Like fct_event, each row carries the headlines the
-    criteria count it under and its raw locator (file, row, load time).
+    criteria count it under and its raw locator (delivery, file, row, load time).
 #}
 with
 
@@ -57,6 +57,7 @@ final as (
         measure_unit,
         source_system,
         source_feed,
+        source_delivery_id,
         source_file_name,
         source_row_number,
         source_loaded_at

@@ -2,7 +2,7 @@
     A person's events in order, for a caseworker's timeline and for Excel: one row per
     fct_event row with a person, numbered per person by date (then event id, so the order is
     stable), with the person's age on the day, the headlines the criteria count it under beside
-    the display headline, and its raw locator (file, row, load time). Read it `order by
+    the display headline, and its raw locator (delivery, file, row, load time). Read it `order by
     person_id, event_sequence` (the table itself is not sorted: sorting millions of rows on
     every build buys nothing).
 #}
@@ -46,6 +46,7 @@ final as (
         events.source_system,
         events.source_feed,
         events.family_id,
+        events.source_delivery_id,
         events.source_file_name,
         events.source_row_number,
         events.source_loaded_at
