@@ -11,7 +11,9 @@ strictly later than the feed's previous one. raw._deliveries also records each f
 in its name, Feed.extract_date): staging orders a record's versions by it, then by _loaded_at, so a resend of
 an older extract landing late does not replace newer versions; landing notes such a delivery in its reason.
 Row n of a CSV file is its physical line n + 1 (the header is line 1); a record whose quoted field runs over
-several lines keeps the number of its first line.
+several lines keeps the number of its first line. A quote that does not close (a stray one) costs its own line;
+when it leaves that line short of the header's fields (a field broken over lines, its closing quote missing), the
+lines that go on with that record are rejected with it, each naming the row it continues (_ShortRecord).
 
 Reasons name columns, positions and formats, never values: the original text stays in the warehouse only.
 """
@@ -38,7 +40,8 @@ from orchestration.lib.feeds import PROVENANCE_COLUMNS, Column, Feed, raw_table_
 
 CHUNK_ROWS = 100_000
 # A quoted CSV field may run over a few lines (an address or a note with line breaks); an opening quote that
-# does not close within this many lines is a stray quote, and costs only its own line.
+# does not close within this many lines is a stray quote, and costs its own line (and, when its record is short of
+# fields, the lines continuing it within this many lines: _ShortRecord).
 MAX_RECORD_LINES = 10
 UNBALANCED_QUOTE = "unbalanced quote: a quoted field opened on this line does not close on it"
 NUL_BYTE = "a NUL byte (binary data, not text): kept here, shown as \\x00"
@@ -209,16 +212,16 @@ def files_not_matching_pattern(feed: Feed, landing_dir: Path) -> int:
 
 
 def unknown_landing_folders(landing_dir: Path, feeds: list[Feed]) -> dict[str, int]:
-    """{folder under landing/ that is no registered feed: its file count}, files at any depth (none of them
-    lands); '' counts the files directly in landing/. Folders without files are left out."""
+    """{folder under landing/ that is no registered feed: its file count} (none of them lands); '' counts the files
+    directly in landing/. Folders without files are left out. Only a folder's own files count, as for a feed's
+    folder: the sensor calls this on every tick, and a council's archive tree under landing/ is not to be walked."""
     if not landing_dir.is_dir():
         return {}
     names = {feed.name for feed in feeds}
     found = {"": len(_plain_files(landing_dir))}
     for folder in landing_dir.iterdir():
         if folder.is_dir() and folder.name not in names and not folder.name.startswith("."):
-            found[folder.name] = sum(1 for path in folder.rglob("*")
-                                     if path.is_file() and not path.name.startswith("."))
+            found[folder.name] = len(_plain_files(folder))
     return {name: n for name, n in sorted(found.items()) if n}
 
 
@@ -405,6 +408,9 @@ class _Chunk:
     values: list[list[str | None]]  # one list per registry column
     rejects: list[tuple[int, str, str]]  # (row_number, reason, original_text)
     originals: list[str] | None = None  # the delivered text per row (CSV, JSONL); XLSX rows are rebuilt
+    # {row read as a record of its own: the row it follows, which an unbalanced quote left short of fields}: if
+    # rejected, its reason says so (_write_chunk), as it may continue that row (CSV)
+    follows: dict[int, int] = field(default_factory=dict)
 
 
 def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str],
@@ -491,7 +497,8 @@ class _CsvRecords:
     parsed by the csv module; if a quoted field is still open at its end, the record may go on over the next
     lines, up to MAX_RECORD_LINES, if its quoting is well formed and it has the header's number of fields.
     Otherwise the opening quote is a stray one: fields is None for that line alone, and reading starts again
-    on the next line, so a stray quote never swallows good rows.
+    on the next line, so a stray quote never swallows good rows (the lines after it that cannot be records are
+    judged against it by _ShortRecord).
     """
 
     def __init__(self, feed: Feed, file_name: str, stream):
@@ -553,6 +560,48 @@ class _CsvRecords:
             return len(list(csv.reader(span, delimiter=self.feed.delimiter, strict=True))) == 1
         except csv.Error:
             return False
+
+
+@dataclass
+class _ShortRecord:
+    """A row rejected for an unbalanced quote that holds only the start of a record, and the lines going on with it.
+
+    A stray quote either sits in a whole record (a typo: the line has the header's fields, and the next line is a
+    record of its own) or opens a field the sender broke over lines without closing it (an address typed as
+    `"Flat 2`, a line break, `Main St,...`): the line then has fewer fields than the header, counted as the sender
+    meant them (_fields_meant), and the record goes on over the next lines. While it is short of fields, and
+    within MAX_RECORD_LINES lines, a following line whose field count is not the header's (it cannot be a record)
+    is rejected as its continuation, its text kept: read alone, its text would be rejected for a field count
+    that is not the reason, or, with extra delimiters in the broken field, land as a record of its own. A line
+    with the header's number of fields is a plausible record and is judged as one, so a stray quote never
+    swallows good rows; the delivery's reason names it for checking (and a reason rejecting it says it may
+    continue the short row)."""
+
+    row_number: int
+    fields: int  # fields its lines hold so far, a field broken over a line break counted once
+
+    def goes_on(self, row_number: int, width: int) -> bool:
+        """Whether the record may go on at this row: still short of fields, and within MAX_RECORD_LINES lines."""
+        return self.fields < width and row_number - self.row_number < MAX_RECORD_LINES
+
+    def continued_by(self, n_fields: int, width: int) -> str:
+        """The reason rejecting a line that goes on with this record."""
+        return (f"continues row {self.row_number}, which an unbalanced quote left short of fields (a line break "
+                f"inside a quoted field that does not close): {_count(n_fields, 'field')} on this line, not the "
+                f"header's {width}")
+
+
+def _fields_meant(text: str, delimiter: str) -> int:
+    """How many fields a line rejected for an unbalanced quote holds as its sender meant it: the fields before the
+    quote as read, and the open field's text split on the delimiter (its quote never closes, so the delimiters
+    after it separate fields in the sender's file; one inside the broken field counts one too many)."""
+    try:
+        fields = next(csv.reader((text + "\n",), delimiter=delimiter), [])
+    except csv.Error:
+        return len(text.split(delimiter))
+    if not _still_open(fields):
+        return len(fields)
+    return len(fields) - 1 + len(fields[-1].rstrip("\r\n").split(delimiter))
 
 
 def _terminated(line: str) -> str:
@@ -640,13 +689,27 @@ def _csv_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozenset[
         padded = None in positions
         positions = [width if p is None else p for p in positions]
         chunk = _new_chunk(len(positions), keep_originals=True)
+        short: _ShortRecord | None = None  # the latest row an unbalanced quote left short of fields
+        read_alone: list[int] = []  # rows with the header's fields following such a row: named in the notes
         for line_number, row, text in rows:
             row_number = line_number - 1  # the header is line 1
-            if row is None:
+            if row is not None and not row:  # a blank line carries no data
+                continue
+            n_fields = len(row) if row is not None else _fields_meant(text, feed.delimiter)
+            if short is not None and not short.goes_on(row_number, width):
+                short = None
+            if short is not None and n_fields == width:  # a plausible record, judged as one: it may continue it
+                chunk.follows[row_number] = short.row_number
+                read_alone.append(row_number)
+                short = None
+            if short is not None:  # not a record (its field count is not the header's): it goes on with the short one
+                chunk.rejects.append((row_number, short.continued_by(n_fields, width), _original(text)))
+                short.fields += n_fields - 1  # its first field goes on with the broken one
+            elif row is None:
                 chunk.rejects.append((row_number, UNBALANCED_QUOTE, _original(text)))
+                if n_fields < width:  # only the start of a record: the next lines may go on with it
+                    short = _ShortRecord(row_number, n_fields)
             elif len(row) != width:
-                if not row:  # a blank line carries no data
-                    continue
                 chunk.rejects.append((row_number, f"expected {width} fields, found {len(row)}", _original(text)))
             elif mixed_rows and (as_utf8 := _utf8_reading(text, encoding)) is not None:
                 chunk.rejects.append((row_number, f"text is UTF-8 in a {encoding} file (mixed encodings): "
@@ -665,7 +728,21 @@ def _csv_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozenset[
             if len(chunk.row_numbers) + len(chunk.rejects) >= CHUNK_ROWS:
                 yield chunk
                 chunk = _new_chunk(len(positions), keep_originals=True)
+        if read_alone:
+            notes.append(_read_alone_note(read_alone))
         yield chunk
+
+
+def _read_alone_note(row_numbers: list[int]) -> str:
+    """The delivery's note on rows judged as records though each follows a row that an unbalanced quote left short
+    of fields (_ShortRecord): row numbers only, never values."""
+    shown = ", ".join(str(n) for n in row_numbers[:10]) + (f" and {len(row_numbers) - 10} more"
+                                                           if len(row_numbers) > 10 else "")
+    if len(row_numbers) == 1:
+        return (f"row {shown} has the header's fields and follows a row that an unbalanced quote left short of "
+                "fields: judged as a record of its own; check that it does not continue that row")
+    return (f"rows {shown} have the header's fields and each follows a row that an unbalanced quote left short of "
+            "fields: judged as records of their own; check that none continues that row")
 
 
 def _original(text: str) -> str:
@@ -896,8 +973,18 @@ def _problem(column: Column, source: str, typed: str) -> str:
     return f"case {' '.join(checks)} end"
 
 
+def _follows_short_row(short_row: int) -> str:
+    return f"follows row {short_row}, which an unbalanced quote left short of fields (this row may continue it); "
+
+
 def _write_chunk(con: duckdb.DuckDBPyConnection, ctx: _Context, chunk: _Chunk) -> None:
     feed = ctx.feed
+    typed_follows: list[tuple[int, int]] = []
+    if chunk.follows:  # a row judged alone though it may continue a short row before it: a reason rejecting it says so
+        rejected_before_typing = {n for n, _, _ in chunk.rejects}
+        typed_follows = [(n, short) for n, short in chunk.follows.items() if n not in rejected_before_typing]
+        chunk.rejects = [(n, _follows_short_row(chunk.follows[n]) + reason if n in chunk.follows else reason, text)
+                         for n, reason, text in chunk.rejects]
     if chunk.rejects:
         con.executemany(
             "insert into raw._rejects values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -945,6 +1032,9 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, ctx: _Context, chunk: _Chunk) -
                from _landing_typed where reason <> '' order by row_number""",
             [ctx.delivery_id, feed.name, ctx.file_name, ctx.sha, ctx.loaded_at],
         )
+        if typed_follows:  # rare: only rows right after a stray quote's short row (no-op for those that landed)
+            con.executemany("update raw._rejects set reason = ? || reason where delivery_id = ? and row_number = ?",
+                            [[_follows_short_row(short), ctx.delivery_id, n] for n, short in typed_follows])
         ctx.rows_rejected += _scalar(con, "select count(*) from _landing_typed where reason <> ''")
     finally:
         con.unregister("_landing_chunk")
