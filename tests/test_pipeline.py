@@ -191,6 +191,18 @@ def test_person_models_share_one_vocabulary(first_run, settings, dbt_manifest):
         assert {c: columns.get(c) for c in vocabulary} == vocabulary, model
 
 
+def test_every_dbt_table_and_column_carries_its_description_as_a_comment(first_run, settings):
+    """Staging and intermediate too, not only the marts: a data engineer reading the warehouse in DBeaver or
+    duckdb_columns() sees what each column means."""
+    for schema in ("staging", "intermediate", "marts"):
+        tables = query(settings, f"select table_name, comment from duckdb_tables() where schema_name = '{schema}'")
+        assert len(tables) >= 5, schema
+        assert [t for t, comment in tables if not comment] == [], schema
+        columns = query(settings, f"select table_name, column_name, comment from duckdb_columns() "
+                                  f"where schema_name = '{schema}'")
+        assert [(t, c) for t, c, comment in columns if not comment] == [], schema
+
+
 def test_demo_summary_lists_tables_deliveries_and_rejects_without_personal_data(first_run, settings, capsys):
     from orchestration.cli import print_summary
 
