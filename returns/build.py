@@ -285,46 +285,116 @@ order by cases.family_case_id, people.person_id
 
 
 SCREENING_REGISTER_TABLE = "restricted.nis_screening_register"
+SCREENING_PENDING_TABLE = "restricted.nis_screening_pending"
 
 
-def carried_screening_dates(con: duckdb.DuckDBPyConnection, period: Period, computed: pd.DataFrame) -> pd.Series:
-    """date_screened per row of `computed` (family_case_id, date_screened as the marts give it now), carried from
-    the first return that reported each case. The marts judge eligibility at the quarter ends of their three-year
-    window only, so for a family eligible since before the window the computed date is the window's first quarter
-    end, which moves every quarter: the department would see the case screened later in each return, and a rerun
-    of a past quarter would change its file. So a case's first computed date is registered (with the period that
-    first reported it; a case id is internal, hence the restricted schema) and every later build reads it back."""
+def _screening_tables(con: duckdb.DuckDBPyConnection) -> None:
+    # internal case ids beside their refs and dates, hence the restricted schema
     con.execute("create schema if not exists restricted")
     con.execute(f"create table if not exists {SCREENING_REGISTER_TABLE} (family_case_id varchar primary key, "
                 "date_screened date, first_reporting_period varchar)")
-    first = computed[["family_case_id", "date_screened"]].drop_duplicates("family_case_id")
+    con.execute(f"create table if not exists {SCREENING_PENDING_TABLE} (reporting_period varchar, "
+                "family_case_id varchar, case_ref varchar, date_screened date, "
+                "primary key (reporting_period, family_case_id))")
+
+
+def carried_screening_dates(con: duckdb.DuckDBPyConnection, computed: pd.DataFrame) -> pd.Series:
+    """date_screened per row of `computed` (family_case_id, date_screened as the marts give it now): the date
+    registered for the case when a National Impact Study file first SENT it, else the computed date. The marts judge
+    eligibility at the quarter ends of their three-year window only, so for a family eligible since before the
+    window the computed date is the window's first quarter end, which moves every quarter: the department would see
+    the case screened later in each return, and a rerun of a past quarter would change its file. Reads the register
+    only: a build the extract gate then blocks must not fix a date it computed from data that failed the gate, so
+    the NIS outbox asset registers the dates it sent (register_sent_screening_dates)."""
+    _screening_tables(con)
+    first = computed[["family_case_id"]].drop_duplicates()
     con.register("_screened_now", first)
     try:
-        con.execute(f"insert into {SCREENING_REGISTER_TABLE} select family_case_id, cast(date_screened as date), ? "
-                    f"from _screened_now anti join {SCREENING_REGISTER_TABLE} using (family_case_id)", [period.label])
-        carried = con.execute(f"select family_case_id, date_screened from {SCREENING_REGISTER_TABLE} "
-                              "semi join _screened_now using (family_case_id)").df()
+        registered = con.execute(f"select family_case_id, date_screened from {SCREENING_REGISTER_TABLE} "
+                                 "semi join _screened_now using (family_case_id)").df()
     finally:
         con.unregister("_screened_now")
-    by_case = dict(zip(carried.family_case_id, carried.date_screened, strict=True))
-    return pd.Series([by_case[case] for case in computed.family_case_id], index=computed.index,
-                     dtype=computed["date_screened"].dtype)
+    by_case = dict(zip(registered.family_case_id, registered.date_screened, strict=True))
+    return pd.Series([by_case.get(case, date) for case, date in zip(computed.family_case_id, computed.date_screened,
+                                                                     strict=True)],
+                     index=computed.index, dtype=computed["date_screened"].dtype)
+
+
+def record_pending_screening_dates(con: duckdb.DuckDBPyConnection, period: Period, built: pd.DataFrame) -> None:
+    """The period's cases as this build of its NIS reports them (family_case_id, case_ref, date_screened), replacing
+    the previous build's: the outbox asset maps the case_refs it sends back to cases through them."""
+    _screening_tables(con)
+    rows = built[["family_case_id", "case_ref", "date_screened"]].drop_duplicates("family_case_id")
+    con.register("_screening_built", rows)
+    try:
+        con.execute("begin transaction")
+        con.execute(f"delete from {SCREENING_PENDING_TABLE} where reporting_period = ?", [period.label])
+        con.execute(f"insert into {SCREENING_PENDING_TABLE} select ?, family_case_id, case_ref, "
+                    "cast(date_screened as date) from _screening_built", [period.label])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_screening_built")
+
+
+def register_sent_screening_dates(con: duckdb.DuckDBPyConnection, period: Period, sent: pd.DataFrame) -> dict[str, int]:
+    """After the period's NIS files are written (the extract gate passed): each case in them not yet registered is
+    registered with the date_screened the file gave it and this period as its first_reporting_period (first sent
+    wins; cases found through the period's pending rows, by case_ref). Counts only: `registered` (new),
+    `differing` (sent with another date than the one registered, when two quarters were built before either was
+    sent: a rebuild sends the registered one), `not_pending` (refs the pending rows do not name, rows stored by
+    another build than the pending rows': not registered by this send)."""
+    _screening_tables(con)
+    con.register("_screening_sent", sent[["case_ref", "date_screened"]])
+    try:
+        con.execute("""create or replace temp table _screening_matched as
+            with sent as (select case_ref, min(cast(date_screened as date)) as date_screened
+                          from _screening_sent group by case_ref)
+            select sent.case_ref, pending.family_case_id, sent.date_screened
+            from sent left join """ + SCREENING_PENDING_TABLE + """ pending
+                on pending.case_ref = sent.case_ref and pending.reporting_period = ?""", [period.label])
+        before = con.execute(f"select count(*) from {SCREENING_REGISTER_TABLE}").fetchall()[0][0]
+        con.execute(f"insert into {SCREENING_REGISTER_TABLE} select family_case_id, date_screened, ? "
+                    f"from _screening_matched anti join {SCREENING_REGISTER_TABLE} using (family_case_id) "
+                    "where family_case_id is not null", [period.label])
+        registered = con.execute(f"select count(*) from {SCREENING_REGISTER_TABLE}").fetchall()[0][0] - before
+        differing, not_pending = con.execute(
+            "select count(*) filter (where matched.family_case_id is not null "
+            "and register.date_screened is distinct from matched.date_screened), "
+            "count(*) filter (where matched.family_case_id is null) "
+            f"from _screening_matched matched left join {SCREENING_REGISTER_TABLE} register "
+            "using (family_case_id)").fetchall()[0]
+    finally:
+        con.unregister("_screening_sent")
+        con.execute("drop table if exists _screening_matched")
+    return {"registered": registered, "differing": differing, "not_pending": not_pending}
 
 
 def national_impact_study(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
     sql = _NIS.format(case_people=_CASE_PEOPLE.format(in_period=_IN_PERIOD),
                       headlines=", ".join(f"'{h}'" for h in HEADLINES))
     frame = con.sql(sql, params=_params(period)).df()
-    frame["date_screened"] = carried_screening_dates(con, period, frame)
+    frame["date_screened"] = carried_screening_dates(con, frame)
     frame.insert(0, "reporting_period", period.label)
     ref_of_case = period_family_refs(con, period, pseudonymiser).ref_of_case()
     frame.pop("family_id")
     frame.insert(1, "family_ref", [ref_of_case[c] for c in frame["family_case_id"]])
-    frame.insert(2, "case_ref", pseudonymiser.refs("case", frame.pop("family_case_id")))
+    case_ids = frame.pop("family_case_id")
+    frame.insert(2, "case_ref", pseudonymiser.refs("case", case_ids))
     frame.insert(3, "person_ref", pseudonymiser.refs("person", frame.pop("person_id")))
+    record_pending_screening_dates(con, period, frame.assign(family_case_id=case_ids))
     from returns.spec import get_spec
 
     return frame[get_spec("national_impact_study").column_names]
+
+
+def record_sent_return(con: duckdb.DuckDBPyConnection, name: str, period: Period, sent: pd.DataFrame) -> dict[str, int]:
+    """What a return's outbox asset records once its files are written (the extract gate passed); counts."""
+    if name == "national_impact_study":
+        return register_sent_screening_dates(con, period, sent)
+    return {}
 
 
 BUILDERS = {"family_progress_data": family_progress_data, "national_impact_study": national_impact_study,

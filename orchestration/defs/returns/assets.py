@@ -3,15 +3,18 @@
     analyst/schema                    (every run) analyst.* pseudonymised tables, restricted.* views and
                                       restricted.pseudonyms, data/analyst/analyst_warehouse.duckdb for analysts
     returns/<return>       [quarter]  the period's rows in the warehouse (returns.<return>, or
-                                      restricted.<return> for the National Impact Study); the analyst copy
+                                      restricted.<return> for the National Impact Study, its cases' screening
+                                      dates pending in restricted.nis_screening_pending); the analyst copy
                                       rebuilt when the family refs the period registered differ from its own
         -> extract_gate               blocking check: the rows against returns/specs/<return>.yml (GX)
     outbox/<return>        [quarter]  CSV + XLSX in outbox/<period>/ (the NIS in outbox/<period>/restricted/)
-                                      and the return's entry in outbox/<period>/manifest.json
+                                      and the return's entry in outbox/<period>/manifest.json; the NIS's
+                                      screening dates sent, registered (restricted.nis_screening_register)
     outbox/analyst_workbook [quarter] outbox/<period>/analyst_workbook_<period>.xlsx (the analyst copy refreshed
                                       first, as by a return)
 
-A failed gate skips its outbox asset: the files already in the outbox stay as they were.
+A failed gate skips its outbox asset: the files already in the outbox stay as they were, and nothing of the
+blocked rows is recorded as sent.
 
 Upstream gates across runs. The returns run on their own schedules, in runs of their own, where Dagster's
 blocking checks on the warehouse build (raw, staged, linked, marts gates) cannot reach. So each returns/<return>
@@ -211,7 +214,7 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                           "spec version, run id). Byte-identical when rerun on the same rows.")
     def _outbox(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                 pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
-        from returns.build import read_built_from, read_built_gate_status, read_stored_rows
+        from returns.build import read_built_from, read_built_gate_status, read_stored_rows, record_sent_return
         from returns.writers import conform_return, update_manifest, write_return
 
         cfg = settings.get()
@@ -231,10 +234,23 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                                        "restricted": spec.restricted, "pseudonym_key": pseudonym_key.source,
                                        "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint(),
                                        "gates": gates, "built_from": inputs})
+        # only now, the files written (this asset runs only when the extract gate passed), is what they hold
+        # recorded as sent: the NIS's screening dates (returns.build.record_sent_return). A failure here fails the
+        # asset; rerunning it rewrites the same bytes and records again.
+        with warehouse_connection(duckdb) as con:
+            sent = record_sent_return(con, name, period, frame)
+        if sent.get("differing"):
+            context.log.warning(f"{name} for {period.label}: {sent['differing']} case(s) sent with a date_screened "
+                                "other than the one already registered by an earlier quarter's file (first sent "
+                                f"wins); rebuild returns/{name} for this quarter to send the registered date")
+        if sent.get("not_pending"):
+            context.log.warning(f"{name} for {period.label}: {sent['not_pending']} case(s) in the file have no "
+                                "pending screening date from the build of these rows, so their date_screened was not "
+                                f"registered by this send; rebuild returns/{name} for this quarter and send again")
         return dg.MaterializeResult(metadata=safe_metadata({
             "dagster/row_count": len(table.rows), "period": period.label, "files": [f.relative for f in files],
             "sha256": {f.relative: f.sha256 for f in files}, "manifest": str(manifest.relative_to(cfg.outbox_dir)),
-            "restricted": spec.restricted}))
+            "restricted": spec.restricted, **{f"screening_dates_{k}": v for k, v in sent.items()}}))
 
     return _outbox
 
