@@ -71,7 +71,8 @@ def staged_gate(result) -> dg.AssetCheckEvaluation:
 
 
 def raw_gate(result) -> dg.AssetCheckEvaluation:
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_key == LANDING]
+    [evaluation] = [e for e in result.get_asset_check_evaluations()
+                    if e.asset_key == LANDING and e.check_name == "raw_gate"]
     return evaluation
 
 

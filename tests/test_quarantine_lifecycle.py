@@ -60,7 +60,8 @@ def quarantine_records(settings: Settings) -> list[tuple[str, bool]]:
 
 
 def raw_gate(result) -> dg.AssetCheckEvaluation:
-    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.asset_key == LANDING.key]
+    [evaluation] = [e for e in result.get_asset_check_evaluations()
+                    if e.asset_key == LANDING.key and e.check_name == "raw_gate"]
     return evaluation
 
 
@@ -169,7 +170,7 @@ def deliver(settings: Settings, name: str, rows: list[list[str]]) -> None:
 def gate_run(settings: Settings):
     result = dg.materialize([LANDING, GATE_UPRN_REQUIRED, persons_downstream], resources=build_resources(settings),
                             raise_on_error=False)
-    [evaluation] = result.get_asset_check_evaluations()
+    [evaluation] = [e for e in result.get_asset_check_evaluations() if e.check_name == "raw_gate"]
     return evaluation, materialised(result), result.run_id
 
 

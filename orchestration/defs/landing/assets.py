@@ -1,18 +1,45 @@
-"""One Dagster asset per registered feed: land new files from landing/<feed>/ into raw.<feed>."""
+"""One Dagster asset per registered feed: land new files from landing/<feed>/ into raw.<feed>.
+
+Each asset carries a check, `newest_file_landed` (WARN, not blocking): it fails while the feed's newest file (the
+last in delivery order: modification time, then name) failed, in this run or before. From the run after a file
+fails, landing passes it over as `failed_before` and the asset materialises: without the check the feed would
+show green in the UI while its newest delivery never landed. It passes again once a later file lands, or the bad
+file is removed. (A replacement copied with its original, older modification time, e.g. `cp -p`, sorts before the
+bad file: remove the bad one.)
+"""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.defs.landing.loader import land_feed, unlanded_message
+from orchestration.defs.landing.loader import FeedResult, land_feed, unlanded_message
 from orchestration.lib.feeds import Feed, registry
 from orchestration.lib.metadata import safe_metadata
 from orchestration.lib.resources import SettingsResource, warehouse_connection
 
 LANDING_GROUP = "landing"
+NEWEST_FILE_LANDED = "newest_file_landed"
+# statuses of a file that did not land: now (the asset raises) or before (passed over, the asset materialises)
+NOT_LANDED = ("failed", "failed_before")
 
 
 def landing_asset_key(feed_name: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", feed_name])
+
+
+def newest_file_check(feed: Feed, result: FeedResult) -> dg.AssetCheckResult:
+    """Whether the feed's newest file landed (or had landed before). land_feed lands files in delivery order, so
+    the newest is the last of result.files and no later file exists. Metadata: file names and counts, as the
+    asset's own `files` metadata, never values."""
+    newest = result.files[-1] if result.files else None
+    failed = newest is not None and newest.status in NOT_LANDED
+    metadata = {"newest_file": newest.file_name if newest else None,
+                "newest_file_status": newest.status if newest else None,
+                "files_not_landed": sum(f.status in NOT_LANDED for f in result.files)}
+    description = (f"{feed.name}: the newest file, {newest.file_name}, did not land ({newest.reason}); the feed's "
+                   "rows are as of its last good file until a later file lands or this one is removed"
+                   if failed else None)
+    return dg.AssetCheckResult(check_name=NEWEST_FILE_LANDED, passed=not failed, severity=dg.AssetCheckSeverity.WARN,
+                               metadata=safe_metadata(metadata), description=description)
 
 
 def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
@@ -24,6 +51,11 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
         f"({feed.format}); unparseable rows go to `raw._rejects`.",
         tags={"system": feed.system},
         metadata={"file_pattern": feed.file_pattern, "columns": len(feed.columns)},
+        check_specs=[dg.AssetCheckSpec(
+            NEWEST_FILE_LANDED, asset=landing_asset_key(feed.name), blocking=False,
+            description="Fails (WARN) while the feed's newest file in landing/ (delivery order: modification time, "
+                        "then name) failed to land, in this run or before: a file passed over as failed_before "
+                        "leaves the asset green. Passes once a later file lands or the bad file is removed.")],
     )
     def _land(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource):
         with warehouse_connection(duckdb) as con:
@@ -31,6 +63,10 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
             raw_rows = con.execute(f"select count(*) from {feed.raw_table}").fetchall()[0][0]
             rejects_total = con.execute(
                 "select count(*) from raw._rejects where feed = ?", [feed.name]).fetchall()[0][0]
+            # each file's sha256 as the loader hashed it (every status has a row under its delivery id): the sensor
+            # compares the files in landing/ with them, so a file copied or touched again starts no run
+            sha256 = dict(con.execute("select distinct delivery_id, file_sha256 from raw._deliveries where feed = ?",
+                                      [feed.name]).fetchall())
         metadata = safe_metadata({
             "files_landed": result.count("landed"),
             "files_already_landed": result.count("skipped"),
@@ -42,8 +78,8 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
             "raw_rows_total": raw_rows,
             "rejects_total": rejects_total,
             "dagster/row_count": raw_rows,
-            "files": [{"file": f.file_name, "delivery": f.delivery_id, "status": f.status,
-                       "rows": f.rows_landed, "rejected": f.rows_rejected}
+            "files": [{"file": f.file_name, "delivery": f.delivery_id, "sha256": sha256.get(f.delivery_id),
+                       "status": f.status, "rows": f.rows_landed, "rejected": f.rows_rejected}
                       | ({"note": f.reason} if f.reason and f.status in ("landed", "skipped") else {})
                       for f in result.files],
         })
@@ -71,7 +107,7 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
         context.log.info(
             f"{feed.name}: {result.count('landed')} file(s) landed, {result.count('skipped')} already landed, "
             f"{result.rows_landed} rows, {result.rows_rejected} rejected")
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=[newest_file_check(feed, result)])
 
     return _land
 

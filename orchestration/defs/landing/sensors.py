@@ -7,7 +7,18 @@ for the feed's next file.
 
 A file is new when it was written after the feed last landed, or when the feed's set of files (name, size,
 modification time) changed since the last tick: SFTP clients, `cp -p`, rsync and unzip keep a file's original
-modification time, which can be older than the last landing.
+modification time, which can be older than the last landing. Landing such a feed is still a no-op when every file
+in its folder is one its last landing listed (same name and sha256: copied again or touched), and the run would
+rebuild everything downstream for nothing: the sensor then hashes the feed's files once, and requests the feed
+only if one is not among them (a file that failed is listed from the run after it fails, as failed_before). The
+verdict is kept in the cursor until the feed's files or its last landing change, so no file is hashed every tick.
+
+Files that never land (unmatched names, folders no feed owns) are warned about when their count in a folder
+changes, and said once to be gone, not on every tick: what was warned is kept in the cursor too.
+
+The cursor: {"digests": {feed: digest of its files}, "judged": {feed: [digest, landing storage id, whether all
+were landed]}, "warned": {folder key: count}}, a folder key being a feed's folder name, or a hash of any other
+folder's (a folder's name may be a person's). A cursor of the older format, {feed: digest}, is read as digests.
 """
 
 from __future__ import annotations
@@ -18,8 +29,8 @@ import json
 import dagster as dg
 
 from orchestration.defs.landing.assets import landing_asset_key
-from orchestration.defs.landing.loader import (feed_files, files_not_matching_pattern, unknown_landing_folders,
-                                               unlanded_message)
+from orchestration.defs.landing.loader import (feed_files, file_sha256, files_not_matching_pattern,
+                                               unknown_landing_folders, unlanded_message)
 from orchestration.defs.returns.assets import QUARTERLY_KEYS
 from orchestration.lib.feeds import registry
 from orchestration.lib.settings import get_settings
@@ -61,20 +72,68 @@ def _files_digest(files) -> str:
     return hashlib.sha256("\n".join(listing).encode()).hexdigest()
 
 
+def _read_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, list], dict[str, int] | None]:
+    """(digests, judged, warned) from the cursor; warned is None when the cursor does not say (the older format,
+    or no cursor): everything found is warned about once."""
+    stored = json.loads(cursor) if cursor else {}
+    if not isinstance(stored.get("digests"), dict):  # the older format: {feed: digest}
+        return stored, {}, None
+    return stored["digests"], stored.get("judged", {}), stored.get("warned")
+
+
+def _landed_files(record) -> set[tuple[str, str]]:
+    """(file name, sha256) of each file a landing materialisation lists; none for one landed before sha256 was
+    listed, so such a feed is requested as before."""
+    files = record.asset_materialization.metadata.get("files") if record.asset_materialization else None
+    return {(f["file"], f["sha256"]) for f in (files.value if files else []) if f.get("sha256")}
+
+
+def _all_landed(files, record) -> bool:
+    """Whether each of the feed's files is one its last landing listed (same name and bytes): landing it again
+    would be a no-op. Hashes the files, so it is called only for a feed otherwise due, and its verdict kept."""
+    listed = _landed_files(record)
+    return bool(listed) and all((f.name, file_sha256(f)) in listed for f in files)
+
+
+def _folder_key(folder: str, feeds) -> str:
+    """How the cursor names a folder holding files that never land: a feed's name (in any letter case) as is,
+    landing/ itself as '', any other folder by a hash of its name, which may be a person's."""
+    if folder == "" or any(feed.name.lower() == folder.lower() for feed in feeds):
+        return folder
+    return "#" + hashlib.sha256(folder.encode()).hexdigest()[:16]
+
+
+def _warn_unlanded(context: dg.SensorEvaluationContext, found: dict[str, int], warned: dict[str, int] | None,
+                   feeds) -> dict[str, int]:
+    """Warn about files that never land where their count in a folder changed since the last warning, and say once
+    that they are gone; returns what is warned now, for the cursor (counts and folder names or hashes)."""
+    now = {_folder_key(folder, feeds): n for folder, n in found.items() if n}
+    names = {_folder_key(folder, feeds): folder for folder in found}
+    for key, n in now.items():
+        if warned is None or warned.get(key) != n:
+            context.log.warning(unlanded_message(names[key], n, feeds))
+    for key in (warned or {}).keys() - now.keys():
+        # a hashed key reads as "a folder under landing/ that is no registered feed", never as its name
+        context.log.info(f"{unlanded_message(key, 0, feeds)}: the files warned about are gone")
+    return now
+
+
 @dg.sensor(
     job=land_and_stage_job,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a run for each feed with a file newer than that feed's last landing, and for each feed "
-    "that landed files after its staging models last built (e.g. in a run another feed's bad file stopped).",
+    description="Requests a run for each feed with a file newer than that feed's last landing (unless every file in "
+    "its folder landed before, by name and sha256), and for each feed that landed files after its staging models "
+    "last built (e.g. in a run another feed's bad file stopped).",
 )
 def new_landing_files(context: dg.SensorEvaluationContext):
     # A feed is due when a file was written after it last landed or its files changed since the last tick (the
-    # cursor: a digest of each feed's names, sizes and modification times), and behind when it landed files
-    # after its direct children last materialised. Landing is idempotent by sha256, so landing a feed again
-    # costs a no-op, never a duplicate.
-    seen = json.loads(context.cursor) if context.cursor else {}
+    # cursor: a digest of each feed's names, sizes and modification times), unless every file is one its last
+    # landing listed (same name and sha256), and behind when it landed files after its direct children last
+    # materialised. Landing is idempotent by sha256, so landing a feed again costs a no-op, never a duplicate.
+    seen, judged_before, warned = _read_cursor(context.cursor)
     listed: dict[str, str] = {}
+    judged: dict[str, list] = {}
     landing_dir = get_settings().landing_dir
     asset_graph = context.repository_def.asset_graph
     feeds = list(registry().values())
@@ -84,11 +143,10 @@ def new_landing_files(context: dg.SensorEvaluationContext):
               for record in context.instance.get_asset_records(list(keys))}
 
     # files that never land (in a folder no feed owns, or matching no pattern in a feed's folder) start no run, so
-    # no asset would mention them until the feed's next good file: say so on each tick (counts and folder names)
+    # no asset would mention them until the feed's next good file: say so when their count changes (counts and
+    # folder names), not on every tick
     unlanded = {feed.name: files_not_matching_pattern(feed, landing_dir) for feed in feeds}
-    for folder, n_files in {**unlanded, **unknown_landing_folders(landing_dir, feeds)}.items():
-        if n_files:
-            context.log.warning(unlanded_message(folder, n_files, feeds))
+    warned = _warn_unlanded(context, {**unlanded, **unknown_landing_folders(landing_dir, feeds)}, warned, feeds)
 
     due: list[tuple[str, str]] = []  # (feed, newest file's mtime and its files' digest)
     behind: list[tuple[str, int]] = []  # (feed, storage id of its first landing not yet staged)
@@ -99,8 +157,19 @@ def new_landing_files(context: dg.SensorEvaluationContext):
         listed[feed.name] = _files_digest(files)
         changed = feed.name in seen and seen[feed.name] != listed[feed.name]
         if newest is not None and (landed is None or newest > landed.timestamp or changed):
-            due.append((feed.name, f"{newest:.0f}:{listed[feed.name][:8]}"))
-            continue
+            judging = [listed[feed.name], landed.storage_id if landed else None]
+            verdict = judged_before.get(feed.name)
+            if verdict is None or verdict[:2] != judging:
+                # first seen like this: hash them once (the verdict holds until the files or the landing change)
+                verdict = [*judging, landed is not None and _all_landed(files, landed)]
+                if verdict[2]:
+                    context.log.info(f"{feed.name}: {len(files)} file(s) in landing/{feed.name} changed on disk but "
+                                     "all landed before (same names and sha256): landing them again is a no-op, "
+                                     "not requested")
+            judged[feed.name] = verdict
+            if not verdict[2]:
+                due.append((feed.name, f"{newest:.0f}:{listed[feed.name][:8]}"))
+                continue
         if landed is None or not children[feed.name]:
             continue
         child_records = [latest.get(child) for child in children[feed.name]]
@@ -114,7 +183,7 @@ def new_landing_files(context: dg.SensorEvaluationContext):
         if first_unstaged is not None:
             behind.append((feed.name, first_unstaged))
 
-    context.update_cursor(json.dumps(listed, sort_keys=True))
+    context.update_cursor(json.dumps({"digests": listed, "judged": judged, "warned": warned}, sort_keys=True))
     if not due and not behind:
         return dg.SkipReason("no new files in landing/")
     if behind:
