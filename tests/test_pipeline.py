@@ -148,7 +148,12 @@ def test_sensor_requests_landing_for_new_files_only(first_run, assets, pipeline_
     assert not tick.run_requests and tick.skip_message == "no new files in landing/"
 
     [police_file] = list((settings.landing_dir / "police_incidents").glob("*.jsonl"))
-    police_file.touch()
+    police_file.touch()  # the same file touched (or copied in again): landing it again is a no-op, so no run
+    with dg.build_sensor_context(instance=instance, repository_def=repo) as context:
+        assert not new_landing_files.evaluate_tick(context).run_requests
+    # a new delivery (other bytes) is requested, with everything downstream of its feed
+    first_line = police_file.read_text(encoding="utf-8").splitlines(keepends=True)[0]
+    police_file.with_name("police_incidents_2026-12-31.jsonl").write_text(first_line, encoding="utf-8")
     with dg.build_sensor_context(instance=instance, repository_def=repo) as context:
         [request] = new_landing_files.evaluate_tick(context).run_requests
     keys = {k.to_user_string() for k in request.asset_selection}
