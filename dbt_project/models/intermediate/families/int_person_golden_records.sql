@@ -1,8 +1,10 @@
 {#
     The golden record: one row per person_id, each attribute chosen by survivorship from the
     person's standardised records. For each attribute, the value from the source ranked best
-    for it in the source_trust seed wins (sources not in the seed rank last); ties go to the
-    record seen most recently, then the person_record_id (so the choice is deterministic).
+    for it in the source_trust seed wins (a source the seed does not name takes the attribute's '*'
+    row when it has one, as address does: all sources tie there, so a newly added feed's address
+    competes on recency; otherwise it ranks last); ties go to the record seen most recently, then
+    the person_record_id (so the choice is deterministic).
     Name parts travel together, as do address parts, so a golden name or address is one a
     source actually recorded. Every identifier seen is kept as a list.
 #}
@@ -37,7 +39,20 @@ trust_per_source as (
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from source_trust
+    where source_system <> '*'
     group by source_system
+
+),
+
+trust_for_other_sources as (
+
+    select
+        {%- for attribute in attributes %}
+        min(trust_rank) filter (where attribute = '{{ attribute }}') as {{ attribute }}_rank
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
+    from source_trust
+    where source_system = '*'
 
 ),
 
@@ -48,12 +63,15 @@ ranked_records as (
         person_records.*,
         coalesce(person_records.last_record_date, date '1900-01-01') as recency,
         {%- for attribute in attributes %}
-        -coalesce(trust_per_source.{{ attribute }}_rank, 999) as {{ attribute }}_trust
+        -coalesce(
+            trust_per_source.{{ attribute }}_rank, trust_for_other_sources.{{ attribute }}_rank, 999
+        ) as {{ attribute }}_trust
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from person_records
     inner join crosswalk on person_records.person_record_id = crosswalk.person_record_id
     left join trust_per_source on person_records.source_system = trust_per_source.source_system
+    cross join trust_for_other_sources
 
 ),
 
