@@ -10,7 +10,7 @@ export FAMILYHUB_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: demo ui test bench lint venv clean
+.PHONY: demo ui test bench lint venv clean parse
 
 $(STAMP): pyproject.toml
 	@echo "== creating $(VENV) and installing pinned dependencies (about a minute)"
@@ -29,6 +29,9 @@ demo: venv  ## generate synthetic feeds and materialise every asset into data/wa
 ui: venv  ## the Dagster UI on http://127.0.0.1:3000
 	@mkdir -p .dagster
 	$(BIN)/python -m orchestration.devserver 3000
+
+parse: venv  ## re-read the dbt project after editing it (Dagster's dbt assets come from its manifest)
+	$(BIN)/python -c "from orchestration.defs.dbt.project import prepare; print(prepare())"
 
 # Two pytest-xdist workers (CI has two cores), each file on one worker: a file's module fixtures and its
 # stateful tests stay together; the shared pipeline fixture is built once per worker.

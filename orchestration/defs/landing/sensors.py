@@ -42,6 +42,7 @@ land_and_stage_job = dg.define_asset_job(
     description="Land new partner files and rebuild everything downstream of them.",
 )
 
+NO_STAGING_MODEL = "have no staging model in Dagster's graph"
 # Re-landings since the children last built are read this many at a time (normally there are one or two).
 _PAGE = 20
 
@@ -147,6 +148,14 @@ def new_landing_files(context: dg.SensorEvaluationContext):
     # folder names), not on every tick
     unlanded = {feed.name: files_not_matching_pattern(feed, landing_dir) for feed in feeds}
     warned = _warn_unlanded(context, {**unlanded, **unknown_landing_folders(landing_dir, feeds)}, warned, feeds)
+    # a feed with no staging model in the graph (added to feeds.yml, its staging model not yet written or the
+    # manifest not re-parsed) lands and never stages: say so when that set changes
+    not_staged = sorted(feed.name for feed in feeds if not children[feed.name])
+    stored = json.loads(context.cursor) if context.cursor else {}
+    if not_staged and (not isinstance(stored, dict) or stored.get("no_staging_model") != not_staged):
+        context.log.warning(f"{len(not_staged)} feed(s) {NO_STAGING_MODEL}, so their files "
+                            f"land in raw.* and never stage: {', '.join(not_staged)}. Write each one's staging "
+                            "model (README: adding a feed) and run `make parse`, or reload the code location.")
 
     due: list[tuple[str, str]] = []  # (feed, newest file's mtime and its files' digest)
     behind: list[tuple[str, int]] = []  # (feed, storage id of its first landing not yet staged)
@@ -183,7 +192,8 @@ def new_landing_files(context: dg.SensorEvaluationContext):
         if first_unstaged is not None:
             behind.append((feed.name, first_unstaged))
 
-    context.update_cursor(json.dumps({"digests": listed, "judged": judged, "warned": warned}, sort_keys=True))
+    context.update_cursor(json.dumps({"digests": listed, "judged": judged, "warned": warned,
+                                      "no_staging_model": not_staged}, sort_keys=True))
     if not due and not behind:
         return dg.SkipReason("no new files in landing/")
     if behind:

@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from orchestration.defs.dbt.assets import warn_if_manifest_stale
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.lib.metadata import safe_metadata
 from orchestration.lib.resources import SettingsResource, warehouse_connection
@@ -33,6 +34,7 @@ REVIEW_QUEUE = dg.AssetKey(["linkage", "review_queue"])
             dagster_dbt_translator=FamilyHubTranslator(), project=dbt_project)
 def intermediate_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource):
     settings.get().export_for_dbt()  # the profile reads the warehouse path of this run's settings
+    warn_if_manifest_stale(context)
     yield from dbt.cli(["build"], context=context).stream()
 
 
