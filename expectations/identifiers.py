@@ -1,8 +1,9 @@
 """Which columns are identifiers, dates of birth and event dates, and how to tell a well-formed one.
 
-Decided by raw column name, once, here: the feed registry describes types and code lists, not what a
-column means. Each identifier kind has a DuckDB SQL expression (what the gates run, vectorised over the
-whole delivery) and a Python twin (for tests and callers); tests keep the two in step.
+Decided by raw column name, once, here, unless the feed registry says otherwise: a column's `identifier` key
+names its kind whatever its name (nhs_no), and `historic: true` marks a date that may predate 2000. Each
+identifier kind has a DuckDB SQL expression (what the gates run, vectorised over the whole delivery) and a
+Python twin (for tests and callers); tests keep the two in step.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import re
 
 from orchestration.lib.feeds import Column
 
-# raw column name -> identifier kind. Add a name here when a feed spells an identifier differently.
+# raw column name -> identifier kind: the defaults, so a column named so needs no registry key. A feed that
+# spells an identifier otherwise says so in feeds.yml (`identifier: nhs_number`), not here.
 IDENTIFIER_COLUMNS: dict[str, str] = {
     "nhs_number": "nhs_number",
     "nino": "ni_number",
@@ -21,9 +23,6 @@ IDENTIFIER_COLUMNS: dict[str, str] = {
     "post_code": "postcode",
 }
 DOB_COLUMNS = {"dob", "date_of_birth", "birth_date"}  # and any name ending in "_dob" (lead_tenant_dob)
-# Date columns that are not events in the programme's window and may legitimately predate 2000: they keep
-# the "not after the delivery" bound but take the DOB lower bound (1900). "<feed>.<raw column>".
-HISTORIC_DATE_COLUMNS = {"csc_relationships.start_date"}  # a relationship starts at a birth or a partnership
 
 UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 NI_BAD_PREFIXES = ("BG", "GB", "NK", "KN", "TN", "NT", "ZZ")
@@ -40,8 +39,16 @@ DESCRIPTIONS = {
 
 
 def identifier_kind(column: Column | str) -> str | None:
-    name = column if isinstance(column, str) else column.raw_name
-    return IDENTIFIER_COLUMNS.get(name)
+    """The identifier kind a column holds: its registry `identifier` key, else told by its raw name."""
+    if isinstance(column, Column):
+        return column.identifier or IDENTIFIER_COLUMNS.get(column.raw_name)
+    return IDENTIFIER_COLUMNS.get(column)
+
+
+def is_historic(column: Column) -> bool:
+    """A date column marked `historic: true` in the registry: not an event in the programme's window, it may
+    legitimately predate 2000 (it keeps the "not after the delivery" bound but takes the DOB lower bound, 1900)."""
+    return column.historic
 
 
 def is_dob(column: Column | str) -> bool:

@@ -48,7 +48,7 @@ from expectations.framework import (
     share,
     table_exists,
 )
-from expectations.identifiers import DESCRIPTIONS, HISTORIC_DATE_COLUMNS, identifier_kind, is_dob, valid_sql
+from expectations.identifiers import DESCRIPTIONS, identifier_kind, is_dob, is_historic, valid_sql
 from orchestration.lib.deliveries import withdrawn_records
 from orchestration.lib.feeds import PROVENANCE_COLUMNS, Feed, registry
 
@@ -363,7 +363,7 @@ def _content_measures(feed: Feed, usable: dict) -> list[tuple[str, str, str, lis
             day = f"cast({q} as date)"
             if is_dob(name):
                 earliest, expectation = EARLIEST_DOB, "dob_plausible"
-            elif f"{feed.name}.{name}" in HISTORIC_DATE_COLUMNS:
+            elif is_historic(column):
                 earliest, expectation = EARLIEST_DOB, "event_date_in_window"
             else:
                 earliest, expectation = EARLIEST_EVENT, "event_date_in_window"
@@ -385,7 +385,7 @@ def _content_measures(feed: Feed, usable: dict) -> list[tuple[str, str, str, lis
                       max_value=ROW_SHARE_ERROR, scope=DELIVERY_SCOPE),
                 Check("code_in_list", name, WARNING, metric, "share = 0 outside the registry's codes", max_value=0,
                       scope=DELIVERY_SCOPE)]))
-        kind = identifier_kind(name) if column.type == "string" else None
+        kind = identifier_kind(column) if column.type == "string" else None
         if kind:
             metric = f"{name}__invalid_share"
             bad = f"count(*) filter (where {q} is not null and not {valid_sql(kind, q)})"

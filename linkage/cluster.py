@@ -29,7 +29,15 @@ import pandas as pd
 
 STRONG_IDS = ("nhs_number", "ni_number", "upn")
 NICKNAMES_CSV = Path(__file__).resolve().parents[1] / "seeds" / "nicknames.csv"
-EVENT_KEYED_SYSTEMS = frozenset({"housing"})
+
+
+def event_keyed_systems() -> frozenset[str]:
+    """Source systems keyed by event, not person (feeds.yml `person_keyed: false`: housing), where several records
+    of one person are expected, so the same-system rules skip them. Read from the registry (plain YAML, parsed
+    once per process) only when the warehouse's rules ask: `familyhub link` (LIST_RULES) never reads it."""
+    from orchestration.lib import feeds  # lazily: linkage needs the registry only to cluster the warehouse
+
+    return feeds.event_keyed_systems()
 
 
 def _near(a: str, b: str) -> bool:
@@ -305,7 +313,7 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
                       else np.ones(n, dtype=bool))
     if rules.system_rules:
         systems = records["source_system"].to_numpy()
-        person_keyed = ~pd.Series(systems).isin(EVENT_KEYED_SYSTEMS).to_numpy()
+        person_keyed = ~pd.Series(systems).isin(event_keyed_systems()).to_numpy()
         system_codes = pd.factorize(systems)[0]
         per_system = component * (system_codes.max(initial=-1) + 2) + system_codes + 1
         repeated = np.zeros(n, dtype=bool)
@@ -441,8 +449,9 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             a["year"] = {int(years[i])}
         attrs[i] = a
     size = [1] * n
-    # housing records are keyed by event, not person: several per person are expected
-    systems = [set() if s in EVENT_KEYED_SYSTEMS or not rules.system_rules else {s}
+    # records of an event-keyed system (housing) are one per event, not person: several per person are expected
+    event_keyed = event_keyed_systems() if rules.system_rules else frozenset()
+    systems = [set() if s in event_keyed or not rules.system_rules else {s}
                for s in records["source_system"].tolist()]
     # per cluster root: the records it may never share a cluster with (reviewers' cannot-links)
     cannot: dict[int, set[int]] = {}

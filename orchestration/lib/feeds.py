@@ -28,6 +28,8 @@ FORMATS = {"csv", "xlsx", "jsonl"}
 # full: each file is the whole current set of records (a register); changes: each file adds or updates records
 EXTRACT_KINDS = ("full", "changes")
 DEFAULT_FILE_DATE_FORMAT = "%Y-%m-%d"
+# what a column's `identifier` key may say it holds (expectations/identifiers.py checks each kind's format)
+IDENTIFIER_KINDS = ("nhs_number", "ni_number", "upn", "postcode")
 # strptime codes -> the text they match, to find a date inside a file name
 _DATE_CODE_PATTERNS = {"%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{2}", "%d": r"\d{2}", "%b": r"[A-Za-z]{3}",
                        "%B": r"[A-Za-z]{3,9}"}
@@ -59,6 +61,12 @@ class Column:
     # a column added to the registry that senders may not deliver yet: a file without it lands, the column
     # empty, and landing notes it (not schema drift)
     may_be_absent: bool = False
+    # a date that is no event in the programme's window and may predate 2000 (a relationship's start): the raw
+    # gate keeps its not-after-delivery bound but takes the DOB lower bound
+    historic: bool = False
+    # the identifier kind the column holds whatever its name (IDENTIFIER_KINDS); None: told by its raw name
+    # (expectations/identifiers.py), so a column named nhs_number needs no key
+    identifier: str | None = None
 
     @property
     def raw_name(self) -> str:
@@ -83,6 +91,9 @@ class Feed:
     sheet: str | None = None
     file_date_format: str = DEFAULT_FILE_DATE_FORMAT
     extract: str = "changes"
+    # False when each row's person record is the event's (no person id: housing): several records of one person
+    # are expected in the system, so clustering does not hold it to one record per person
+    person_keyed: bool = True
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -153,9 +164,42 @@ def _flag(feed: str, column: dict, key: str) -> bool:
     return value
 
 
+def _feed_flag(feed: str, spec: dict, key: str, default: bool) -> bool:
+    value = spec.get(key, default)
+    if not isinstance(value, bool):
+        raise RegistryError(f"feed {feed}: {key}: {value!r}, not true or false")
+    return value
+
+
+def _identifier(feed: str, column: dict) -> str | None:
+    """A column's `identifier` key: one of IDENTIFIER_KINDS, on a string column (the raw gate checks no other)."""
+    kind = column.get("identifier")
+    if kind is None:
+        return None
+    if kind not in IDENTIFIER_KINDS:
+        raise RegistryError(f"feed {feed}: column {column.get('name')!r} has identifier: {kind!r}, not one of "
+                            f"{list(IDENTIFIER_KINDS)}")
+    if column["type"] != "string":
+        raise RegistryError(f"feed {feed}: column {column.get('name')!r} has identifier: {kind} but type "
+                            f"{column['type']}; an identifier column is type string")
+    return kind
+
+
+# every key a feed and a column may have: a misspelt one (`identifer:`) would otherwise silently drop its check
+FEED_KEYS = frozenset({"system", "description", "file_pattern", "format", "columns", "record_key", "delimiter",
+                       "encoding", "sheet", "file_date_format", "extract", "person_keyed"})
+COLUMN_KEYS = frozenset({"name", "type", "format", "required", "codes", "may_be_absent", "historic", "identifier"})
+
+
 def _parse_feed(name: str, spec: dict) -> Feed:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise RegistryError(f"feed name {name!r} must be snake_case")
+    if unknown := sorted(set(spec) - FEED_KEYS):
+        raise RegistryError(f"feed {name}: unknown keys {unknown} (a feed's keys are {sorted(FEED_KEYS)})")
+    for col in spec.get("columns") or []:
+        if unknown := sorted(set(col) - COLUMN_KEYS):
+            raise RegistryError(f"feed {name}: column {col.get('name')!r} has unknown keys {unknown} (a column's "
+                                f"keys are {sorted(COLUMN_KEYS)})")
     missing = {"system", "record_key", "file_pattern", "format", "columns"} - spec.keys()
     if missing:
         raise RegistryError(f"feed {name}: missing keys {sorted(missing)}")
@@ -178,8 +222,13 @@ def _parse_feed(name: str, spec: dict) -> Feed:
                 required=bool(col.get("required", False)),
                 codes=tuple(str(c) for c in codes) if codes else None,
                 may_be_absent=_flag(name, col, "may_be_absent"),
+                historic=_flag(name, col, "historic"),
+                identifier=_identifier(name, col),
             )
         )
+        if columns[-1].historic and columns[-1].type not in {"date", "timestamp"}:
+            raise RegistryError(f"feed {name}: column {col['name']!r} has historic: true but type {col['type']}; "
+                                "only a date or timestamp column can be historic")
         if columns[-1].may_be_absent and (columns[-1].required or columns[-1].name in spec["record_key"]):
             raise RegistryError(f"feed {name}: column {col['name']!r} may be absent, so it cannot be required "
                                 "or part of the record key")
@@ -210,13 +259,28 @@ def _parse_feed(name: str, spec: dict) -> Feed:
         sheet=spec.get("sheet"),
         file_date_format=file_date_format,
         extract=extract,
+        person_keyed=_feed_flag(name, spec, "person_keyed", True),
     )
 
 
 def load_registry(path: Path | str = REGISTRY_PATH) -> dict[str, Feed]:
     with open(path, encoding="utf-8") as fh:
         doc = yaml.safe_load(fh)
-    return {name: _parse_feed(name, spec) for name, spec in doc["feeds"].items()}
+    feeds = {name: _parse_feed(name, spec) for name, spec in doc["feeds"].items()}
+    # clustering's one-record-per-system rule is per source system, so a system's feeds must agree on it
+    for system in {f.system for f in feeds.values()}:
+        keyed = {f.name: f.person_keyed for f in feeds.values() if f.system == system}
+        if len(set(keyed.values())) > 1:
+            raise RegistryError(f"system {system}: feeds {sorted(n for n, k in keyed.items() if not k)} have "
+                                f"person_keyed: false but {sorted(n for n, k in keyed.items() if k)} do not; "
+                                "clustering tells the two kinds apart by system, so give them different systems")
+    return feeds
+
+
+def event_keyed_systems(feeds: dict[str, Feed] | None = None) -> frozenset[str]:
+    """Source systems whose feeds are marked `person_keyed: false`: one person record per event, so clustering
+    expects several records of one person there (linkage/cluster.py)."""
+    return frozenset(f.system for f in (registry() if feeds is None else feeds).values() if not f.person_keyed)
 
 
 @lru_cache(maxsize=1)
