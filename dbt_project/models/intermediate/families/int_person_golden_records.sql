@@ -44,15 +44,17 @@ trust_per_source as (
 
 ),
 
-trust_for_other_sources as (
+other_sources as (
 
     select
+        source_system,
         {%- for attribute in attributes %}
         min(trust_rank) filter (where attribute = '{{ attribute }}') as {{ attribute }}_rank
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from source_trust
     where source_system = '*'
+    group by source_system
 
 ),
 
@@ -63,15 +65,14 @@ ranked_records as (
         person_records.*,
         coalesce(person_records.last_record_date, date '1900-01-01') as recency,
         {%- for attribute in attributes %}
-        -coalesce(
-            trust_per_source.{{ attribute }}_rank, trust_for_other_sources.{{ attribute }}_rank, 999
-        ) as {{ attribute }}_trust
+        -coalesce(named_trust.{{ attribute }}_rank, star_trust.{{ attribute }}_rank, 999) as {{ attribute }}_trust
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from person_records
     inner join crosswalk on person_records.person_record_id = crosswalk.person_record_id
-    left join trust_per_source on person_records.source_system = trust_per_source.source_system
-    cross join trust_for_other_sources
+    left join trust_per_source as named_trust on person_records.source_system = named_trust.source_system
+    -- the '*' rows: one row, or none when the seed has no '*' row
+    left join other_sources as star_trust on true
 
 ),
 
