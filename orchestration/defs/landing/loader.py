@@ -4,7 +4,8 @@ One file lands in one transaction: its parsed rows go to raw.<feed>, rows that c
 raw._rejects (feed, file, row number, reason, original text), and raw._deliveries records the file's
 sha256 so that landing the same bytes again is a no-op (the same bytes under a new name are recorded once,
 status 'duplicate', with no rows). A file whose columns differ from the registry lands nothing and raises
-SchemaDriftError naming the missing and extra columns.
+SchemaDriftError naming the missing columns, and the extra ones only when they read as column names (else counted
+and placed: a header run into its first record, or a note in a header cell, is personal data).
 
 Files of one feed land in delivery order (modification time, then name), and each delivery's _loaded_at is
 strictly later than the feed's previous one. raw._deliveries also records each file's extract date (the date
@@ -37,6 +38,7 @@ import pyarrow as pa
 
 from orchestration.lib.deliveries import not_held, withdrawn_records
 from orchestration.lib.feeds import PROVENANCE_COLUMNS, Column, Feed, raw_table_ddl, registry
+from orchestration.lib.metadata import looks_personal
 
 CHUNK_ROWS = 100_000
 # A quoted CSV field may run over a few lines (an address or a note with line breaks); an opening quote that
@@ -71,18 +73,22 @@ class LandingError(Exception):
 class SchemaDriftError(LandingError):
     """Delivered columns differ from the registry's.
 
-    `missing` are registry names (our own text). `extra` is delivered text: it is named only when the delivered
-    header is plausibly a header (at least half of the registry's columns present). Otherwise the first row is
-    probably data (a file without its header row), and quoting it would put personal data into logs: the
-    message then gives counts only.
+    `missing` are registry names (our own text), always named. `extra` is delivered text: it is named only when the
+    delivered header is plausibly a header (at least half of the registry's columns present) and every unexpected
+    name is plausibly a column's name (_nameable). Otherwise the first row is probably data (a file without its
+    header row), or the header ran into the first record or holds a note, and quoting it would put personal data
+    into logs and raw._deliveries: the message then gives counts and, for a header, positions only.
+    `positions` are the unexpected columns' 1-based places in the header (None for JSON keys); `key_shape` what
+    an unexpected name must look like in full to be named (a JSON key: a field name, not a person's name).
     """
 
     def __init__(self, feed: str, file_name: str, missing: list[str], extra: list[str], *, found: int,
                  expected: int, not_a_header: str = "the first row does not look like a header (no header row?)",
-                 explanation: str | None = None):
+                 explanation: str | None = None, positions: list[int] | None = None,
+                 key_shape: re.Pattern[str] | None = None):
         self.missing = missing
         self.looks_like_header = 2 * found >= expected or not extra
-        self.extra = extra if self.looks_like_header else []
+        self.extra = extra if self.looks_like_header and _nameable(extra, len(missing), key_shape) else []
         parts = []
         if not self.looks_like_header:
             parts.append(f"{not_a_header}: {found} of the registry's {expected} columns found, "
@@ -91,9 +97,42 @@ class SchemaDriftError(LandingError):
             parts.append(f"missing columns {missing}")
         if self.extra:
             parts.append(f"unexpected columns {self.extra}")
+        elif extra and self.looks_like_header:
+            parts.append(_not_named(extra, positions))
         if explanation:
             parts.append(explanation)
         super().__init__(f"{feed}: {file_name} does not match the registry: {'; '.join(parts)}")
+
+
+# An unexpected column is named in a drift message only if it reads as a column's name: at most this long, none
+# of these shapes (a date, a run of digits, an email, a note's punctuation), no identifier (PERSONAL_VALUE), and at
+# most MAX_NAMED_EXTRA more of them than columns missing (a renamed column is one for one; a header run into its
+# first record brings a record's worth).
+MAX_NAMED_CHARS = 40
+MAX_NAMED_EXTRA = 2
+_VALUE_SHAPE = re.compile(
+    r"\d{3}"  # a run of digits: an id, a year, a phone number
+    r"|\b\d{1,2}[-/. ]\d{1,2}[-/. ]\d{2}"  # 1/2/85, 01-02-1985
+    r"|\b\d{1,2}[-/. ]?(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[-/. ]?\d{2}"  # 12 Mar 85, 12-MAR-1985
+    r"|@|[,;:!?]",  # an email; a note's punctuation
+    re.I)
+
+
+def _nameable(extra: list[str], n_missing: int, key_shape: re.Pattern[str] | None = None) -> bool:
+    return len(extra) <= n_missing + MAX_NAMED_EXTRA and all(
+        len(name) <= MAX_NAMED_CHARS and name.isprintable() and not _VALUE_SHAPE.search(name)
+        and not looks_personal(name) and (key_shape is None or key_shape.fullmatch(name)) for name in extra)
+
+
+def _not_named(extra: list[str], positions: list[int] | None) -> str:
+    """Unexpected columns that may be values: how many and where, never their text."""
+    if positions is None:  # JSON keys: a set over the file's records, in no order
+        return (f"{_count(len(extra), 'unexpected key')}, not named as {'it does' if len(extra) == 1 else 'they do'} "
+                "not look like field names (records keyed by a value such as a name or an id, or carrying notes?)")
+    one = len(positions) == 1
+    return (f"{_count(len(extra), 'unexpected column')} at position{'' if one else 's'} {_listed(positions)} of the "
+            f"header, not named as {'it' if one else 'they'} may be values (the header may have run into the first "
+            "record, or hold notes)")
 
 
 @dataclass
@@ -440,7 +479,8 @@ def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str
     optional = [c.name for c in feed.columns if c.may_be_absent and c.name not in positions]
     absent = [name for name in optional if name not in must_carry]
     missing = [c for c in expected if c not in positions and c not in absent]
-    extra = [h for i, h in enumerate(delivered) if h not in expected and i not in taken]
+    unexpected = [i for i, h in enumerate(delivered) if h not in expected and i not in taken]
+    extra = [delivered[i] for i in unexpected]
     duplicated = sorted({c for c in delivered if delivered.count(c) > 1})
     if missing or extra:
         explanation = []
@@ -449,7 +489,8 @@ def _check_header(feed: Feed, file_name: str, header: list[str], notes: list[str
         if absent and extra:  # a misspelt optional column: name what it may have meant
             explanation.append(f"columns that may be absent, not delivered: {absent}")
         raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(expected) - len(missing) - len(absent),
-                               expected=len(expected), explanation="; ".join(explanation) or None)
+                               expected=len(expected), explanation="; ".join(explanation) or None,
+                               positions=[i + 1 for i in unexpected])
     if duplicated:
         raise LandingError(f"{feed.name}: {file_name} repeats columns {duplicated}")
     if recased:
@@ -736,13 +777,17 @@ def _csv_chunks(feed: Feed, path: Path, notes: list[str], must_carry: frozenset[
 def _read_alone_note(row_numbers: list[int]) -> str:
     """The delivery's note on rows judged as records though each follows a row that an unbalanced quote left short
     of fields (_ShortRecord): row numbers only, never values."""
-    shown = ", ".join(str(n) for n in row_numbers[:10]) + (f" and {len(row_numbers) - 10} more"
-                                                           if len(row_numbers) > 10 else "")
+    shown = _listed(row_numbers)
     if len(row_numbers) == 1:
         return (f"row {shown} has the header's fields and follows a row that an unbalanced quote left short of "
                 "fields: judged as a record of its own; check that it does not continue that row")
     return (f"rows {shown} have the header's fields and each follows a row that an unbalanced quote left short of "
             "fields: judged as records of their own; check that none continues that row")
+
+
+def _listed(numbers: list[int]) -> str:
+    """Row numbers or positions for a message: the first ten, then how many more."""
+    return ", ".join(str(n) for n in numbers[:10]) + (f" and {len(numbers) - 10} more" if len(numbers) > 10 else "")
 
 
 def _original(text: str) -> str:
@@ -801,7 +846,15 @@ def _check_json_keys(feed: Feed, file_name: str, seen: set[str]) -> None:
                if c.name not in seen and (c.required or (extra and not c.may_be_absent))]
     if extra or missing:
         raise SchemaDriftError(feed.name, file_name, missing, extra, found=len(seen & set(feed.header)),
-                               expected=len(feed.header), not_a_header="the records' keys do not look like this feed's")
+                               expected=len(feed.header), not_a_header="the records' keys do not look like this feed's",
+                               key_shape=_json_key_shape(feed))
+
+
+def _json_key_shape(feed: Feed) -> re.Pattern[str]:
+    """What an unknown JSON key must look like to be named: a field name in the registry's style (an exporter's
+    keys are identifiers; a key with a space or, in a lower-case feed, a capital is more likely a person's name)."""
+    lower = all(name == name.lower() for name in feed.header)
+    return re.compile(r"[a-z_][a-z0-9_]*" if lower else r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _as_text(value) -> str | None:
