@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
-from orchestration.defs.dbt.assets import warn_if_manifest_stale
+from orchestration.defs.dbt.assets import dbt_build, warn_if_manifest_stale
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.lib.metadata import safe_metadata
 from orchestration.lib.resources import SettingsResource, warehouse_connection
@@ -35,7 +35,7 @@ REVIEW_QUEUE = dg.AssetKey(["linkage", "review_queue"])
 def intermediate_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource):
     settings.get().export_for_dbt()  # the profile reads the warehouse path of this run's settings
     warn_if_manifest_stale(context)
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt_build(context, dbt)  # a failure names dbt nodes, never dbt's messages
 
 
 class PersonLinkageConfig(dg.Config):

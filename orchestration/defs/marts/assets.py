@@ -10,7 +10,7 @@ The as-at date of ages and criteria comes from the settings (FAMILYHUB_REPORTING
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from orchestration.defs.dbt.assets import warn_if_manifest_stale
+from orchestration.defs.dbt.assets import dbt_build, warn_if_manifest_stale
 from orchestration.defs.dbt.project import dbt_project
 from orchestration.lib.resources import SettingsResource
 from orchestration.lib.translator import FamilyHubTranslator
@@ -24,7 +24,7 @@ MARTS_EXCLUDE = "path:models/intermediate/person_records"
 def marts_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource):
     settings.get().export_for_dbt()  # the warehouse path and reporting date of this run's settings
     warn_if_manifest_stale(context)
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from dbt_build(context, dbt)  # a failure names dbt nodes, never dbt's messages
 
 
 marts_assets = [marts_dbt]

@@ -34,8 +34,9 @@ fails now is not quarantined (the marts hold its rows): the gate blocks every ru
 the cause is put right or the engineer accepts it with the same release command (quarantine_failed_deliveries).
 
 A gate that raises (a SQL error, say) records one failed error-severity row, `gate_did_not_run`, with the
-exception's type only (its message may quote values), then fails the check step: readers of the gate history
-(returns/gates.py) see a failed run, not the previous outcome.
+exception's type only (its message may quote values), then fails the check step with a Failure naming the gate,
+the asset and that type, not the exception itself (the event log would keep its message): readers of the gate
+history (returns/gates.py) see a failed run, not the previous outcome.
 
 The DuckDB connection is held only while the gate's SQL runs and while its results are appended to
 quality.validation_results; Great Expectations validates in between without it.
@@ -97,7 +98,8 @@ def quarantine_failed_deliveries(con, result, run_id: str) -> tuple[list[str], l
 def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                    gate: str, target: str, **options) -> dg.AssetCheckResult:
     """Measure in SQL, validate with GX, record the results; an error fails the (blocking) check. A gate that
-    raises records a failed `gate_did_not_run` row (the exception's type only) before the error propagates."""
+    raises records a failed `gate_did_not_run` row (the exception's type only), then fails the step with a
+    dg.Failure that names the gate, the asset and that type, never the exception's message."""
     from expectations.framework import GX_KEEP_RUNS, measure_gate, record_gate_error, record_results, validate_gate
     from expectations.raw_gate import held_in_quarantine
 
@@ -115,13 +117,22 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
                 held = [d for d in held_in_quarantine(con, target) if d.delivery_id not in quarantined]
     except Exception as error:
         asset_key = "/".join(context.check_specs[0].asset_key.path)
+        recorded = "recorded as gate_did_not_run in quality.validation_results"
         try:
             with warehouse_connection(duckdb) as con:
                 record_gate_error(con, gate, asset_key, context.run.run_id, error)
-        except Exception as unrecorded:  # the warehouse itself is what failed: the original error still propagates
+        except Exception as unrecorded:  # the warehouse itself is what failed: the step still fails below
             context.log.error(f"{gate} on {asset_key} raised {type(error).__name__} and could not be recorded "
                               f"({type(unrecorded).__name__})")
-        raise
+            recorded = "not recorded: the warehouse failed too"
+        # not `raise`: the event log would keep the exception's message (a DuckDB error can quote a value);
+        # `from None` keeps it out of the chained cause too
+        raise dg.Failure(
+            description=f"{gate} on {asset_key} did not run: it raised {type(error).__name__}, {recorded}. Its "
+                        "message is left out as it may quote values: to read it, run the gate with "
+                        "expectations.run_gate against the warehouse.",
+            metadata=safe_metadata({"gate": gate, "asset": asset_key, "exception_type": type(error).__name__}),
+        ) from None
     metadata, summary = result.metadata(), result.summary()
     if quarantined:
         metadata["quarantined_deliveries"] = quarantined
