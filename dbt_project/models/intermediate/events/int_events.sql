@@ -17,74 +17,17 @@
 
     Every row keeps its staging row's raw locator (source_delivery_id, source_file_name,
     source_row_number, source_loaded_at): the delivery, file and row it was delivered in.
+
+    A code outside its code list is the fixed token 'UNLISTED' here, never the delivered text: the
+    raw gate only warns while under 1% of a delivery's values are outside the registry's codes, and
+    such a value is whatever was typed in the cell (a note, a name), which would otherwise reach
+    fct_event and the analyst copy. The code lists are the code-list seeds where a column has one,
+    else the registry's codes (orchestration/feeds.yml; tests/test_event_code_lists.py keeps the
+    two in step); police offence codes have no list and keep the Home Office class/subclass shape
+    (008/01, staged as 008_01); an academic year staging cannot read is 'UNLISTED' too. Staging
+    keeps the delivered value, for the data team to fix the source or the code list.
 #}
 with
-
-social_care_episodes as (
-
-    select * from {{ ref('stg_social_care__episodes') }}
-
-),
-
-early_help_members as (
-
-    select * from {{ ref('stg_early_help__episode_members') }}
-
-),
-
-pupil_enrolments as (
-
-    select * from {{ ref('stg_education__pupil_enrolments') }}
-
-),
-
-attendance_terms as (
-
-    select * from {{ ref('stg_education__attendance_terms') }}
-
-),
-
-exclusions as (
-
-    select * from {{ ref('stg_education__exclusions') }}
-
-),
-
-police_nominals as (
-
-    select * from {{ ref('stg_police__incident_nominals') }}
-
-),
-
-youth_justice_outcomes as (
-
-    select * from {{ ref('stg_youth_justice__outcomes') }}
-
-),
-
-benefit_claims as (
-
-    select * from {{ ref('stg_dwp__benefit_claims') }}
-
-),
-
-health_referrals as (
-
-    select * from {{ ref('stg_health__service_referrals') }}
-
-),
-
-housing_events as (
-
-    select * from {{ ref('stg_housing__events') }}
-
-),
-
-programme_members as (
-
-    select * from {{ ref('stg_programme__case_members') }}
-
-),
 
 csc_episode_types as (select * from {{ ref('csc_episode_type_codes') }}),
 
@@ -98,15 +41,226 @@ sen_provisions as (select * from {{ ref('sen_provision_codes') }}),
 
 exclusion_categories as (select * from {{ ref('exclusion_category_codes') }}),
 
+exclusion_reasons as (select * from {{ ref('exclusion_reason_codes') }}),
+
 police_incident_types as (select * from {{ ref('police_incident_type_codes') }}),
 
 yjs_outcome_types as (select * from {{ ref('yjs_outcome_type_codes') }}),
 
 benefit_types as (select * from {{ ref('benefit_type_codes') }}),
 
+uc_conditionality_regimes as (select * from {{ ref('uc_conditionality_codes') }}),
+
 health_services as (select * from {{ ref('health_service_codes') }}),
 
 housing_event_types as (select * from {{ ref('housing_event_type_codes') }}),
+
+-- Each staging model with its code columns replaced by the listed code or 'UNLISTED' (see the top). The pattern
+-- `case when code not in (<list>) then 'UNLISTED' else code end` keeps NULL as NULL (NULL not in ... is NULL);
+-- the seeds' codes are never NULL (their not_null tests).
+social_care_episodes as (
+
+    select
+        * replace (
+            case when event_type not in (select code from csc_episode_types) then 'UNLISTED' else event_type end
+                as event_type,
+            case when cp_category_code not in (select code from cp_categories) then 'UNLISTED' else cp_category_code end
+                as cp_category_code,
+            case
+                when primary_need_code not in (select code from cin_primary_needs) then 'UNLISTED'
+                else primary_need_code
+            end as primary_need_code
+        )
+    from {{ ref('stg_social_care__episodes') }}
+
+),
+
+early_help_members as (
+
+    select
+        * replace (
+            case
+                when presenting_issue not in (select code from presenting_issues) then 'UNLISTED'
+                else presenting_issue
+            end as presenting_issue,
+            -- the registry's codes (no seed)
+            case
+                when role_in_family not in ('LEAD_ADULT', 'OTHER_ADULT', 'CHILD', 'UNBORN') then 'UNLISTED'
+                else role_in_family
+            end as role_in_family
+        )
+    from {{ ref('stg_early_help__episode_members') }}
+
+),
+
+pupil_enrolments as (
+
+    select
+        * replace (
+            case
+                when sen_provision_code not in (select code from sen_provisions) then 'UNLISTED'
+                else sen_provision_code
+            end as sen_provision_code,
+            -- the registry's codes (no seed), leading zeros dropped as staging does
+            case
+                when nc_year not in (
+                    'N1', 'N2', 'R', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14'
+                ) then 'UNLISTED'
+                else nc_year
+            end as nc_year
+        )
+    from {{ ref('stg_education__pupil_enrolments') }}
+
+),
+
+attendance_terms as (
+
+    select
+        * replace (
+            -- staging keeps a year it cannot read (academic_year_start NULL) as delivered
+            case when academic_year_start is null then 'UNLISTED' else academic_year end as academic_year,
+            case when term not in ('AUT', 'SPR', 'SUM') then 'UNLISTED' else term end as term
+        )
+    from {{ ref('stg_education__attendance_terms') }}
+
+),
+
+exclusions as (
+
+    select
+        * replace (
+            case
+                when exclusion_category not in (select code from exclusion_categories) then 'UNLISTED'
+                else exclusion_category
+            end as exclusion_category,
+            case
+                when event_type not in (select code from exclusion_categories) then 'UNLISTED'
+                else event_type
+            end as event_type,
+            case
+                when exclusion_reason_code not in (select code from exclusion_reasons) then 'UNLISTED'
+                else exclusion_reason_code
+            end as exclusion_reason_code
+        )
+    from {{ ref('stg_education__exclusions') }}
+
+),
+
+police_nominals as (
+
+    select
+        * replace (
+            case
+                when incident_type not in (select code from police_incident_types) then 'UNLISTED'
+                else incident_type
+            end as incident_type,
+            case
+                when event_type not in (select code from police_incident_types) then 'UNLISTED'
+                else event_type
+            end as event_type,
+            -- the registry's codes (no seed)
+            case
+                when nominal_role not in ('VICTIM', 'OFFENDER', 'SUSPECT', 'WITNESS', 'SUBJECT') then 'UNLISTED'
+                else nominal_role
+            end as nominal_role,
+            case when risk_level not in ('STANDARD', 'MEDIUM', 'HIGH') then 'UNLISTED' else risk_level end
+                as risk_level,
+            -- no code list: a Home Office class (digits, maybe a letter: 8L, 105A) and two-digit subclass
+            case
+                when not regexp_full_match(offence_code, '[0-9]{1,3}[A-Z]?_[0-9]{2}') then 'UNLISTED'
+                else offence_code
+            end as offence_code
+        )
+    from {{ ref('stg_police__incident_nominals') }}
+
+),
+
+youth_justice_outcomes as (
+
+    select
+        * replace (
+            case when outcome_type not in (select code from yjs_outcome_types) then 'UNLISTED' else outcome_type end
+                as outcome_type,
+            case when event_type not in (select code from yjs_outcome_types) then 'UNLISTED' else event_type end
+                as event_type,
+            -- the registry's codes (no seed)
+            case
+                when offence_category not in (
+                    'VIOLENCE', 'THEFT', 'DRUGS', 'CRIMINAL_DAMAGE', 'PUBLIC_ORDER', 'MOTORING', 'OTHER'
+                ) then 'UNLISTED'
+                else offence_category
+            end as offence_category
+        )
+    from {{ ref('stg_youth_justice__outcomes') }}
+
+),
+
+benefit_claims as (
+
+    select
+        * replace (
+            case when benefit_type not in (select code from benefit_types) then 'UNLISTED' else benefit_type end
+                as benefit_type,
+            case when event_type not in (select code from benefit_types) then 'UNLISTED' else event_type end
+                as event_type,
+            case
+                when conditionality_regime not in (select code from uc_conditionality_regimes) then 'UNLISTED'
+                else conditionality_regime
+            end as conditionality_regime
+        )
+    from {{ ref('stg_dwp__benefit_claims') }}
+
+),
+
+health_referrals as (
+
+    select
+        * replace (
+            case when service not in (select code from health_services) then 'UNLISTED' else service end
+                as service,
+            case when event_type not in (select code from health_services) then 'UNLISTED' else event_type end
+                as event_type,
+            -- the registry's codes (no seed)
+            case
+                when primary_substance not in ('ALCOHOL', 'OPIATES', 'CRACK', 'CANNABIS', 'COCAINE', 'OTHER')
+                    then 'UNLISTED'
+                else primary_substance
+            end as primary_substance
+        )
+    from {{ ref('stg_health__service_referrals') }}
+
+),
+
+housing_events as (
+
+    select
+        * replace (
+            case
+                when event_type not in (select code from housing_event_types) then 'UNLISTED'
+                else event_type
+            end as event_type
+        )
+    from {{ ref('stg_housing__events') }}
+
+),
+
+programme_members as (
+
+    select
+        * replace (
+            -- the registry's codes (no seed)
+            case
+                when intensity not in ('INTENSIVE', 'TARGETED', 'LIGHT_TOUCH') then 'UNLISTED'
+                else intensity
+            end as intensity,
+            case
+                when family_role not in ('MAIN_CARER', 'OTHER_ADULT', 'CHILD') then 'UNLISTED'
+                else family_role
+            end as family_role
+        )
+    from {{ ref('stg_programme__case_members') }}
+
+),
 
 social_care as (
 
@@ -229,8 +383,9 @@ attendance as (
         event_date,
         end_date,
         record_date,
-        -- consecutive terms have consecutive numbers: 3 per academic year (AUT, SPR, SUM)
-        cast(left(academic_year, 4) as integer) * 3
+        -- consecutive terms have consecutive numbers: 3 per academic year (AUT, SPR, SUM); staging's typed start
+        -- year, so a year it cannot read (or an unlisted term) gives NULL here instead of failing the build
+        academic_year_start * 3
         + case term when 'AUT' then 0 when 'SPR' then 1 when 'SUM' then 2 end as term_sequence,
         sessions_possible,
         coalesce(sessions_authorised, 0) + coalesce(sessions_unauthorised, 0) as sessions_missed,

@@ -92,6 +92,7 @@ final as (
         term_start_date as record_date,
         urn,
         academic_year,
+        academic_year_start,
         term,
         'ATTENDANCE_TERM' as event_type,
         term_start_date as event_date,
