@@ -7,9 +7,9 @@
 
 An in-place run (linkage/index.py) keeps the charts of the last full one: same model, few persons changed.
 The last two show record values: they are artefacts in the restricted data folder, like the review
-workbook; only their paths go in Dagster metadata. They are drawn from a sample (the largest
-`STUDIO_CLUSTERS` persons and up to `VIEWER_PAIRS` queued pairs), so their cost does not grow with
-the index. Libraries are inlined so the files open offline.
+workbook, owner-only (0600 in a 0700 folder, whatever the umask); only their paths go in Dagster metadata.
+They are drawn from a sample (the largest `STUDIO_CLUSTERS` persons and up to `VIEWER_PAIRS` queued pairs), so
+their cost does not grow with the index. Libraries are inlined so the files open offline.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def write_charts(out_dir: Path, model: dict, records: pa.Table, result, queue) -
     from linkage.incremental import register_term_frequencies
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    # the charts show record values: owner-only whatever the umask (as the demo key), the folder first so that
+    # no one else can open a chart while Splink writes it
+    out_dir.chmod(0o700)
     paths = chart_paths(out_dir)
     retained = {**model, "retain_intermediate_calculation_columns": True, "retain_matching_columns": True}
     backend = default_backend()
@@ -67,4 +70,7 @@ def write_charts(out_dir: Path, model: dict, records: pa.Table, result, queue) -
             overwrite=True)
     finally:
         backend.close()
+        for path in paths.values():
+            if path.exists():
+                path.chmod(0o600)
     return paths

@@ -13,7 +13,7 @@ On the demo the queue holds about 14 pairs per 1,000 person records.
 Decisions ('match' / 'not a match' / 'unsure') are applied on the next run as must-link / cannot-link
 (linkage.cluster); the latest decision on a pair wins; 'unsure' leaves the pair to the model and in the
 queue. The workbook carries personal data by design (reviewers compare the records): it is written only
-under <data_dir>/artefacts/review/ and never printed.
+under <data_dir>/artefacts/review/, owner-only (0600 in a 0700 folder, whatever the umask), and never printed.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ DISPLAY_FIELDS = ["source_system", "source_record_id", "first_name", "middle_nam
 
 class ReviewImportError(ValueError):
     """A decisions file that cannot be applied; nothing was imported."""
+
+
+# What import_decisions reports: every return gives every key (the CLI reads each one).
+NOTHING_IMPORTED = {"decisions_imported": 0, "rows_without_decision": 0, "already_imported": 0,
+                    "repeated_decisions_skipped": 0, "decided_since_export_skipped": 0,
+                    "decisions_older_than_the_pairs_latest": 0}
 
 
 def pair_id(left: str, right: str) -> str:
@@ -127,7 +133,7 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
     sha = file_sha256(path)
     if table_exists(con, DECISIONS_TABLE) and con.execute(
             f"select count(*) from {DECISIONS_TABLE} where source_file_sha256 = ?", [sha]).fetchall()[0][0]:
-        return {"decisions_imported": 0, "rows_without_decision": 0, "already_imported": 1}
+        return {**NOTHING_IMPORTED, "already_imported": 1}
 
     def text(v) -> str:
         return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
@@ -141,7 +147,7 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         rows = ", ".join(str(r) for r in bad["file_row"].head(20))
         raise ReviewImportError(f"{path.name}: decision must be one of {list(DECISIONS)}; rows {rows}")
     if not len(filled):
-        return {"decisions_imported": 0, "rows_without_decision": int(len(frame)), "already_imported": 0}
+        return {**NOTHING_IMPORTED, "rows_without_decision": int(len(frame))}
 
     # record ids: from the file when it carries them, else from the queue
     if {"person_record_id_l", "person_record_id_r"} <= set(filled.columns):
@@ -224,8 +230,8 @@ def import_decisions(con, path: Path, reviewer: str | None = None) -> dict[str, 
         con.execute(f"insert into {DECISIONS_TABLE} by name select * from __decisions")
     finally:
         con.unregister("__decisions")
-    return {"decisions_imported": int(len(out)), "rows_without_decision": int(len(frame) - len(filled)),
-            "already_imported": 0, "repeated_decisions_skipped": int(sum(repeat)),
+    return {**NOTHING_IMPORTED, "decisions_imported": int(len(out)),
+            "rows_without_decision": int(len(frame) - len(filled)), "repeated_decisions_skipped": int(sum(repeat)),
             "decided_since_export_skipped": int(sum(stale)),
             "decisions_older_than_the_pairs_latest": int(superseded)}
 
@@ -472,6 +478,9 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
                if table_exists(con, DECISIONS_TABLE) else {})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # personal data: owner-only whatever the umask (as the demo key), the folder first so that no one else can
+    # open the workbook while it is written
+    out_dir.chmod(0o700)
     path = out_dir / f"review_{dt.datetime.now():%Y%m%d_%H%M%S}.xlsx"
     # when the reviewer's view was taken (UTC, as imported_at): import skips this copy's rows on pairs decided since
     exported_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
@@ -542,4 +551,6 @@ def export_workbook(con, out_dir: Path, model: dict) -> tuple[Path, int]:
         notes.set_column(0, 0, 110)
     finally:
         book.close()
+        if path.exists():
+            path.chmod(0o600)
     return path, int(len(queue))

@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -195,13 +196,59 @@ def cmd_sql(args: argparse.Namespace) -> int:
         finally:
             con.close()
     except duckdb.Error as exc:  # the query's own mistake (a table not built yet, a typo): one line, no traceback
-        print(f"familyhub sql: {type(exc).__name__}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        line = _without_values(str(exc).splitlines()[0], args.query)  # it may quote a row's value
+        print(f"familyhub sql: {type(exc).__name__}: {line}", file=sys.stderr)
         return 2
     if args.csv:
         sys.stdout.write(frame.to_csv(index=False))
     else:
         print(frame.to_string(index=False, max_rows=args.max_rows))
     return 0
+
+
+VALUE_PLACEHOLDER = "***"
+# A quoted span opens at the start of a word and closes before a space, punctuation or the end of the line
+# (so the quote in "can't" neither opens nor closes one).
+_OPENING_QUOTE = {quote: re.compile(rf"(?:^|(?<=[\s(\[{{=:,])){quote}") for quote in "'\""}
+_CLOSING_QUOTE = {quote: re.compile(rf"{quote}(?=[\s,.;:!?)\]}}]|$)") for quote in "'\""}
+# a number of three digits or more, alone or with separators (9434765919, 9434765919.0, 2020-13-1), not a type's
+# digits (INT32, DECIMAL(4,2))
+_NUMBER = re.compile(r"(?<![\w.])\d[\d.:/-]*\d(?![\w])")
+# the query's own words: the text of its literals; names (schema.table and each part), keywords, numbers; operators
+_QUERY_LITERAL = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_QUERY_WORDS = (re.compile(r"\w+"), re.compile(r"[\w.]+"), re.compile(r"[^\w\s'\"]+"))
+
+
+def _without_values(line: str, query: str) -> str:
+    """A DuckDB error line with the values it quotes replaced, keeping what it says of the query (the error, the
+    column, table or keyword it names, types, the column cast): a Conversion or Invalid Input error quotes the row
+    value that failed ('...' or "..."), an out-of-range one gives it as a bare number, and stderr ends up in
+    terminals, logs and tickets. A quoted text or number is kept only when it is one of the query's own words as
+    typed (a keyword in capitals too: DuckDB names a statement DELETE); else it is hidden from its opening quote
+    to the line's last closing one of that kind (to the end when none closes), so a value holding a quote of its
+    own ("parents' request") is hidden whole. Identifier-shaped text (orchestration.lib.metadata) is hidden as
+    well, for a value DuckDB gives unquoted (error(postcode))."""
+    from orchestration.lib.metadata import PERSONAL_VALUE
+
+    words = [m.group(1) if m.group(1) is not None else m.group(2) for m in _QUERY_LITERAL.finditer(query)]
+    words += [word for pattern in _QUERY_WORDS for word in pattern.findall(query)]
+    own = set(words) | {word.upper() for word in words if word.isalpha() and len(word) > 2}
+    text = line
+    for quote in "'\"":
+        position = 0
+        while opening := _OPENING_QUOTE[quote].search(text, position):
+            closing = _CLOSING_QUOTE[quote].search(text, opening.end())
+            if closing and text[opening.end():closing.start()] in own:
+                position = closing.end()
+                continue
+            closings = list(_CLOSING_QUOTE[quote].finditer(text, opening.end()))
+            end = closings[-1].end() if closings else len(text)
+            text = f"{text[:opening.start()]}{quote}{VALUE_PLACEHOLDER}{quote}{text[end:]}"
+            break
+    text = _NUMBER.sub(lambda m: m.group() if m.group() in own or sum(c.isdigit() for c in m.group()) < 3
+                       else VALUE_PLACEHOLDER, text)
+    text = PERSONAL_VALUE.sub(VALUE_PLACEHOLDER, text)
+    return text if text == line else f"{text} (values hidden)"
 
 
 def _excel_ready(con, query: str):
@@ -331,6 +378,8 @@ def cmd_review_import(args: argparse.Namespace) -> int:
         con.close()
     if counts["already_imported"]:
         _log(f"{Path(args.file).name} was imported before (same sha256): nothing to do")
+    elif not any(counts.values()):  # a header and no rows: say so rather than "0 decisions (0 rows left blank)"
+        _log(f"0 decisions: {Path(args.file).name} has no rows under its header; nothing was recorded")
     else:
         _log(f"{counts['decisions_imported']:,} decisions recorded in linkage.review_decisions "
              f"({counts['rows_without_decision']:,} rows left blank)"

@@ -7,6 +7,8 @@ Reproducible output, so a rerun for a past period can be proved identical by its
 - XLSX (xlsxwriter): built in memory, so every zip member carries the fixed 1980-01-01 timestamp; the
   document's created date is fixed (the period end) instead of "now"; no other clock reaches the file.
 Files are written to a temporary name and renamed, so a failed write never leaves half a file in the outbox.
+A restricted return's files (personal data, outbox/<period>/restricted/) are owner-only, 0600 in a 0700 folder
+whatever the umask; the pseudonymised files keep the umask's mode.
 """
 
 from __future__ import annotations
@@ -127,10 +129,14 @@ def conform_return(spec: ReturnSpec, frame: pd.DataFrame) -> Table:
 # --- files -----------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, owner_only: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if owner_only:  # as the demo key; the folder first, so no one else can open the file while it is written
+        path.parent.chmod(0o700)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_bytes(data)
+    if owner_only:
+        temporary.chmod(0o600)  # before the rename: the file never has another mode under its own name
     os.replace(temporary, path)
 
 
@@ -143,8 +149,8 @@ def csv_bytes(table: Table) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def write_csv(path: Path, table: Table) -> Path:
-    _atomic_write(path, csv_bytes(table))
+def write_csv(path: Path, table: Table, *, owner_only: bool = False) -> Path:
+    _atomic_write(path, csv_bytes(table), owner_only=owner_only)
     return path
 
 
@@ -217,8 +223,9 @@ def xlsx_bytes(sheets: Sequence[Sheet], *, title: str, created: dt.datetime, sub
     return buffer.getvalue()
 
 
-def write_xlsx(path: Path, sheets: Sequence[Sheet], *, title: str, created: dt.datetime, subject: str = "") -> Path:
-    _atomic_write(path, xlsx_bytes(sheets, title=title, created=created, subject=subject))
+def write_xlsx(path: Path, sheets: Sequence[Sheet], *, title: str, created: dt.datetime, subject: str = "",
+               owner_only: bool = False) -> Path:
+    _atomic_write(path, xlsx_bytes(sheets, title=title, created=created, subject=subject), owner_only=owner_only)
     return path
 
 
@@ -263,15 +270,16 @@ class WrittenFile:
 
 
 def write_return(outbox_dir: Path, period: Period, spec: ReturnSpec, table: Table) -> list[WrittenFile]:
-    """<name>_<period>.csv and .xlsx (data sheet + specification sheet) in the return's folder."""
+    """<name>_<period>.csv and .xlsx (data sheet + specification sheet) in the return's folder: a restricted
+    return's owner-only."""
     folder = return_dir(outbox_dir, period, spec)
     stem = f"{spec.name}_{period.label}"
-    csv_path = write_csv(folder / f"{stem}.csv", table)
+    csv_path = write_csv(folder / f"{stem}.csv", table, owner_only=spec.restricted)
     xlsx_path = write_xlsx(
         folder / f"{stem}.xlsx",
         [Sheet(name=spec.title[:31], table=table), Sheet(name="Specification", table=spec_table(spec))],
         title=f"{spec.title} {period.label}", subject=f"spec version {spec.spec_version}",
-        created=fixed_created(period))
+        created=fixed_created(period), owner_only=spec.restricted)
     base = Path(outbox_dir) / period.label
     return [WrittenFile(path=p, relative=p.relative_to(base).as_posix(), rows=len(table.rows),
                         sha256=sha256_file(p), bytes=p.stat().st_size) for p in (csv_path, xlsx_path)]
