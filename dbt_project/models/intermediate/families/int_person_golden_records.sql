@@ -39,21 +39,6 @@ trust_per_source as (
         {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from source_trust
-    where source_system <> '*'
-    group by source_system
-
-),
-
-other_sources as (
-
-    select
-        source_system,
-        {%- for attribute in attributes %}
-        min(trust_rank) filter (where attribute = '{{ attribute }}') as {{ attribute }}_rank
-        {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-    from source_trust
-    where source_system = '*'
     group by source_system
 
 ),
@@ -71,8 +56,8 @@ ranked_records as (
     from person_records
     inner join crosswalk on person_records.person_record_id = crosswalk.person_record_id
     left join trust_per_source as named_trust on person_records.source_system = named_trust.source_system
-    -- the '*' rows: one row, or none when the seed has no '*' row
-    left join other_sources as star_trust on true
+    -- the '*' row (source_system '*'): ranks every source the seed does not name
+    left join trust_per_source as star_trust on star_trust.source_system = '*'
 
 ),
 
