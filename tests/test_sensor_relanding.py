@@ -129,6 +129,33 @@ def test_a_file_that_failed_is_due_until_a_run_lists_it_as_failed_before(landing
     assert not landing.tick().run_requests
 
 
+def test_a_new_delivery_is_due_without_hashing_the_feeds_history(landing, hashed):
+    """A feed keeps its old extracts in landing/: a new file is told by its name, not by hashing every file."""
+    for month in ("06-30", "07-31", "08-31"):
+        dwp_file(landing.data_dir / "landing", f"dwp_benefits_2026-{month}.csv", seconds_from_now=-120)
+    assert landing.land_dwp().success
+    landing.tick()
+    dwp_file(landing.data_dir / "landing", "dwp_benefits_2026-09-30.csv", seconds_from_now=5)
+    hashed.clear()
+    assert requested(landing.tick()) == {DWP.name}
+    assert hashed == []
+
+
+def test_removing_a_file_that_failed_is_due_so_its_check_can_pass(landing):
+    dwp_file(landing.data_dir / "landing", "dwp_benefits_2026-09-30.csv", seconds_from_now=-120)
+    assert landing.land_dwp().success
+    drifted = dwp_file(landing.data_dir / "landing", "dwp_benefits_2026-10-31.csv",
+                       header=[h.replace("NINO", "NI_NO") for h in DWP.header], seconds_from_now=5)
+    assert not landing.land_dwp().success
+    assert landing.land_dwp().success  # passed over as failed_before
+    landing.tick()
+    drifted.unlink()
+    assert requested(landing.tick()) == {DWP.name}
+    result = landing.land_dwp()
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "newest_file_landed"]
+    assert check.passed
+
+
 def test_a_cursor_of_the_older_format_is_read(landing):
     first = dwp_file(landing.data_dir / "landing", "dwp_benefits_2026-09-30.csv", seconds_from_now=-120)
     assert landing.land_dwp().success

@@ -82,18 +82,33 @@ def _read_cursor(cursor: str | None) -> tuple[dict[str, str], dict[str, list], d
     return stored["digests"], stored.get("judged", {}), stored.get("warned")
 
 
-def _landed_files(record) -> set[tuple[str, str]]:
-    """(file name, sha256) of each file a landing materialisation lists; none for one landed before sha256 was
-    listed, so such a feed is requested as before."""
+NOT_LANDED = ("failed", "failed_before")
+
+
+def _listed_files(record) -> list[dict]:
+    """The `files` entries of a landing materialisation (file, sha256, status...); none for one landed before
+    sha256 was listed, so such a feed is requested as before."""
     files = record.asset_materialization.metadata.get("files") if record.asset_materialization else None
-    return {(f["file"], f["sha256"]) for f in (files.value if files else []) if f.get("sha256")}
+    return [f for f in (files.value if files else []) if f.get("sha256")]
 
 
 def _all_landed(files, record) -> bool:
     """Whether each of the feed's files is one its last landing listed (same name and bytes): landing it again
-    would be a no-op. Hashes the files, so it is called only for a feed otherwise due, and its verdict kept."""
-    listed = _landed_files(record)
-    return bool(listed) and all((f.name, file_sha256(f)) in listed for f in files)
+    would be a no-op. Not so when a file that failed is gone from the folder (landing again lets the feed's
+    newest_file_landed check pass). Names are compared first, newest file first, so a new delivery is found
+    without hashing the feed's history; only files whose names were listed are hashed, once per change."""
+    listed = _listed_files(record)
+    if not listed:
+        return False
+    present = {f.name for f in files}
+    if any(f["status"] in NOT_LANDED and f["file"] not in present for f in listed):
+        return False
+    shas = {(f["file"], f["sha256"]) for f in listed}
+    names = {name for name, _ in shas}
+    newest_first = sorted(files, key=lambda f: (f.stat().st_mtime, f.name), reverse=True)
+    if any(f.name not in names for f in newest_first):
+        return False
+    return all((f.name, file_sha256(f)) in shas for f in newest_first)
 
 
 def _folder_key(folder: str, feeds) -> str:
