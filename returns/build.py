@@ -518,6 +518,33 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
     return con.execute(f"select count(*) from {table} where reporting_period = ?", [period.label]).fetchall()[0][0]
 
 
+def record_extract_gate(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period, passed: bool,
+                        run_id: str) -> None:
+    """The extract gate's verdict on the period's stored rows (passed: no error, warnings allowed), beside them: the outbox step reads it, so files
+    written in a run of their own (the outbox materialised alone) are only ever rows that passed. Storing the
+    rows again (store_return_rows) replaces the record, clearing the verdict."""
+    from expectations.framework import table_exists
+
+    if not table_exists(con, *GATE_STATUS_TABLE.split(".")):
+        return
+    con.execute(f"alter table {GATE_STATUS_TABLE} add column if not exists extract_gate_passed boolean")
+    con.execute(f"alter table {GATE_STATUS_TABLE} add column if not exists extract_gate_run_id varchar")
+    con.execute(f"update {GATE_STATUS_TABLE} set extract_gate_passed = ?, extract_gate_run_id = ? "
+                "where return_name = ? and reporting_period = ?", [passed, run_id, spec.name, period.label])
+
+
+def extract_gate_passed(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period) -> bool:
+    """Whether the extract gate passed the period's stored rows as they are now (False when it failed, never
+    ran on them, or they were stored again since)."""
+    from expectations.framework import columns_of
+
+    if "extract_gate_passed" not in columns_of(con, *GATE_STATUS_TABLE.split(".")):
+        return False
+    found = con.execute(f"select extract_gate_passed from {GATE_STATUS_TABLE} where return_name = ? "
+                        "and reporting_period = ?", [spec.name, period.label]).fetchall()
+    return bool(found and found[0][0])
+
+
 def read_stored_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: Period) -> pd.DataFrame:
     return con.execute(f"select * from {stored_table(spec)} where reporting_period = ?", [period.label]).df()
 

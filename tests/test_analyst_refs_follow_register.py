@@ -28,9 +28,9 @@ from tests.test_returns import KEY, build_analyst, make_settings, resources
 
 
 def materialize_quarter(settings, instance, period):
-    """What quarterly_returns_job runs for a period (every return, its files and the workbook; never
-    analyst/schema), without the extract gates: GX takes most of a run's time and other modules run them."""
-    selection = (dg.AssetSelection.all() - dg.AssetSelection.assets(ANALYST_SCHEMA)).without_checks()
+    """What quarterly_returns_job runs for a period (every return, its extract gate, its files and the workbook;
+    never analyst/schema). The gates run too: an outbox step writes only rows its gate passed."""
+    selection = dg.AssetSelection.all() - dg.AssetSelection.assets(ANALYST_SCHEMA)
     return dg.materialize([*returns_assets, *returns_checks], resources=resources(settings), instance=instance,
                           partition_key=period.partition_key, raise_on_error=False, selection=selection)
 
@@ -162,7 +162,7 @@ def test_a_failed_export_warns_keeps_the_return_and_is_retried_by_the_next_run(t
         fpd_only = dg.AssetSelection.assets(return_key("family_progress_data"), outbox_key("family_progress_data"))
         first = dg.materialize([*returns_assets, *returns_checks], resources=resources(settings), instance=instance,
                                partition_key=Q3.partition_key, raise_on_error=False,
-                               selection=fpd_only.without_checks())
+                               selection=fpd_only)
         assert first.success and len(failures) == 1
         assert any("rebuilding the analyst copy" in w and "PermissionError" in w for w in warnings_of(instance, first))
         assert (settings.outbox_dir / Q3.label / "manifest.json").is_file()  # the return's files were written

@@ -156,9 +156,9 @@ def fpd(settings, period) -> pd.DataFrame:
     return pd.read_csv(settings.outbox_dir / period.label / f"family_progress_data_{period.label}.csv", dtype=str)
 
 
-def materialize_returns(settings, instance, period, *, gates: bool):
-    """The three returns of a period and their outbox files; their extract gates only when asked (GX takes most of
-    a run's time, and test_returns.py runs them on every return already)."""
+def materialize_returns(settings, instance, period):
+    """The three returns of a period, their extract gates and their outbox files (an outbox step writes only rows
+    its gate passed)."""
     import dagster as dg
 
     from orchestration.defs.returns.assets import RETURN_NAMES, outbox_key, return_key, returns_assets, returns_checks
@@ -166,7 +166,7 @@ def materialize_returns(settings, instance, period, *, gates: bool):
     selection = dg.AssetSelection.assets(*[k(n) for n in RETURN_NAMES for k in (return_key, outbox_key)])
     return dg.materialize([*returns_assets, *returns_checks], resources=resources(settings), instance=instance,
                           partition_key=period.partition_key, raise_on_error=False,
-                          selection=selection if gates else selection.without_checks())
+                          selection=selection)
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +177,11 @@ def two_quarters(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
         env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
         settings = make_settings(tmp_path_factory.mktemp("family_refs") / "data")
-        runs = {"q2": materialize_returns(settings, instance, Q2, gates=False)}
+        runs = {"q2": materialize_returns(settings, instance, Q2)}
         q2_files = outbox_files_of(settings, Q2)
         redeliver(settings.warehouse)
-        runs["q3"] = materialize_returns(settings, instance, Q3, gates=True)
-        runs["q2_again"] = materialize_returns(settings, instance, Q2, gates=False)
+        runs["q3"] = materialize_returns(settings, instance, Q3)
+        runs["q2_again"] = materialize_returns(settings, instance, Q2)
         runs["analyst"] = build_analyst(settings)
         yield settings, runs, q2_files
 

@@ -134,6 +134,13 @@ def test_a_build_the_extract_gate_blocks_registers_nothing_and_the_outbox_regist
         assert not blocked.success
         assert [e.passed for e in blocked.get_asset_check_evaluations()] == [False]  # the NIS's extract gate
         assert outbox_key(NIS) not in {e.asset_key for e in blocked.get_asset_materialization_events()}
+        # the outbox step run on its own afterwards (the UI's "materialize selected"), which its blocking check
+        # cannot stop: it refuses, as the gate's verdict on the stored rows is kept beside them
+        alone = dg.materialize([*returns_assets, *returns_checks], resources=resources(settings),
+                               partition_key=PERIOD.partition_key, instance=instance, raise_on_error=False,
+                               selection=dg.AssetSelection.assets(outbox_key(NIS)).without_checks())
+        assert not alone.success
+        assert not (settings.outbox_dir / PERIOD.label / "restricted").exists()
         con = duckdb.connect(str(settings.warehouse))
         assert register(con) == {}  # nothing was sent
         # the data is fixed, and what it gives C3 moved

@@ -1,11 +1,12 @@
 """One Dagster asset per registered feed: land new files from landing/<feed>/ into raw.<feed>.
 
 Each asset carries a check, `newest_file_landed` (WARN, not blocking): it fails while the feed's newest file (the
-last in delivery order: modification time, then name) failed, in this run or before. From the run after a file
-fails, landing passes it over as `failed_before` and the asset materialises: without the check the feed would
-show green in the UI while its newest delivery never landed. It passes again once a later file lands, or the bad
-file is removed. (A replacement copied with its original, older modification time, e.g. `cp -p`, sorts before the
-bad file: remove the bad one.)
+last in delivery order: modification time, then name) is one that failed. In the run where a file first fails the
+asset itself fails (no check result); from the next run, landing passes it over as `failed_before` and the asset
+materialises: without the check the feed would show green in the UI while its newest delivery never landed. It
+passes again once a later file lands, or the bad file is removed (the sensor then lands the feed again). (A
+replacement copied with its original, older modification time, e.g. `cp -p`, sorts before the bad file: remove
+the bad one.)
 """
 
 import dagster as dg
@@ -71,7 +72,7 @@ def build_landing_asset(feed: Feed) -> dg.AssetsDefinition:
         check_specs=[dg.AssetCheckSpec(
             NEWEST_FILE_LANDED, asset=landing_asset_key(feed.name), blocking=False,
             description="Fails (WARN) while the feed's newest file in landing/ (delivery order: modification time, "
-                        "then name) failed to land, in this run or before: a file passed over as failed_before "
+                        "then name) is one that failed to land (from the run after it failed): a file passed over as failed_before "
                         "leaves the asset green. Passes once a later file lands or the bad file is removed.")],
     )
     def _land(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource):

@@ -42,6 +42,9 @@ The DuckDB connection is held only while the gate's SQL runs and while its resul
 quality.validation_results; Great Expectations validates in between without it.
 """
 
+import sys
+import traceback
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
@@ -126,7 +129,10 @@ def run_gate_check(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResourc
                               f"({type(unrecorded).__name__})")
             recorded = "not recorded: the warehouse failed too"
         # not `raise`: the event log would keep the exception's message (a DuckDB error can quote a value);
-        # `from None` keeps it out of the chained cause too
+        # `from None` keeps it out of the chained cause too. Where it was raised (the frames, not the message) goes
+        # to the step's compute log, so a bug in a gate can still be found
+        traceback.print_tb(error.__traceback__)
+        print(f"{type(error).__name__} (message left out: it may quote values)", file=sys.stderr)
         raise dg.Failure(
             description=f"{gate} on {asset_key} did not run: it raised {type(error).__name__}, {recorded}. Its "
                         "message is left out as it may quote values: to read it, run the gate with "

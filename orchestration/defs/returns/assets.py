@@ -14,7 +14,9 @@
                                       first, as by a return)
 
 A failed gate skips its outbox asset: the files already in the outbox stay as they were, and nothing of the
-blocked rows is recorded as sent.
+blocked rows is recorded as sent. The gate's verdict is kept beside the stored rows (returns.return_gate_status),
+so an outbox step run on its own later (a blocking check blocks only its own run) refuses rows the gate has not
+passed.
 
 Upstream gates across runs. The returns run on their own schedules, in runs of their own, where Dagster's
 blocking checks on the warehouse build (raw, staged, linked, marts gates) cannot reach. So each returns/<return>
@@ -193,11 +195,18 @@ def build_extract_gate(name: str) -> dg.AssetChecksDefinition:
     def _gate(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
               settings: SettingsResource) -> dg.AssetCheckResult:
         from orchestration.defs.quality.checks import run_gate_check  # the one gate-to-check runner
-        from returns.build import stored_rows_relation
+        from returns.build import record_extract_gate, stored_rows_relation
 
-        relation, where = stored_rows_relation(spec, period_from_key(context.partition_key))
-        return run_gate_check(context, duckdb, settings, EXTRACT_GATE, name, relation=relation, where=where,
-                              spec=spec, asset_key=f"returns/{name}")
+        period = period_from_key(context.partition_key)
+        relation, where = stored_rows_relation(spec, period)
+        result = run_gate_check(context, duckdb, settings, EXTRACT_GATE, name, relation=relation, where=where,
+                                spec=spec, asset_key=f"returns/{name}")
+        # beside the rows, for an outbox step run on its own later (a blocking check blocks only its own run); a
+        # warning (an empty claims return) does not block, as in the run
+        blocks = not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+        with warehouse_connection(duckdb) as con:
+            record_extract_gate(con, spec, period, not blocks, context.run.run_id)
+        return result
 
     return _gate
 
@@ -214,12 +223,19 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                           "spec version, run id). Byte-identical when rerun on the same rows.")
     def _outbox(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: SettingsResource,
                 pseudonym_key: PseudonymKeyResource) -> dg.MaterializeResult:
-        from returns.build import read_built_from, read_built_gate_status, read_stored_rows, record_sent_return
+        from returns.build import (extract_gate_passed, read_built_from, read_built_gate_status, read_stored_rows,
+                                   record_sent_return)
         from returns.writers import conform_return, update_manifest, write_return
 
         cfg = settings.get()
         period = period_from_key(context.partition_key)
         with warehouse_connection(duckdb) as con:
+            if not extract_gate_passed(con, spec, period):
+                # this step run on its own (the UI's "materialize selected") after the gate failed, or never ran
+                raise dg.Failure(description=f"{name} for {period.label}: the extract gate has not passed the stored "
+                                 f"rows (it failed, or has not run on them since they were built); nothing written. "
+                                 f"Run returns/{name} for this quarter with its extract_gate check.",
+                                 allow_retries=False)
             frame = read_stored_rows(con, spec, period)
             gates = read_built_gate_status(con, spec, period)
             inputs = read_built_from(con, spec, period)
@@ -228,17 +244,17 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                                 f"returns/{name} for this quarter to record it")
             gates = {"unknown": "rows stored before the gate status was recorded"}
         table = conform_return(spec, frame)
+        # what the files will hold is recorded as sent first (rows the extract gate passed): the NIS's screening
+        # dates (returns.build.record_sent_return). Were it after the writes, a run stopped between them would send
+        # dates never registered. A failure in the writes fails the asset; rerunning it writes the same bytes.
+        with warehouse_connection(duckdb) as con:
+            sent = record_sent_return(con, name, period, frame)
         files = write_return(cfg.outbox_dir, period, spec, table)
         manifest = update_manifest(cfg.outbox_dir, period, name, files, spec_version=spec.spec_version,
                                    run_id=context.run.run_id, extra={
                                        "restricted": spec.restricted, "pseudonym_key": pseudonym_key.source,
                                        "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint(),
                                        "gates": gates, "built_from": inputs})
-        # only now, the files written (this asset runs only when the extract gate passed), is what they hold
-        # recorded as sent: the NIS's screening dates (returns.build.record_sent_return). A failure here fails the
-        # asset; rerunning it rewrites the same bytes and records again.
-        with warehouse_connection(duckdb) as con:
-            sent = record_sent_return(con, name, period, frame)
         if sent.get("differing"):
             context.log.warning(f"{name} for {period.label}: {sent['differing']} case(s) sent with a date_screened "
                                 "other than the one already registered by an earlier quarter's file (first sent "
