@@ -114,11 +114,8 @@ def person_linkage(context: dg.AssetExecutionContext, config: PersonLinkageConfi
     if acc:
         flat["accuracy"] = acc
         flat["hard_cases"] = figures["hard_cases"]
-    # paths only: the comparison viewer and cluster studio show record values and stay in the data folder. Relative
-    # to it: the folder's own path is the council's, and the metadata check would refuse one shaped like a postcode
-    chart_paths = {f"chart_{name}": dg.MetadataValue.path(
-        str(path.relative_to(cfg.data_dir)) if path.is_relative_to(cfg.data_dir) else path.name)
-        for name, path in outcome.charts.items()}
+    # paths only: the comparison viewer and cluster studio show record values and stay in the data folder
+    chart_paths = {f"chart_{name}": dg.MetadataValue.path(str(path)) for name, path in outcome.charts.items()}
     yield dg.MaterializeResult(asset_key=CROSSWALK, metadata=safe_metadata(
         {**flat, **chart_paths, "dagster/row_count": figures["person_records"]}))
     yield dg.MaterializeResult(asset_key=CLUSTERS, metadata=safe_metadata(
