@@ -306,19 +306,10 @@ def test_a_header_with_one_unknown_column_still_names_it(con, landing):
 
 
 def test_landing_asset_failure_and_event_log_carry_no_first_row_values(tmp_path):
-    import dagster as dg
-    from dagster_duckdb import DuckDBResource
-
-    from orchestration.defs.landing.assets import landing_asset_key, landing_assets
-    from orchestration.lib.resources import SettingsResource
+    from tests.test_landing_unmatched_files import materialize_dwp
 
     write_headerless("dwp_benefits", tmp_path / "landing")
-    [asset] = [a for a in landing_assets if a.key == landing_asset_key("dwp_benefits")]
-    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "warehouse.duckdb")),
-                 "settings": SettingsResource(data_dir=str(tmp_path))}
-    with dg.instance_for_test() as instance:
-        result = dg.materialize([asset], resources=resources, instance=instance, raise_on_error=False)
-        logged = [str(e) for e in instance.all_logs(result.run_id)]
+    result, logged = materialize_dwp(tmp_path)
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "no header row?" in str(failure.event_specific_data.error)
