@@ -5,8 +5,7 @@ links the father to the son who shares his name, and both to their address. Here
 threshold are taken strongest first and two clusters merge only when no pair of their records
 conflicts on a strong identifier (NHS number, NI number, UPN: different and not one typo apart),
 on date of birth (different, not transposed, not one character apart), on sex, or on forename (twins:
-same surname, DOB and address) when both clusters already hold a record of the same source system, or
-when nothing else (sex on both sides, a shared identifier) corroborates an edge below the no-DOB bar.
+same surname, DOB and address) unless the two clusters share an NHS / NI number or UPN.
 A refused merge stays two clusters; the edge is reported as refused.
 
 Numpy over an Arrow/pandas edge list, with the rules in pure Python for the few components where a
@@ -264,11 +263,6 @@ class ClusterRules:
     near_dob_days: with loose_dobs False, DOBs this many days apart or less are compatible too (a list
     whose model learned a date a few weeks out as evidence of one person; twins share a DOB, a parent is
     decades away).
-    different_forename_threshold: the bar for an edge on which the forenames differ and nothing
-    corroborates the person (what twins share; see names_conflict). None: the no-DOB bar; math.inf:
-    such an edge never merges.
-    sex_corroborates: sex recorded on both sides counts as corroboration (the warehouse: requiring more
-    cost recall across systems, whose registrations of twins the same-system rule separates).
     sex_conflicts: a sex difference always refuses a merge (the warehouse: boy and girl twins). False (a
     list, whose sex is keyed by hand and wrong now and then): only between clusters that share no forename
     (canonical form): one forename keyed with two sexes is a slip, while LOUIS / LOUISE or JULIAN / JULIA,
@@ -277,17 +271,12 @@ class ClusterRules:
     shared_id_overrides_dob: bool = False
     loose_dobs: bool = False
     near_dob_days: int = 0
-    different_forename_threshold: float | None = None
-    sex_corroborates: bool = True
     sex_conflicts: bool = True
 
 
 WAREHOUSE_RULES = ClusterRules()
-# A list deduplicates one file, so two registrations in it say nothing: twins (same surname, DOB and
-# address, different forenames) would merge on weight alone (20+ in a list with an address). There a
-# forename difference needs a shared identifier, whatever the weight. The DOB rule is set per list.
-LIST_RULES = ClusterRules(system_rules=False, shared_id_overrides_dob=True, different_forename_threshold=math.inf,
-                          sex_corroborates=False, sex_conflicts=False)
+# A list deduplicates one file, so two registrations in it say nothing. The DOB rule is set per list.
+LIST_RULES = ClusterRules(system_rules=False, shared_id_overrides_dob=True, sex_conflicts=False)
 
 
 def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarray,
@@ -295,9 +284,7 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     """Per record: is its component one the rules could split? A component is settled without them, as
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
-    distinct value across it; so do forenames, or else no source system registers two of its records
-    and each has its sex recorded (the forename rules' preconditions); and no reviewer's decision
-    names one of its records."""
+    distinct value across it; so do forenames; and no reviewer's decision names one of its records."""
     n = len(component)
     size = np.bincount(component, minlength=n)
 
@@ -309,17 +296,7 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     tangled = any_of(pd.isna(records["dob"].to_numpy()))
     for f in CONFLICT_FIELDS:
         tangled |= _many_values(records[f].to_numpy(), component)
-    forename_rules = (any_of(pd.isna(records["sex"].to_numpy())) if rules.sex_corroborates
-                      else np.ones(n, dtype=bool))
-    if rules.system_rules:
-        systems = records["source_system"].to_numpy()
-        person_keyed = ~pd.Series(systems).isin(event_keyed_systems()).to_numpy()
-        system_codes = pd.factorize(systems)[0]
-        per_system = component * (system_codes.max(initial=-1) + 2) + system_codes + 1
-        repeated = np.zeros(n, dtype=bool)
-        repeated[person_keyed] = pd.Series(per_system[person_keyed]).duplicated(keep=False).to_numpy()
-        forename_rules |= any_of(repeated)
-    tangled |= forename_rules & _many_values(records["first_name_canonical"].to_numpy(), component)
+    tangled |= _many_values(records["first_name_canonical"].to_numpy(), component)
     tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
     if "latest_possible_dob" in records:  # a date of birth later than a record's role allows
         latest = pd.to_numeric(records["latest_possible_dob"], errors="coerce").to_numpy(dtype=float)
@@ -467,37 +444,32 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             parent[x], x = root, parent[x]
         return root
 
-    def names_conflict(a: dict, b: dict, shared_system: bool, weight: float | None) -> bool:
+    def names_conflict(a: dict, b: dict, shared_system: bool, edge: bool) -> bool:
         """Different forenames (not a nickname, a swap or a typo apart) in two clusters that already
-        share a source system: two people that system registered separately, e.g. twins. (Requiring
-        this across systems cost 1.5 points of recall: forenames vary between systems.)
-        Across systems, an edge (of this weight) on which the forenames differ and nothing corroborates
-        the person (no NHS/NI/UPN in common, sex not recorded on both sides) rests on surname, DOB and
-        address: what twins share. It must then clear the same higher bar as an edge to a record
-        without DOB (twins each known to one system merged at weight 7.3 in the 30k demo)."""
+        share a source system: two people that system registered separately, e.g. twins. Across systems,
+        an edge on which the forenames differ rests on surname, DOB and address, what twins share, unless
+        the two share an NHS / NI number or UPN: it never merges, whatever its weight (twins each known to
+        one system merged at 7.3-14.1, a girl and her sister at 12.7 with sex on both sides). The pair
+        stays in the review queue; a reviewer's 'match' joins them. Between rivals for a record without a
+        DOB (edge False) only the same-system rule counts."""
         fa, fb = a.get("forenames"), b.get("forenames")
         if not fa or not fb or not fa.keys().isdisjoint(fb):
             return False
         if not fa.keys().isdisjoint(b.get("surname", ())) or not fb.keys().isdisjoint(a.get("surname", ())):
             return False  # a forename keyed in the surname field
-        if not shared_system and not (weight is not None and weight < twin_floor and not corroborated(a, b)):
+        if not shared_system and not (edge and not shares_an_id(a, b)):
             return False
         return not _forenames_agree(a, b)
 
-    def corroborated(a: dict, b: dict) -> bool:
-        """Something beyond name, DOB and address says one person: sex on both sides (a difference is
-        a conflict of its own) or a shared NHS / NI number or UPN (or a list's other_id)."""
-        if rules.sex_corroborates and "sex" in a and "sex" in b:
-            return True
+    def shares_an_id(a: dict, b: dict) -> bool:
+        """A shared NHS / NI number or UPN (or a list's other_id)."""
         return any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in shared_ids)
 
     def id_outweighs_dob(a: dict, b: dict) -> bool:
         """A shared identifier excuses a DOB difference only when both sides give a forename and they
         agree (_forenames_agree): a baby's record carrying its mother's NHS number, often with no
         forename yet, is a different person."""
-        if not any(f in a and f in b and not a[f].isdisjoint(b[f]) for f in shared_ids):
-            return False
-        return _forenames_agree(a, b)
+        return shares_an_id(a, b) and _forenames_agree(a, b)
 
     def years_conflict(a: dict, b: dict) -> bool:
         """With a year alone on one side (no whole date): two years alone of the merged cluster would not
@@ -516,10 +488,10 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             ra, rb = rb, ra
         return any(find(x) == rb for x in cannot.get(ra, ()))
 
-    def conflict(a: dict, b: dict, shared_system: bool = False, weight: float | None = None) -> bool:
+    def conflict(a: dict, b: dict, shared_system: bool = False, edge: bool = False) -> bool:
         if not a or not b:
             return False
-        if names_conflict(a, b, shared_system, weight):
+        if names_conflict(a, b, shared_system, edge):
             return True
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):
@@ -544,7 +516,6 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     floor = threshold if no_dob_threshold is None else no_dob_threshold
     dob_compatible = (_dob_compatible_within(LOOSE_DOB_DAYS) if rules.loose_dobs
                       else _dob_compatible_within(rules.near_dob_days) if rules.near_dob_days else _dob_compatible)
-    twin_floor = floor if rules.different_forename_threshold is None else rules.different_forename_threshold
 
     def union(ra: int, rb: int) -> None:
         if size[ra] < size[rb]:
@@ -574,7 +545,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         shared_system = not systems[ra].isdisjoint(systems[rb])
         # a second registration in one system is as likely a same-name relative, unless the two share an NHS / NI
         # number or UPN and their forenames agree: then it is the same person registered twice
-        if (conflict(attrs[ra], attrs[rb], shared_system, weights[k])
+        if (conflict(attrs[ra], attrs[rb], shared_system, edge=True)
                 or (same_system_conflicts and shared_system and not id_outweighs_dob(attrs[ra], attrs[rb]))
                 or cannot_join(ra, rb)):
             refused += 1

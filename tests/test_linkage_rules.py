@@ -177,16 +177,20 @@ def _twins(sex_r: str | None, nhs_r: str | None = None) -> pd.DataFrame:
                          "dob": "20150101", "sex": ["F", sex_r]})
 
 
-def test_an_edge_only_name_dob_and_address_support_needs_the_no_dob_bar_when_forenames_differ():
-    edge = _edges([(0, 1, 7.3)])
-    apart = cluster(_twins(sex_r=None), edge, 4.0, 10.0)
-    assert len(_partition(apart)) == 2 and apart.refused_merges == 1 and not apart.accepted[0]
-    # corroborated (sex recorded on both sides, or a shared NHS number), or strong enough: merged
-    assert len(_partition(cluster(_twins(sex_r="F"), edge, 4.0, 10.0))) == 1
-    assert len(_partition(cluster(_twins(sex_r=None, nhs_r="9434765919"), edge, 4.0, 10.0))) == 1
-    assert len(_partition(cluster(_twins(sex_r=None), _edges([(0, 1, 12.0)]), 4.0, 10.0))) == 1
-    # no higher bar given: the edge merges as before
-    assert len(_partition(cluster(_twins(sex_r=None), edge, 4.0))) == 1
+def test_twins_known_to_one_system_each_stay_apart_whatever_the_weight_unless_an_identifier_is_shared():
+    def persons(records: pd.DataFrame, weight: float, **kwargs) -> int:
+        return len(_partition(cluster(records, _edges([(0, 1, weight)]), 4.0, 10.0, **kwargs)))
+
+    for weight in (7.3, 12.7, 25.0):
+        apart = cluster(_twins(sex_r=None), _edges([(0, 1, weight)]), 4.0, 10.0)
+        assert len(_partition(apart)) == 2 and apart.refused_merges == 1 and not apart.accepted[0]
+        # sex recorded on both sides says nothing: same-sex twins (a girl and her sister merged at 12.7)
+        assert persons(_twins(sex_r="F"), weight) == 2
+    # a shared NHS number says one person; so does a reviewer
+    assert persons(_twins(sex_r=None, nhs_r="9434765919"), 7.3) == 1
+    must = pd.DataFrame({"person_record_id_l": [rid(0)], "person_record_id_r": [rid(1)]})
+    assert persons(_twins(sex_r=None), 12.7, must_link=must) == 1
+
 
 def test_list_standardisation_keeps_unknown_formats_and_nulls_mistyped_uk_identifiers():
     from linkage.standardise import standardise
