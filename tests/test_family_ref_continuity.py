@@ -237,3 +237,67 @@ def test_the_analyst_copy_names_families_by_the_refs_the_returns_used(two_quarte
     assert len(set(analyst.values())) == len(analyst)  # one ref per family
     in_analyst = {r[0] for r in read(settings, "select family_ref from analyst.dim_family")}
     assert set(q3.family_ref) <= in_analyst  # every family of the return is found in the analyst copy
+
+
+def test_a_build_the_extract_gate_blocks_registers_no_ref_and_records_no_split(tmp_path):
+    """Q3's Family Progress Data built on data that splits a child's household off (C6) and fails its gate: nothing
+    is sent, so nothing is registered. The data is fixed (C6 was keyed in error and is withdrawn): the rebuild
+    resolves afresh, and no split the blocked build saw reaches the register, the lineage or the file."""
+    import dagster as dg
+
+    from orchestration.defs.returns.assets import outbox_key, return_key, returns_assets, returns_checks
+    from returns.family_refs import LINEAGE_PENDING_TABLE, PENDING_TABLE
+
+    def materialize_fpd():
+        selection = dg.AssetSelection.assets(return_key("family_progress_data"), outbox_key("family_progress_data"))
+        return dg.materialize([*returns_assets, *returns_checks], resources=resources(settings), instance=instance,
+                              partition_key=Q3.partition_key, raise_on_error=False, selection=selection)
+
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+        settings = make_settings(tmp_path / "data")
+        assert materialize_returns(settings, instance, Q2).success
+        redeliver(settings.warehouse)
+        con = duckdb.connect(str(settings.warehouse))
+        con.execute("update marts.family_progress set intensity = 'SUPER_INTENSIVE' where family_case_id = 'C2'")
+        con.close()
+        blocked = materialize_fpd()
+        assert not blocked.success and [g.passed for g in blocked.get_asset_check_evaluations()] == [False]
+        assert outbox_key("family_progress_data") not in {e.asset_key for e in blocked.get_asset_materialization_events()}
+        register_q3 = f"select count(*) from {REGISTER_TABLE} where reporting_period = '2026-Q3'"
+        assert read(settings, register_q3) == [(0,)]
+        assert read(settings, f"select count(*) from {LINEAGE_TABLE}") == [(0,)]
+        # the blocked build's refs and its split wait, pending
+        assert read(settings, f"select count(*) from {PENDING_TABLE} where reporting_period = '2026-Q3'") == [(5,)]
+        assert read(settings, f"select change from {LINEAGE_PENDING_TABLE}") == [("split",)]
+
+        con = duckdb.connect(str(settings.warehouse))
+        con.execute("update marts.family_progress set intensity = 'TARGETED' where family_case_id = 'C2'")
+        con.execute("delete from marts.family_progress where family_case_id = 'C6'")
+        con.close()
+        released = materialize_fpd()
+        assert released.success
+        assert read(settings, register_q3) == [(4,)]
+        assert read(settings, f"select count(*) from {LINEAGE_TABLE}") == [(0,)]  # no split was ever sent
+        assert fpd(settings, Q3).family_ref_change.isna().all()
+        sent = [e.materialization.metadata for e in released.get_asset_materialization_events()
+                if e.asset_key == outbox_key("family_progress_data")][0]
+        assert sent["family_refs_registered"].value == 4 and sent["family_refs_not_pending"].value == 0
+
+
+def test_a_send_registers_the_pending_refs_only_when_the_file_carries_them():
+    from returns.family_refs import PENDING_TABLE, _create_tables, register_sent_refs
+
+    con = duckdb.connect()
+    _create_tables(con)
+    con.execute(f"insert into {PENDING_TABLE} values ('2026-Q3', 'C1', 'F1', 'R1', 'new', ['P1']), "
+                "('2026-Q3', 'C2', 'F2', 'R2', 'new', ['P2'])")
+    registered = f"select count(*) from {REGISTER_TABLE}"
+    # a file built by another build (a ref the pending rows do not hold), or one naming no family: nothing registered
+    assert register_sent_refs(con, "2026-Q3", {"R1", "R9"})["family_refs_not_pending"] == 1
+    assert register_sent_refs(con, "2026-Q3", set())["family_refs_registered"] == 0
+    assert con.execute(registered).fetchall() == [(0,)]
+    assert register_sent_refs(con, "2026-Q3", {"R1"}) == {"family_refs_registered": 2, "family_ref_changes_registered": 0,
+                                                        "family_refs_not_pending": 0}
+    assert register_sent_refs(con, "2026-Q3", {"R1", "R2"})["family_refs_registered"] == 2  # a second return: the same
+    assert con.execute(registered).fetchall() == [(2,)]
