@@ -96,6 +96,10 @@ ZERO_PADDED_FORMAT = re.compile(r"0+")  # an Excel number format such as 00000 t
 SHOWN_ROWS = 10  # row numbers quoted in an error
 
 
+# a date of birth in three columns (a register's year, month and day): read as one ISO dob
+DOB_PARTS = ("dob_year", "dob_month", "dob_day")
+
+
 def parse_mapping(items: list[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for item in items:
@@ -103,14 +107,39 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
         field = field.strip().lower()
         if not sep or not column.strip():
             raise ListError(f"--map {item!r}: expected FIELD=COLUMN")
-        if field not in FIELDS:
-            raise ListError(f"--map {field!r}: FIELD must be one of {', '.join(FIELDS)}")
+        if field not in (*FIELDS, *DOB_PARTS):
+            raise ListError(f"--map {field!r}: FIELD must be one of {', '.join((*FIELDS, *DOB_PARTS))}")
         if field in mapping:
             raise ListError(f"--map {field!r} is given twice: map each field to one column")
         mapping[field] = column.strip()
     if not mapping:
         raise ListError("give at least one --map FIELD=COLUMN")
+    parts = [f for f in DOB_PARTS if f in mapping]
+    if parts and "dob" in mapping:
+        raise ListError(f"--map dob and --map {parts[0]}: map the date of birth as one column or as its parts")
+    if parts and "dob_year" not in mapping:
+        raise ListError(f"--map {parts[0]} needs --map dob_year (a day and month without a year say too little)")
     return mapping
+
+
+def dob_from_parts(year: pd.Series, month: pd.Series | None, day: pd.Series | None) -> pd.Series:
+    """The dob as text from its parts: YYYY-MM-DD when all three are whole numbers (a date that does not exist,
+    31 February, is then read as its year, as a mistyped date is); the year alone when month or day is missing
+    or not a number (compared as a year); missing without a four-digit year."""
+    def number(part: pd.Series | None) -> list[int | None]:
+        if part is None:
+            return [None] * len(year)
+        return [int(v) if isinstance(v, str) and v.isdigit() and len(v) <= 4 else None for v in part]
+
+    out = []
+    for y, m, d in zip(number(year), number(month), number(day), strict=True):
+        if y is None or not 1000 <= y <= 9999:
+            out.append(None)
+        elif m is not None and d is not None and 1 <= m <= 12 and 1 <= d <= 31:
+            out.append(f"{y:04d}-{m:02d}-{d:02d}")
+        else:
+            out.append(f"{y:04d}")
+    return pd.Series(out, index=year.index, dtype=object)
 
 
 def _cell_text(value, date_format: str | None = None) -> str:
@@ -384,6 +413,9 @@ def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str |
         # NA is a surname too (Korean Na): in a name only the spelt-out markers count
         markers = [t for t in MISSING_TOKENS if t != "NA"] if field in NAME_FIELDS else MISSING_TOKENS
         out[field] = pd.Series(values, dtype=object).where((values != "") & ~np.isin(values, markers), None)
+    if "dob_year" in out:
+        parts = [out.pop(f) if f in out else None for f in DOB_PARTS]
+        out["dob"] = dob_from_parts(*parts)
     return out
 
 

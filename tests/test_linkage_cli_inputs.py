@@ -252,6 +252,32 @@ def test_link_finds_pairs_a_list_with_names_and_dob_only_can_show(tmp_path, caps
     assert len({person["1"], person["3"], person["4"]}) == 3
 
 
+def test_a_date_of_birth_in_three_columns_reads_as_one(tmp_path, capsys):
+    """A register that keeps year, month and day apart (as R's RLdata lists do): mapped as dob_year / dob_month /
+    dob_day, it links on the whole date; a part that is missing or not a number leaves the year alone; the
+    parts and a dob column together, or parts without a year, are refused."""
+    header = ["Ref", "Given", "Family", "By", "Bm", "Bd"]
+    source = write_csv(tmp_path / "register.csv", header=header, rows=[
+        ["1", "Anna", "Berg", "1984", "3", "5"], ["2", "Anna", "Berg", "1984", "03", "05"],
+        ["3", "Anna", "Berg", "1986", "7", "1"], ["4", "Jon", "Holm", "1990", "", ""],
+        ["5", "Per", "Lund", "NA", "2", "3"]])
+    parts = ["--map", "dob_year=By", "--map", "dob_month=Bm", "--map", "dob_day=Bd"]
+    maps = ["--map", "first_name=Given", "--map", "surname=Family", *parts]
+    read = read_list(source, "Ref", {"first_name": "Given", "dob_year": "By", "dob_month": "Bm", "dob_day": "Bd"})
+    assert read["dob"].tolist() == ["1984-03-05", "1984-03-05", "1986-07-01", "1990", None]
+    assert not {"dob_year", "dob_month", "dob_day"} & set(read.columns)
+    out = tmp_path / "clusters.csv"
+    code, printed = link(capsys, "--input", source, "--id", "Ref", *maps, "--out", out)
+    assert code == 0, printed
+    person = dict(pd.read_csv(out, dtype=str)[["record_id", "person_id"]].itertuples(index=False))
+    assert person["1"] == person["2"] != person["3"]  # born two years apart: not one person
+    for extra, says in ((["--map", "dob=By"], "as one column or as its parts"),
+                        (["--map", "dob_day=Bd"], "needs --map dob_year")):
+        given = [*maps, *extra] if extra[1].startswith("dob=") else ["--map", "first_name=Given", *extra]
+        code, printed = link(capsys, "--input", source, "--id", "Ref", *given, "--out", tmp_path / "no.csv")
+        assert code == 2 and says in printed and printed.count("\n") == 1, printed
+
+
 def test_a_dob_format_that_does_not_fit_the_list_is_reported(tmp_path, capsys):
     """Day-first dates read with --dob-format %Y-%m-%d keep only their years: the command says to check the
     format (it used to report only 'dates of birth give a year but no whole date')."""
