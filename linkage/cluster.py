@@ -5,7 +5,8 @@ links the father to the son who shares his name, and both to their address. Here
 threshold are taken strongest first and two clusters merge only when no pair of their records
 conflicts on a strong identifier (NHS number, NI number, UPN: different and not one typo apart),
 on date of birth (different, not transposed, not one character apart), on sex, or on forename (twins:
-same surname, DOB and address) unless the two clusters share an NHS / NI number or UPN.
+same surname, DOB and address) when both clusters already hold a record of one source system, or, across
+systems, unless the two share an NHS / NI number or UPN.
 A refused merge stays two clusters; the edge is reported as refused.
 
 Numpy over an Arrow/pandas edge list, with the rules in pure Python for the few components where a
@@ -176,6 +177,10 @@ LOOSE_DOB_DAYS = 366
 # A record without DOB linking to conflicting clusters (a same-name father and son) is ambiguous when its
 # edges to them are within this match weight (a factor of 2^6) of each other
 AMBIGUITY_MARGIN = 6.0
+# The version of the rules below. An in-place run reclusters only the persons a delivery reaches, so a change
+# to what the rules merge must force one full run (linkage.index.choose_mode) to reach every person.
+# 1: until session 21; 2: different forenames across systems never merge without a shared identifier.
+CLUSTER_RULES_VERSION = 2
 
 
 def _dob_compatible_within(days: int):

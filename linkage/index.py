@@ -3,8 +3,8 @@ record lineage, rebuild the review queue, optionally draw the charts.
 
     outcome = update_person_index(con, run_id, mode="auto", charts_dir=None)
 
-Full or incremental (`choose_mode`): incremental when the last run used the same model and the same
-review decisions and the delivery (records new, changed or withdrawn since) is at most
+Full or incremental (`choose_mode`): incremental when the last run used the same model, the same
+clustering rules (cluster.CLUSTER_RULES_VERSION) and the same review decisions and the delivery (records new, changed or withdrawn since) is at most
 `INCREMENTAL_MAX_SHARE` of all, and so is everything delivered in place since the last full run;
 otherwise full. An incremental run updates the index in place
 (linkage.incremental): only the persons the delivery can reach are redone and rewritten. A full run on
@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from linkage import lineage, review
+from linkage.cluster import CLUSTER_RULES_VERSION
 from linkage.run import INPUT_TABLE, LinkageResult, link_persons, read_records, write_outputs
 from linkage.train import DEFAULT_MODEL_PATH, load_meta, load_model, train
 
@@ -47,6 +48,8 @@ def choose_mode(requested: str, previous: lineage.PreviousState, changes: dict, 
         return "full", "model changed"
     if last.get("decisions_sha256") != decisions_sha:
         return "full", "review decisions changed"
+    if last.get("cluster_rules_version") != CLUSTER_RULES_VERSION:
+        return "full", "clustering rules changed"
     delivered = changes["new_records"] + changes["changed_records"] + changes["removed_records"]
     if not delivered:
         return "full", "nothing new, changed or withdrawn since the last run"
@@ -149,7 +152,7 @@ def _update_person_index(con, run_id: str, mode: str, charts_dir: Path | None, m
 def _run_row(chosen: str, why: str, model_sha: str, decisions_sha: str, f: dict, changes: dict,
              link_seconds: float) -> dict:
     return {"mode": chosen, "mode_reason": why, "model_sha256": model_sha, "decisions_sha256": decisions_sha,
-            "person_records": f["person_records"], "persons": f["persons"], **changes,
+            "cluster_rules_version": CLUSTER_RULES_VERSION, "person_records": f["person_records"], "persons": f["persons"], **changes,
             "person_ids_new": f["person_ids_new"], "person_ids_merged": f["person_ids_merged"],
             "person_ids_split": f["person_ids_split"], "person_ids_retired": f["person_ids_retired"],
             "link_seconds": round(link_seconds, 3)}

@@ -224,6 +224,11 @@ def append_run(con, run_id: str, run: dict, recorded_at: dt.datetime | None = No
     con.register("__run_row", row)
     try:
         if table_exists(con, RUNS_TABLE):
+            # a column a later version records (cluster_rules_version): added, null for the runs before it
+            have = {r[0] for r in con.execute(f"describe {RUNS_TABLE}").fetchall()}
+            for column, column_type, *_ in con.execute("describe select * from __run_row").fetchall():
+                if column not in have:
+                    con.execute(f'alter table {RUNS_TABLE} add column "{column}" {column_type}')
             con.execute(f"insert into {RUNS_TABLE} by name select * from __run_row")
         else:
             con.execute(f"create table {RUNS_TABLE} as select * from __run_row")

@@ -16,7 +16,7 @@ import json
 import duckdb
 import pandas as pd
 
-from returns.family_refs import PeriodFamilyRefs, register_sent_refs, resolve_period_refs
+from returns.family_refs import PeriodFamilyRefs, register_period_refs
 from returns.gates import GateStatus
 from returns.periods import Period
 from returns.pseudonyms import Pseudonymiser
@@ -130,15 +130,15 @@ def _text(value) -> str | None:
 
 def period_family_refs(con: duckdb.DuckDBPyConnection, period: Period,
                        pseudonymiser: Pseudonymiser) -> PeriodFamilyRefs:
-    """The family_ref of every case the period reports on, carried forward from the returns already sent
-    (returns/family_refs.py); kept pending until a return of the period is sent (record_sent_return)."""
+    """The family_ref of every case the period reports on, carried forward from the returns already built
+    (returns/family_refs.py); the first return of the period to be built records them in the register."""
     sql = f"with {_CASE_PEOPLE.format(in_period=_IN_PERIOD)} " + """
         select cases.family_case_id, cases.family_id, people.person_id
         from cases left join people on people.family_case_id = cases.family_case_id"""
     members = con.sql(sql, params=_params(period)).df()
     members["family_unit_id"] = [family_unit_id(_text(f), c) for f, c in
                                  zip(members.pop("family_id"), members.family_case_id, strict=True)]
-    return resolve_period_refs(con, period.label, members, pseudonymiser)
+    return register_period_refs(con, period.label, members, pseudonymiser)
 
 
 def family_progress_data(con: duckdb.DuckDBPyConnection, period: Period, pseudonymiser: Pseudonymiser) -> pd.DataFrame:
@@ -391,12 +391,10 @@ def national_impact_study(con: duckdb.DuckDBPyConnection, period: Period, pseudo
 
 
 def record_sent_return(con: duckdb.DuckDBPyConnection, name: str, period: Period, sent: pd.DataFrame) -> dict[str, int]:
-    """What a return's outbox asset records as sent, just before its files are written (the extract gate passed):
-    the period's family refs (every return names families by them), and the NIS's screening dates; counts."""
-    counts = register_sent_refs(con, period.label, {ref for ref in sent["family_ref"] if isinstance(ref, str)})
+    """What a return's outbox asset records once its files are written (the extract gate passed); counts."""
     if name == "national_impact_study":
-        counts |= {f"screening_dates_{k}": v for k, v in register_sent_screening_dates(con, period, sent).items()}
-    return counts
+        return register_sent_screening_dates(con, period, sent)
+    return {}
 
 
 BUILDERS = {"family_progress_data": family_progress_data, "national_impact_study": national_impact_study,

@@ -5,22 +5,16 @@ start of the household episode, or a linkage merge or split that moves the house
 a new family_id. The department follows a family across quarters by its family_ref, so a ref, once it is in a
 return, is carried forward instead of recomputed from the new id (as linkage/ids.py carries person ids):
 
-    restricted.family_ref_register  one row per period and programme case SENT: the family unit it was reported
-                                    under (returns.build.family_unit_id), the family_ref, the members (person ids)
-                                    the unit covered, and the evidence the ref was given on (basis)
-    returns.family_ref_lineage      one row per ref that split off or merged away in a sent period, with the ref
-                                    it came from or went into, shared members and why (refs and counts only)
-    restricted.family_ref_pending, restricted.family_ref_lineage_pending
-                                    the same rows as the period's last build resolved them, until a return of
-                                    the period is sent
+    restricted.family_ref_register  one row per period and programme case reported on: the family unit it was
+                                    reported under (returns.build.family_unit_id), the family_ref, the members
+                                    (person ids) the unit covered, and the evidence the ref was given on (basis)
+    returns.family_ref_lineage      one row per ref that split off or merged away in a period, with the ref it
+                                    came from or went into, shared members and why (refs and counts only)
 
 The register holds internal ids beside refs, like restricted.pseudonyms, so it lives in the restricted schema.
-A build resolves the period's refs against the register (what returns have SENT) and leaves them pending; an
-outbox step that writes a return's files, which runs only when its extract gate passed, registers them
-(register_sent_refs). So a build the gate blocks fixes no ref and records no split or merge: once the data is
-fixed, the rebuild resolves afresh. The three returns of a quarter built from the same marts resolve the same
-refs (the resolution is deterministic), and a rebuilt quarter reads its sent refs back (byte-identical files).
-A case a rebuild adds, or a period built for the first time, is resolved against the nearest other period's rows:
+A period's refs are resolved the first time any of its returns is built and read back after that, so the three
+returns of a quarter agree and a rebuilt quarter keeps the refs it was built with (byte-identical files). A case
+a rebuild adds, or a period built for the first time, is resolved against the nearest other period's rows:
 
 1. evidence for each family unit of the period, strongest first: refs its cases were reported under ('case'),
    else the ref its family unit id was reported under ('family'), else refs whose members it holds at least half
@@ -47,8 +41,6 @@ from returns.pseudonyms import Pseudonymiser
 
 REGISTER_TABLE = "restricted.family_ref_register"
 LINEAGE_TABLE = "returns.family_ref_lineage"
-PENDING_TABLE = "restricted.family_ref_pending"
-LINEAGE_PENDING_TABLE = "restricted.family_ref_lineage_pending"
 REGISTER_COLUMNS = {"reporting_period": "varchar", "family_case_id": "varchar", "family_unit_id": "varchar",
                     "family_ref": "varchar", "basis": "varchar", "member_person_ids": "varchar[]"}
 LINEAGE_COLUMNS = {"reporting_period": "varchar", "change": "varchar", "family_ref": "varchar",
@@ -217,8 +209,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table, columns in ((REGISTER_TABLE, REGISTER_COLUMNS), (LINEAGE_TABLE, LINEAGE_COLUMNS),
-                           (PENDING_TABLE, REGISTER_COLUMNS), (LINEAGE_PENDING_TABLE, LINEAGE_COLUMNS)):
+    for table, columns in ((REGISTER_TABLE, REGISTER_COLUMNS), (LINEAGE_TABLE, LINEAGE_COLUMNS)):
         con.execute(f"create schema if not exists {table.split('.')[0]}")
         con.execute(f"create table if not exists {table} ({', '.join(f'{n} {t}' for n, t in columns.items())})")
 
@@ -231,27 +222,23 @@ def read_register(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame
 
 
-# a pending lineage row (aliased `new`) the lineage already holds
-_LINEAGE_RECORDED = (f"exists (select 1 from {LINEAGE_TABLE} old where old.reporting_period = new.reporting_period "
-                     "and old.change = new.change and old.family_ref = new.family_ref "
-                     "and old.related_family_ref = new.related_family_ref)")
-
-
-def resolve_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, current: pd.DataFrame,
-                        pseudonymiser: Pseudonymiser) -> PeriodFamilyRefs:
-    """Resolve the period's family refs against the register (carry_family_refs) and keep them pending, replacing
-    the period's last build's, in one transaction; nothing is registered until a return of the period is sent
-    (register_sent_refs). Returns the period's refs and its lineage: the rows sent before and the new ones."""
+def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, current: pd.DataFrame,
+                         pseudonymiser: Pseudonymiser) -> PeriodFamilyRefs:
+    """Resolve the period's family refs against the register (carry_family_refs), then replace the period's
+    register rows and add its new lineage rows, in one transaction. Returns the period's rows as stored."""
     resolved = carry_family_refs(period_label, current, read_register(con), pseudonymiser)
     _create_tables(con)
     con.register("_family_ref_register", resolved.register)
     con.register("_family_ref_lineage", resolved.lineage)
     try:
         con.execute("begin transaction")
-        for table, columns, rows in ((PENDING_TABLE, REGISTER_COLUMNS, "_family_ref_register"),
-                                     (LINEAGE_PENDING_TABLE, LINEAGE_COLUMNS, "_family_ref_lineage")):
-            con.execute(f"delete from {table} where reporting_period = ?", [period_label])
-            con.execute(f"insert into {table} select {_cast_select(columns)} from {rows}")
+        con.execute(f"delete from {REGISTER_TABLE} where reporting_period = ?", [period_label])
+        con.execute(f"insert into {REGISTER_TABLE} select {_cast_select(REGISTER_COLUMNS)} from _family_ref_register")
+        # lineage rows are kept once recorded: a rebuild of the period keeps its refs, so it adds none of them again
+        con.execute(f"insert into {LINEAGE_TABLE} select {_cast_select(LINEAGE_COLUMNS)} from _family_ref_lineage new "
+                    f"where not exists (select 1 from {LINEAGE_TABLE} old where old.reporting_period = "
+                    "new.reporting_period and old.change = new.change and old.family_ref = new.family_ref "
+                    "and old.related_family_ref = new.related_family_ref)")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -259,48 +246,9 @@ def resolve_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, curre
     finally:
         con.unregister("_family_ref_register")
         con.unregister("_family_ref_lineage")
-    columns = ", ".join(LINEAGE_COLUMNS)
-    lineage = con.execute(f"select {columns} from {LINEAGE_TABLE} where reporting_period = ? union all "
-                          f"select {columns} from {LINEAGE_PENDING_TABLE} new where reporting_period = ? "
-                          f"and not {_LINEAGE_RECORDED} order by family_ref, related_family_ref",
-                          [period_label, period_label]).df()
+    lineage = con.execute(f"select {', '.join(LINEAGE_COLUMNS)} from {LINEAGE_TABLE} where reporting_period = ? "
+                          "order by family_ref, related_family_ref", [period_label]).df()
     return PeriodFamilyRefs(register=resolved.register, lineage=lineage)
-
-
-def register_sent_refs(con: duckdb.DuckDBPyConnection, period_label: str, sent_refs: set[str]) -> dict[str, int]:
-    """After a return's files for the period are written (its extract gate passed): the period's pending refs
-    become its register rows, replacing those sent before, and their splits and merges join the lineage (kept once
-    recorded). Only when every family_ref the files carry is pending: rows stored by another build than the
-    pending refs' (a return rebuilt since on other marts) register nothing; rebuild and send them again. Counts:
-    `family_refs_registered` (the period's refs in the register now; 0 when nothing was registered),
-    `family_ref_changes_registered` (lineage rows new to the register), `family_refs_not_pending`."""
-    _create_tables(con)
-    pending = set(r[0] for r in con.execute(f"select distinct family_ref from {PENDING_TABLE} "
-                                            "where reporting_period = ?", [period_label]).fetchall())
-    counts = {"family_refs_registered": 0, "family_ref_changes_registered": 0,
-              "family_refs_not_pending": len(sent_refs - pending)}
-    if not sent_refs or counts["family_refs_not_pending"]:
-        return counts
-    columns, lineage_columns = ", ".join(REGISTER_COLUMNS), ", ".join(LINEAGE_COLUMNS)
-    try:
-        con.execute("begin transaction")
-        con.execute(f"delete from {REGISTER_TABLE} where reporting_period = ?", [period_label])
-        con.execute(f"insert into {REGISTER_TABLE} select {columns} from {PENDING_TABLE} where reporting_period = ?",
-                    [period_label])
-        before = con.execute(f"select count(*) from {LINEAGE_TABLE}").fetchall()[0][0]
-        # lineage rows are kept once recorded: a rebuild of a sent period keeps its refs, so it adds none again
-        con.execute(f"insert into {LINEAGE_TABLE} select {lineage_columns} from {LINEAGE_PENDING_TABLE} new "
-                    f"where reporting_period = ? and not {_LINEAGE_RECORDED}", [period_label])
-        counts["family_ref_changes_registered"] = (con.execute(f"select count(*) from {LINEAGE_TABLE}").fetchall()[0][0]
-                                                   - before)
-        counts["family_refs_registered"] = con.execute(
-            f"select count(distinct family_ref) from {REGISTER_TABLE} where reporting_period = ?",
-            [period_label]).fetchall()[0][0]
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    return counts
 
 
 def _cast_select(columns: dict[str, str]) -> str:

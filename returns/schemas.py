@@ -27,8 +27,8 @@ The HMAC key never reaches the warehouse: references are computed in Python (ret
 stored; a DuckDB function is registered on the building connection only.
 A family's reference follows the returns' register (returns/family_refs.py): the one a return reported the
 family under, kept when its internal family id changes, so a reference from a return finds the family here. The
-warehouse build builds the copy before the quarter's returns; the returns' outbox steps rebuild it when the refs
-they send (and register) differ from its own (refresh_analyst_family_refs).
+warehouse build builds the copy before the quarter's returns; the returns rebuild it when the refs they register
+differ from its own (refresh_analyst_family_refs).
 """
 
 from __future__ import annotations
@@ -450,10 +450,10 @@ def stale_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymis
 
 def refresh_analyst_family_refs(con: duckdb.DuckDBPyConnection, pseudonymiser: Pseudonymiser,
                                 path: Path) -> tuple[int, AnalystCopy | None]:
-    """After a period's returns were sent (registering their family refs): rebuild the analyst copy (build_analyst_copy) when
+    """After a period's returns registered their family refs: rebuild the analyst copy (build_analyst_copy) when
     any family in it, or in the analysts' file, has another reference than the register's. analyst/schema is
     built by the warehouse build, before the returns; without this a family whose internal id changed since the
-    last sent quarter would show HMAC(new id) until the next build. Returns the families whose reference was
+    last built quarter would show HMAC(new id) until the next build. Returns the families whose reference was
     stale and the copy built (0, None: nothing rewritten, the file untouched); a failed build raises."""
     stale = stale_family_refs(con, pseudonymiser, path)
     return stale, (build_analyst_copy(con, pseudonymiser, path) if stale else None)

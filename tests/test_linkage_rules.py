@@ -401,10 +401,11 @@ def test_probability_threshold_converts_to_weight():
 
 
 def test_in_place_only_for_a_small_delivery_under_the_same_model_and_decisions():
+    from linkage.cluster import CLUSTER_RULES_VERSION
     from linkage.index import choose_mode
     from linkage.lineage import PreviousState
 
-    last = {"model_sha256": "m", "decisions_sha256": "d"}
+    last = {"model_sha256": "m", "decisions_sha256": "d", "cluster_rules_version": CLUSTER_RULES_VERSION}
     state = PreviousState(crosswalk=pd.DataFrame({"person_record_id": ["a"], "person_id": ["FH1"]}),
                           issued=frozenset({"FH1"}), last_run=last)
     only_new = {"new_records": 5, "changed_records": 0, "removed_records": 0}
@@ -412,6 +413,12 @@ def test_in_place_only_for_a_small_delivery_under_the_same_model_and_decisions()
     assert choose_mode("full", state, only_new, "m", "d", 1000)[0] == "full"
     assert choose_mode("auto", state, only_new, "other model", "d", 1000) == ("full", "model changed")
     assert choose_mode("auto", state, only_new, "m", "new decisions", 1000) == ("full", "review decisions changed")
+    # a run under other clustering rules (or before they were recorded) left persons a delivery does not reach as
+    # those rules made them: one full run applies the new rules to everyone
+    for older in ({**last, "cluster_rules_version": CLUSTER_RULES_VERSION - 1},
+                  {"model_sha256": "m", "decisions_sha256": "d"}):
+        before = PreviousState(crosswalk=state.crosswalk, issued=state.issued, last_run=older)
+        assert choose_mode("auto", before, only_new, "m", "d", 1000) == ("full", "clustering rules changed")
     # changed and withdrawn records count towards the delivery, and are handled in place
     assert choose_mode("auto", state, {**only_new, "changed_records": 1, "removed_records": 2}, "m", "d", 1000)[0] \
         == "incremental"

@@ -3,17 +3,15 @@
     analyst/schema                    (every run) analyst.* pseudonymised tables, restricted.* views and
                                       restricted.pseudonyms, data/analyst/analyst_warehouse.duckdb for analysts
     returns/<return>       [quarter]  the period's rows in the warehouse (returns.<return>, or
-                                      restricted.<return> for the National Impact Study); its family refs
-                                      pending in restricted.family_ref_pending, the NIS's screening dates in
-                                      restricted.nis_screening_pending
+                                      restricted.<return> for the National Impact Study, its cases' screening
+                                      dates pending in restricted.nis_screening_pending); the analyst copy
+                                      rebuilt when the family refs the period registered differ from its own
         -> extract_gate               blocking check: the rows against returns/specs/<return>.yml (GX)
     outbox/<return>        [quarter]  CSV + XLSX in outbox/<period>/ (the NIS in outbox/<period>/restricted/)
-                                      and the return's entry in outbox/<period>/manifest.json; what they send
-                                      registered: the period's family refs (restricted.family_ref_register) and
-                                      the NIS's screening dates (restricted.nis_screening_register); then the
-                                      analyst copy rebuilt when the refs now registered differ from its own
-    outbox/analyst_workbook [quarter] outbox/<period>/analyst_workbook_<period>.xlsx, after the period's Family
-                                      Progress Data is sent (the analyst copy refreshed first, as by a return)
+                                      and the return's entry in outbox/<period>/manifest.json; the NIS's
+                                      screening dates sent, registered (restricted.nis_screening_register)
+    outbox/analyst_workbook [quarter] outbox/<period>/analyst_workbook_<period>.xlsx (the analyst copy refreshed
+                                      first, as by a return)
 
 A failed gate skips its outbox asset: the files already in the outbox stay as they were, and nothing of the
 blocked rows is recorded as sent. The gate's verdict is kept beside the stored rows (returns.return_gate_status),
@@ -129,12 +127,12 @@ def analyst_database_path(settings: SettingsResource) -> Path:
 
 def refresh_analyst_refs(context: dg.AssetExecutionContext, con, settings: SettingsResource,
                          pseudonym_key: PseudonymKeyResource, what: str) -> int:
-    """After a return's files registered the period's family refs, and before the workbook: the analyst copy
-    (built by the warehouse build, before the returns) rebuilt when a family's ref in it or in the analysts' file
-    is not the register's (refresh_analyst_family_refs), so the analyst tables, the analysts' file and the
-    period's workbook name families as the returns sent them. A failed rebuild only warns: the return's files are
-    written; the next returns run or warehouse build finds the copy stale and retries. Returns the families
-    refreshed."""
+    """After a return registered the period's family refs, and before the workbook: the analyst copy (built by
+    the warehouse build, before the returns) rebuilt when a family's ref in it or in the analysts' file is not
+    the register's (refresh_analyst_family_refs), so the analyst tables, the analysts' file and the period's
+    workbook name families as the returns did. A failed rebuild only warns: the return's rows are stored and its
+    files still to write; the next returns run or warehouse build finds the copy stale and retries. Returns the
+    families refreshed."""
     from returns.schemas import refresh_analyst_family_refs
 
     try:
@@ -177,9 +175,10 @@ def build_return_asset(name: str) -> dg.AssetsDefinition:
                 raise dg.Failure(description=f"{name}: {refusal}", allow_retries=False)
             frame = build_return_frame(con, name, period, pseudonym_key.pseudonymiser())
             stored = store_return_rows(con, spec, period, frame, gates=gates, run_id=context.run.run_id)
+            refreshed = refresh_analyst_refs(context, con, settings, pseudonym_key, f"{name} for {period.label}")
         return dg.MaterializeResult(metadata=safe_metadata({
             "dagster/row_count": stored, "period": period.label, "spec_version": spec.spec_version,
-            **gate_metadata(gates)}))
+            "analyst_family_refs_refreshed": refreshed, **gate_metadata(gates)}))
 
     return _return
 
@@ -245,42 +244,34 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                                 f"returns/{name} for this quarter to record it")
             gates = {"unknown": "rows stored before the gate status was recorded"}
         table = conform_return(spec, frame)
-        # what the files will hold is recorded as sent first (rows the extract gate passed): the period's family refs
-        # and the NIS's screening dates (returns.build.record_sent_return). Were it after the writes, a run stopped
-        # between them would send refs and dates never registered. A failure in the writes fails the asset; rerunning
-        # it writes the same bytes.
+        # what the files will hold is recorded as sent first (rows the extract gate passed): the NIS's screening
+        # dates (returns.build.record_sent_return). Were it after the writes, a run stopped between them would send
+        # dates never registered. A failure in the writes fails the asset; rerunning it writes the same bytes.
         with warehouse_connection(duckdb) as con:
             sent = record_sent_return(con, name, period, frame)
         files = write_return(cfg.outbox_dir, period, spec, table)
-        with warehouse_connection(duckdb) as con:  # the analysts' copy names families by the refs now registered
-            refreshed = refresh_analyst_refs(context, con, settings, pseudonym_key, f"{name} for {period.label}")
         manifest = update_manifest(cfg.outbox_dir, period, name, files, spec_version=spec.spec_version,
                                    run_id=context.run.run_id, extra={
                                        "restricted": spec.restricted, "pseudonym_key": pseudonym_key.source,
                                        "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint(),
                                        "gates": gates, "built_from": inputs})
-        if sent["family_refs_not_pending"]:
-            context.log.warning(f"{name} for {period.label}: {sent['family_refs_not_pending']} family reference(s) in "
-                                "the file are not the ones the period's last build resolved (a return of the quarter "
-                                "was rebuilt since on other data), so the file's references were not registered; "
-                                f"rebuild returns/{name} for this quarter and send again")
-        if sent.get("screening_dates_differing"):
-            context.log.warning(f"{name} for {period.label}: {sent['screening_dates_differing']} case(s) sent with a date_screened "
+        if sent.get("differing"):
+            context.log.warning(f"{name} for {period.label}: {sent['differing']} case(s) sent with a date_screened "
                                 "other than the one already registered by an earlier quarter's file (first sent "
                                 f"wins); rebuild returns/{name} for this quarter to send the registered date")
-        if sent.get("screening_dates_not_pending"):
-            context.log.warning(f"{name} for {period.label}: {sent['screening_dates_not_pending']} case(s) in the file have no "
+        if sent.get("not_pending"):
+            context.log.warning(f"{name} for {period.label}: {sent['not_pending']} case(s) in the file have no "
                                 "pending screening date from the build of these rows, so their date_screened was not "
                                 f"registered by this send; rebuild returns/{name} for this quarter and send again")
         return dg.MaterializeResult(metadata=safe_metadata({
             "dagster/row_count": len(table.rows), "period": period.label, "files": [f.relative for f in files],
             "sha256": {f.relative: f.sha256 for f in files}, "manifest": str(manifest.relative_to(cfg.outbox_dir)),
-            "restricted": spec.restricted, "analyst_family_refs_refreshed": refreshed, **sent}))
+            "restricted": spec.restricted, **{f"screening_dates_{k}": v for k, v in sent.items()}}))
 
     return _outbox
 
 
-@dg.asset(key=outbox_key("analyst_workbook"), deps=[ANALYST_SCHEMA, outbox_key("family_progress_data")],
+@dg.asset(key=outbox_key("analyst_workbook"), deps=[ANALYST_SCHEMA, return_key("family_progress_data")],
           partitions_def=quarterly_partitions, group_name=RETURNS_GROUP, kinds={"excel"},
           description="The analysts' workbook for the period: families, persons (pseudonymised), criteria with "
                       "evidence, chronology and a data dictionary; frozen headers, filters, real Excel dates. "
