@@ -16,7 +16,7 @@ import json
 import duckdb
 import pandas as pd
 
-from returns.family_refs import PeriodFamilyRefs, register_period_refs
+from returns.family_refs import PeriodFamilyRefs, cases_sent_under_other_refs, mark_period_sent, register_period_refs
 from returns.gates import GateStatus
 from returns.periods import Period
 from returns.pseudonyms import Pseudonymiser
@@ -131,7 +131,7 @@ def _text(value) -> str | None:
 def period_family_refs(con: duckdb.DuckDBPyConnection, period: Period,
                        pseudonymiser: Pseudonymiser) -> PeriodFamilyRefs:
     """The family_ref of every case the period reports on, carried forward from the returns already built
-    (returns/family_refs.py); the first return of the period to be built records them in the register."""
+    (returns/family_refs.py), recorded in the register; those of a period already sent are read back."""
     sql = f"with {_CASE_PEOPLE.format(in_period=_IN_PERIOD)} " + """
         select cases.family_case_id, cases.family_id, people.person_id
         from cases left join people on people.family_case_id = cases.family_case_id"""
@@ -390,11 +390,19 @@ def national_impact_study(con: duckdb.DuckDBPyConnection, period: Period, pseudo
     return frame[get_spec("national_impact_study").column_names]
 
 
-def record_sent_return(con: duckdb.DuckDBPyConnection, name: str, period: Period, sent: pd.DataFrame) -> dict[str, int]:
-    """What a return's outbox asset records once its files are written (the extract gate passed); counts."""
+def record_sent_return(con: duckdb.DuckDBPyConnection, name: str, period: Period, sent: pd.DataFrame,
+                       pseudonymiser: Pseudonymiser) -> dict[str, int]:
+    """What a return's outbox asset records as sent, just before its files are written (the extract gate passed):
+    the period's family refs become commitments (returns/family_refs.py), and the NIS's screening dates. Counts.
+    Nothing is recorded when a case of the rows names another family ref than the period's register
+    (`family_refs_not_registered`): the caller must not send them."""
+    mismatched = cases_sent_under_other_refs(con, period.label, sent, pseudonymiser)
+    if mismatched:
+        return {"family_refs_not_registered": mismatched}
+    counts = {"family_refs_not_registered": 0, "family_refs_sent": mark_period_sent(con, period.label)}
     if name == "national_impact_study":
-        return register_sent_screening_dates(con, period, sent)
-    return {}
+        counts |= {f"screening_dates_{k}": v for k, v in register_sent_screening_dates(con, period, sent).items()}
+    return counts
 
 
 BUILDERS = {"family_progress_data": family_progress_data, "national_impact_study": national_impact_study,

@@ -7,14 +7,20 @@ return, is carried forward instead of recomputed from the new id (as linkage/ids
 
     restricted.family_ref_register  one row per period and programme case reported on: the family unit it was
                                     reported under (returns.build.family_unit_id), the family_ref, the members
-                                    (person ids) the unit covered, and the evidence the ref was given on (basis)
+                                    (person ids) the unit covered, the evidence the ref was given on (basis), and
+                                    whether a return of the period has sent it (sent)
     returns.family_ref_lineage      one row per ref that split off or merged away in a period, with the ref it
-                                    came from or went into, shared members and why (refs and counts only)
+                                    came from or went into, shared members and why (refs and counts only), sent
 
 The register holds internal ids beside refs, like restricted.pseudonyms, so it lives in the restricted schema.
-A period's refs are resolved the first time any of its returns is built and read back after that, so the three
-returns of a quarter agree and a rebuilt quarter keeps the refs it was built with (byte-identical files). A case
-a rebuild adds, or a period built for the first time, is resolved against the nearest other period's rows:
+Each build of a return resolves the period's refs and records them; its other returns, built from the same marts,
+resolve the same (the resolution is deterministic). Once a return of the period is SENT (its outbox step, which
+runs only when its extract gate passed: register_sent_refs) the period's refs are commitments: every later build
+of the period reads them back, so a rebuilt quarter keeps them (byte-identical files). Until then a build resolves
+afresh and replaces the period's unsent rows and lineage, so a build the gate blocked fixes nothing. A send whose
+rows name a family by another ref than the period's register (a build of another of its returns on other data
+came between) is refused. A case a rebuild adds, or a period built for the first time, is resolved against the
+nearest other period's rows, sent or not:
 
 1. evidence for each family unit of the period, strongest first: refs its cases were reported under ('case'),
    else the ref its family unit id was reported under ('family'), else refs whose members it holds at least half
@@ -212,33 +218,46 @@ def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in ((REGISTER_TABLE, REGISTER_COLUMNS), (LINEAGE_TABLE, LINEAGE_COLUMNS)):
         con.execute(f"create schema if not exists {table.split('.')[0]}")
         con.execute(f"create table if not exists {table} ({', '.join(f'{n} {t}' for n, t in columns.items())})")
+        # rows of a register made before `sent` existed were read back as commitments: they stay so
+        con.execute(f"alter table {table} add column if not exists sent boolean default true")
 
 
-def read_register(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def read_register(con: duckdb.DuckDBPyConnection, sent: bool = False) -> pd.DataFrame:
+    """Every register row (REGISTER_COLUMNS, and `sent` when asked: after _create_tables)."""
+    columns = [*REGISTER_COLUMNS, *(["sent"] if sent else [])]
     if not _table_exists(con, REGISTER_TABLE):
-        return pd.DataFrame(columns=list(REGISTER_COLUMNS))
-    frame = con.execute(f"select {', '.join(REGISTER_COLUMNS)} from {REGISTER_TABLE}").df()
+        return pd.DataFrame(columns=columns)
+    frame = con.execute(f"select {', '.join(columns)} from {REGISTER_TABLE}").df()
     frame["member_person_ids"] = [list(m) if m is not None else [] for m in frame.member_person_ids]
     return frame
 
 
 def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, current: pd.DataFrame,
                          pseudonymiser: Pseudonymiser) -> PeriodFamilyRefs:
-    """Resolve the period's family refs against the register (carry_family_refs), then replace the period's
-    register rows and add its new lineage rows, in one transaction. Returns the period's rows as stored."""
-    resolved = carry_family_refs(period_label, current, read_register(con), pseudonymiser)
+    """Resolve the period's family refs against the register (carry_family_refs: the period's own rows only once
+    sent), then, in one transaction, replace the period's register rows (those sent stay sent) and its unsent
+    lineage rows. Returns the period's rows as stored."""
     _create_tables(con)
-    con.register("_family_ref_register", resolved.register)
+    register = read_register(con, sent=True)
+    history = register[(register.reporting_period != period_label) | register.sent.fillna(True).astype(bool)]
+    resolved = carry_family_refs(period_label, current, history.drop(columns="sent"), pseudonymiser)
+    own_sent = history[history.reporting_period == period_label]
+    was_sent = set(zip(own_sent.family_case_id, own_sent.family_ref))
+    rows = resolved.register.assign(sent=[(case, ref) in was_sent for case, ref in
+                                          zip(resolved.register.family_case_id, resolved.register.family_ref)])
+    con.register("_family_ref_register", rows)
     con.register("_family_ref_lineage", resolved.lineage)
     try:
         con.execute("begin transaction")
         con.execute(f"delete from {REGISTER_TABLE} where reporting_period = ?", [period_label])
-        con.execute(f"insert into {REGISTER_TABLE} select {_cast_select(REGISTER_COLUMNS)} from _family_ref_register")
-        # lineage rows are kept once recorded: a rebuild of the period keeps its refs, so it adds none of them again
-        con.execute(f"insert into {LINEAGE_TABLE} select {_cast_select(LINEAGE_COLUMNS)} from _family_ref_lineage new "
-                    f"where not exists (select 1 from {LINEAGE_TABLE} old where old.reporting_period = "
-                    "new.reporting_period and old.change = new.change and old.family_ref = new.family_ref "
-                    "and old.related_family_ref = new.related_family_ref)")
+        con.execute(f"insert into {REGISTER_TABLE} select {_cast_select(REGISTER_COLUMNS)}, sent "
+                    "from _family_ref_register")
+        # a sent lineage row is kept: a rebuild of a sent period keeps its refs, so it adds none of them again
+        con.execute(f"delete from {LINEAGE_TABLE} where reporting_period = ? and not sent", [period_label])
+        con.execute(f"insert into {LINEAGE_TABLE} select {_cast_select(LINEAGE_COLUMNS)}, false "
+                    f"from _family_ref_lineage new where not exists (select 1 from {LINEAGE_TABLE} old "
+                    "where old.reporting_period = new.reporting_period and old.change = new.change "
+                    "and old.family_ref = new.family_ref and old.related_family_ref = new.related_family_ref)")
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -249,6 +268,27 @@ def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, curr
     lineage = con.execute(f"select {', '.join(LINEAGE_COLUMNS)} from {LINEAGE_TABLE} where reporting_period = ? "
                           "order by family_ref, related_family_ref", [period_label]).df()
     return PeriodFamilyRefs(register=resolved.register, lineage=lineage)
+
+
+def cases_sent_under_other_refs(con: duckdb.DuckDBPyConnection, period_label: str, sent: pd.DataFrame,
+                                pseudonymiser: Pseudonymiser) -> int:
+    """How many cases (case_ref) of a return's rows about to be sent name another family_ref than the period's
+    register, or are not in it: rows built before a build of another return of the period, on other data,
+    resolved the period's refs again. Reads only."""
+    register = read_register(con)
+    own = register[register.reporting_period == period_label]
+    expected = dict(zip(pseudonymiser.refs("case", own.family_case_id), own.family_ref, strict=True))
+    pairs = sent[["case_ref", "family_ref"]].drop_duplicates()
+    return int(sum(expected.get(case) != ref for case, ref in zip(pairs.case_ref, pairs.family_ref, strict=True)))
+
+
+def mark_period_sent(con: duckdb.DuckDBPyConnection, period_label: str) -> int:
+    """A return of the period is being sent: its register rows and lineage become commitments. Returns the refs."""
+    _create_tables(con)
+    for table in (REGISTER_TABLE, LINEAGE_TABLE):
+        con.execute(f"update {table} set sent = true where reporting_period = ? and not sent", [period_label])
+    return con.execute(f"select count(distinct family_ref) from {REGISTER_TABLE} where reporting_period = ?",
+                       [period_label]).fetchall()[0][0]
 
 
 def _cast_select(columns: dict[str, str]) -> str:

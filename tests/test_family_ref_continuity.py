@@ -237,3 +237,130 @@ def test_the_analyst_copy_names_families_by_the_refs_the_returns_used(two_quarte
     assert len(set(analyst.values())) == len(analyst)  # one ref per family
     in_analyst = {r[0] for r in read(settings, "select family_ref from analyst.dim_family")}
     assert set(q3.family_ref) <= in_analyst  # every family of the return is found in the analyst copy
+
+
+# --- refs become commitments when a return is sent --------------------------------------------------------------
+
+NAMES = ("family_progress_data", "national_impact_study", "results_claims")
+
+
+def materialize(settings, instance, period, *keys):
+    import dagster as dg
+
+    from orchestration.defs.returns.assets import returns_assets, returns_checks
+
+    return dg.materialize([*returns_assets, *returns_checks], resources=resources(settings), instance=instance,
+                          partition_key=period.partition_key, raise_on_error=False,
+                          selection=dg.AssetSelection.assets(*keys))
+
+
+def register_of(settings, period) -> list[tuple]:
+    """(number of rows, how many sent) of the period's register."""
+    return read(settings, f"select count(*), count(*) filter (where sent) from {REGISTER_TABLE} "
+                          "where reporting_period = ?", [period.label])
+
+
+def test_a_build_the_extract_gate_blocks_commits_no_ref_and_no_split(tmp_path):
+    """Q3's Family Progress Data built on data that splits a child's household off (C6) and fails its gate: its
+    refs and the split are recorded, unsent. The data is fixed (C6 was keyed in error and is withdrawn): the
+    rebuild resolves afresh, and the split the blocked build saw reaches neither the lineage nor the file."""
+    import dagster as dg
+
+    from orchestration.defs.returns.assets import outbox_key, return_key
+
+    fpd_keys = (return_key("family_progress_data"), outbox_key("family_progress_data"))
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+        settings = make_settings(tmp_path / "data")
+        assert materialize_returns(settings, instance, Q2).success
+        assert register_of(settings, Q2) == [(2, 2)]
+        redeliver(settings.warehouse)
+        con = duckdb.connect(str(settings.warehouse))
+        con.execute("update marts.family_progress set intensity = 'SUPER_INTENSIVE' where family_case_id = 'C2'")
+        con.close()
+        blocked = materialize(settings, instance, Q3, *fpd_keys)
+        assert not blocked.success and [g.passed for g in blocked.get_asset_check_evaluations()] == [False]
+        materialised = {e.asset_key for e in blocked.get_asset_materialization_events()}
+        assert outbox_key("family_progress_data") not in materialised
+        assert register_of(settings, Q3) == [(5, 0)]
+        assert read(settings, f"select change, sent from {LINEAGE_TABLE}") == [("split", False)]
+
+        con = duckdb.connect(str(settings.warehouse))
+        con.execute("update marts.family_progress set intensity = 'TARGETED' where family_case_id = 'C2'")
+        con.execute("delete from marts.family_progress where family_case_id = 'C6'")
+        con.close()
+        released = materialize(settings, instance, Q3, *fpd_keys)
+        assert released.success
+        assert register_of(settings, Q3) == [(4, 4)]
+        assert read(settings, f"select count(*) from {LINEAGE_TABLE}") == [(0,)]  # no split was ever sent
+        assert fpd(settings, Q3).family_ref_change.isna().all()
+        sent = [e.materialization.metadata for e in released.get_asset_materialization_events()
+                if e.asset_key == outbox_key("family_progress_data")][0]
+        assert sent["family_refs_sent"].value == 4 and sent["family_refs_not_registered"].value == 0
+
+
+def test_rows_built_before_another_return_resolved_the_quarter_again_are_not_sent(tmp_path):
+    """Q3's Family Progress Data built; a delivery changes C3's family id; Q3's NIS built (nothing of Q3 was sent,
+    so it resolves afresh) and sent. The FPD's outbox step on its older rows refuses: nothing written. Rebuilt, the
+    FPD reads the sent refs back and names every case as the NIS did."""
+    import dagster as dg
+
+    from orchestration.defs.returns.assets import outbox_key, return_key
+
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+        settings = make_settings(tmp_path / "data")
+        assert materialize(settings, instance, Q3, return_key("family_progress_data")).success
+        redeliver(settings.warehouse)
+        assert materialize(settings, instance, Q3, return_key(NAMES[1]), outbox_key(NAMES[1])).success
+        stale = materialize(settings, instance, Q3, outbox_key("family_progress_data"))
+        assert not stale.success
+        assert not (settings.outbox_dir / Q3.label / f"family_progress_data_{Q3.label}.csv").exists()
+        rebuilt = materialize(settings, instance, Q3, return_key(NAMES[0]), outbox_key(NAMES[0]))
+        assert rebuilt.success
+        nis = pd.read_csv(settings.outbox_dir / Q3.label / "restricted" / f"{NAMES[1]}_{Q3.label}.csv", dtype=str)
+        q3 = fpd(settings, Q3)
+        assert dict(zip(q3.case_ref, q3.family_ref)) == dict(zip(nis.case_ref, nis.family_ref))
+        assert q3.set_index("case_ref").family_ref[PSEUDONYMISER.ref("case", "C3")] == PSEUDONYMISER.ref(
+            "family", "F02b")  # as the NIS sent it: nothing was sent under F02's ref
+
+
+def test_a_quarter_built_after_an_unsent_one_carries_its_refs(tmp_path):
+    """Q2's returns built but not yet sent; a delivery changes C3's family id; Q3 built and sent; then Q2 sent.
+    Q3 carries C3's ref from Q2's rows, sent or not, so both quarters name C3's family alike."""
+    import dagster as dg
+
+    from orchestration.defs.returns.assets import outbox_key, return_key
+
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+        settings = make_settings(tmp_path / "data")
+        assert materialize(settings, instance, Q2, *[return_key(n) for n in NAMES]).success
+        redeliver(settings.warehouse)
+        assert materialize_returns(settings, instance, Q3).success
+        assert materialize(settings, instance, Q2, *[outbox_key(n) for n in NAMES]).success
+        c3 = PSEUDONYMISER.ref("case", "C3")
+        refs = {fpd(settings, q).set_index("case_ref").family_ref[c3] for q in (Q2, Q3)}
+        assert refs == {PSEUDONYMISER.ref("family", "F02")}
+        assert register_of(settings, Q2) == [(2, 2)] and register_of(settings, Q3) == [(5, 5)]
+
+
+def test_a_case_sent_under_another_ref_than_the_registers_is_counted():
+    from returns.family_refs import _create_tables, cases_sent_under_other_refs
+
+    con = duckdb.connect()
+    _create_tables(con)
+    con.execute(f"insert into {REGISTER_TABLE} ({', '.join(REGISTER_COLUMNS)}, sent) values "
+                "('2026-Q3', 'C1', 'F1', 'R1', 'new', ['P1'], false), "
+                "('2026-Q3', 'C2', 'F2', 'R2', 'new', ['P2'], false)")
+    case = {c: PSEUDONYMISER.ref("case", c) for c in ("C1", "C2", "C3")}
+
+    def count(*pairs):
+        return cases_sent_under_other_refs(con, "2026-Q3", pd.DataFrame(pairs, columns=["case_ref", "family_ref"]),
+                                           PSEUDONYMISER)
+
+    assert count((case["C1"], "R1"), (case["C1"], "R1"), (case["C2"], "R2")) == 0  # one row per member
+    assert count((case["C1"], "R2"), (case["C2"], "R2")) == 1  # C1 under C2's ref: a set of refs would pass it
+    assert count((case["C3"], "R1")) == 1  # a case the register does not hold
+    assert cases_sent_under_other_refs(con, "2026-Q4", pd.DataFrame({"case_ref": [case["C1"]], "family_ref": ["R1"]}),
+                                       PSEUDONYMISER) == 1

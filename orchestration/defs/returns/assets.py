@@ -244,29 +244,38 @@ def build_outbox_asset(name: str) -> dg.AssetsDefinition:
                                 f"returns/{name} for this quarter to record it")
             gates = {"unknown": "rows stored before the gate status was recorded"}
         table = conform_return(spec, frame)
-        # what the files will hold is recorded as sent first (rows the extract gate passed): the NIS's screening
-        # dates (returns.build.record_sent_return). Were it after the writes, a run stopped between them would send
-        # dates never registered. A failure in the writes fails the asset; rerunning it writes the same bytes.
+        # what the files will hold is recorded as sent first (rows the extract gate passed): the period's family refs
+        # and the NIS's screening dates (returns.build.record_sent_return). Were it after the writes, a run stopped
+        # between them would send refs and dates never recorded. A failure in the writes fails the asset; rerunning
+        # it writes the same bytes.
         with warehouse_connection(duckdb) as con:
-            sent = record_sent_return(con, name, period, frame)
+            sent = record_sent_return(con, name, period, frame, pseudonym_key.pseudonymiser())
+        if sent["family_refs_not_registered"]:
+            raise dg.Failure(description=f"{name} for {period.label}: {sent['family_refs_not_registered']} case(s) in "
+                             "the stored rows name another family reference than the quarter's register (a build of "
+                             "another of the quarter's returns, on other data, resolved its references again since "
+                             f"these rows were built); nothing written. Rebuild returns/{name} for this quarter and "
+                             "send it again.", allow_retries=False)
         files = write_return(cfg.outbox_dir, period, spec, table)
         manifest = update_manifest(cfg.outbox_dir, period, name, files, spec_version=spec.spec_version,
                                    run_id=context.run.run_id, extra={
                                        "restricted": spec.restricted, "pseudonym_key": pseudonym_key.source,
                                        "pseudonym_key_fingerprint": pseudonym_key.pseudonymiser().key_fingerprint(),
                                        "gates": gates, "built_from": inputs})
-        if sent.get("differing"):
-            context.log.warning(f"{name} for {period.label}: {sent['differing']} case(s) sent with a date_screened "
-                                "other than the one already registered by an earlier quarter's file (first sent "
-                                f"wins); rebuild returns/{name} for this quarter to send the registered date")
-        if sent.get("not_pending"):
-            context.log.warning(f"{name} for {period.label}: {sent['not_pending']} case(s) in the file have no "
-                                "pending screening date from the build of these rows, so their date_screened was not "
-                                f"registered by this send; rebuild returns/{name} for this quarter and send again")
+        if sent.get("screening_dates_differing"):
+            context.log.warning(f"{name} for {period.label}: {sent['screening_dates_differing']} case(s) sent with a "
+                                "date_screened other than the one already registered by an earlier quarter's file "
+                                f"(first sent wins); rebuild returns/{name} for this quarter to send the registered "
+                                "date")
+        if sent.get("screening_dates_not_pending"):
+            context.log.warning(f"{name} for {period.label}: {sent['screening_dates_not_pending']} case(s) in the file "
+                                "have no pending screening date from the build of these rows, so their date_screened "
+                                f"was not registered by this send; rebuild returns/{name} for this quarter and send "
+                                "again")
         return dg.MaterializeResult(metadata=safe_metadata({
             "dagster/row_count": len(table.rows), "period": period.label, "files": [f.relative for f in files],
             "sha256": {f.relative: f.sha256 for f in files}, "manifest": str(manifest.relative_to(cfg.outbox_dir)),
-            "restricted": spec.restricted, **{f"screening_dates_{k}": v for k, v in sent.items()}}))
+            "restricted": spec.restricted, **sent}))
 
     return _outbox
 
