@@ -592,9 +592,10 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             roots_[root] = max(roots_.get(root, -math.inf), weights[k])
     ambiguous = set()
     for record, roots_ in candidates.items():
-        # a cluster the record itself conflicts with (an NHS number, a birth year) is no rival: it could
-        # never join it
-        roots_ = {root: weight for root, weight in roots_.items() if not conflict(attrs[record], attrs[root])}
+        # a cluster the record itself conflicts with (an NHS number, a birth year, a forename its edge could never
+        # merge on) is no rival: it could never join it
+        roots_ = {root: weight for root, weight in roots_.items()
+                  if not conflict(attrs[record], attrs[root], edge=True)}
         if not roots_:
             continue
         # a cluster the record links to far more weakly than to its best is no rival (edges come

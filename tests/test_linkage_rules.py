@@ -192,6 +192,21 @@ def test_twins_known_to_one_system_each_stay_apart_whatever_the_weight_unless_an
     assert persons(_twins(sex_r=None), 12.7, must_link=must) == 1
 
 
+def test_a_cluster_a_record_without_dob_could_never_join_is_no_rival():
+    """A police record without DOB (JOHN) links to a JOHN born 2010 and to a JAMES born 1980 of other systems. It
+    could never join JAMES (different forenames, no shared identifier), so he does not make it ambiguous: it joins
+    JOHN. Given JOHN's forename, the father would be a rival, and the record stays on its own."""
+    records = pd.DataFrame({"person_record_id": [rid(0), rid(1), rid(2)],
+                            "source_system": ["health", "education", "police"],
+                            "first_name_canonical": ["JOHN", "JAMES", "JOHN"], "surname": "SMITH",
+                            "nhs_number": None, "ni_number": None, "upn": None,
+                            "dob": ["20100101", "19800101", None], "sex": "M"})
+    edges = _edges([(0, 2, 14.0), (1, 2, 12.0)])
+    assert frozenset({rid(0), rid(2)}) in _partition(cluster(records, edges, 4.0, 10.0))
+    father_named_john = records.assign(first_name_canonical="JOHN")
+    assert frozenset({rid(2)}) in _partition(cluster(father_named_john, edges, 4.0, 10.0))
+
+
 def test_list_standardisation_keeps_unknown_formats_and_nulls_mistyped_uk_identifiers():
     from linkage.standardise import standardise
 
