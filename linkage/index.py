@@ -4,9 +4,9 @@ record lineage, rebuild the review queue, optionally draw the charts.
     outcome = update_person_index(con, run_id, mode="auto", charts_dir=None)
 
 Full or incremental (`choose_mode`): incremental when the last run used the same model, the same
-clustering rules (cluster.CLUSTER_RULES_VERSION) and the same review decisions and the delivery (records new, changed or withdrawn since) is at most
-`INCREMENTAL_MAX_SHARE` of all, and so is everything delivered in place since the last full run;
-otherwise full. An incremental run updates the index in place
+clustering rules (cluster.CLUSTER_RULES_VERSION) and the same review decisions and the delivery (records new,
+changed or withdrawn since) is at most `INCREMENTAL_MAX_SHARE` of all, and so is everything delivered in place
+since the last full run; otherwise full. An incremental run updates the index in place
 (linkage.incremental): only the persons the delivery can reach are redone and rewritten. A full run on
 unchanged data gives the same ids and no lineage rows.
 """
@@ -152,7 +152,8 @@ def _update_person_index(con, run_id: str, mode: str, charts_dir: Path | None, m
 def _run_row(chosen: str, why: str, model_sha: str, decisions_sha: str, f: dict, changes: dict,
              link_seconds: float) -> dict:
     return {"mode": chosen, "mode_reason": why, "model_sha256": model_sha, "decisions_sha256": decisions_sha,
-            "cluster_rules_version": CLUSTER_RULES_VERSION, "person_records": f["person_records"], "persons": f["persons"], **changes,
+            "cluster_rules_version": CLUSTER_RULES_VERSION, "person_records": f["person_records"],
+            "persons": f["persons"], **changes,
             "person_ids_new": f["person_ids_new"], "person_ids_merged": f["person_ids_merged"],
             "person_ids_split": f["person_ids_split"], "person_ids_retired": f["person_ids_retired"],
             "link_seconds": round(link_seconds, 3)}

@@ -16,7 +16,7 @@ import json
 import duckdb
 import pandas as pd
 
-from returns.family_refs import PeriodFamilyRefs, cases_sent_under_other_refs, mark_period_sent, register_period_refs
+from returns.family_refs import PeriodFamilyRefs, block_period_refs, register_period_refs, send_period_refs
 from returns.gates import GateStatus
 from returns.periods import Period
 from returns.pseudonyms import Pseudonymiser
@@ -394,12 +394,11 @@ def record_sent_return(con: duckdb.DuckDBPyConnection, name: str, period: Period
                        pseudonymiser: Pseudonymiser) -> dict[str, int]:
     """What a return's outbox asset records as sent, just before its files are written (the extract gate passed):
     the period's family refs become commitments (returns/family_refs.py), and the NIS's screening dates. Counts.
-    Nothing is recorded when a case of the rows names another family ref than the period's register
-    (`family_refs_not_registered`): the caller must not send them."""
-    mismatched = cases_sent_under_other_refs(con, period.label, sent, pseudonymiser)
-    if mismatched:
-        return {"family_refs_not_registered": mismatched}
-    counts = {"family_refs_not_registered": 0, "family_refs_sent": mark_period_sent(con, period.label)}
+    Nothing is recorded when a case of the rows names another family ref, or a family change, than the period's
+    register and lineage (`family_refs_not_registered`): the caller must not send them."""
+    counts = send_period_refs(con, period.label, sent, pseudonymiser)
+    if counts["family_refs_not_registered"]:
+        return counts
     if name == "national_impact_study":
         counts |= {f"screening_dates_{k}": v for k, v in register_sent_screening_dates(con, period, sent).items()}
     return counts
@@ -530,9 +529,12 @@ def record_extract_gate(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period
                         run_id: str) -> None:
     """The extract gate's verdict on the period's stored rows (passed: no error, warnings allowed), beside them: the outbox step reads it, so files
     written in a run of their own (the outbox materialised alone) are only ever rows that passed. Storing the
-    rows again (store_return_rows) replaces the record, clearing the verdict."""
+    rows again (store_return_rows) replaces the record, clearing the verdict. A failed gate also marks the
+    period's family refs not yet sent 'blocked' (returns/family_refs.py): no other period's build reads them."""
     from expectations.framework import table_exists
 
+    if not passed:
+        block_period_refs(con, period.label)
     if not table_exists(con, *GATE_STATUS_TABLE.split(".")):
         return
     con.execute(f"alter table {GATE_STATUS_TABLE} add column if not exists extract_gate_passed boolean")

@@ -8,19 +8,22 @@ return, is carried forward instead of recomputed from the new id (as linkage/ids
     restricted.family_ref_register  one row per period and programme case reported on: the family unit it was
                                     reported under (returns.build.family_unit_id), the family_ref, the members
                                     (person ids) the unit covered, the evidence the ref was given on (basis), and
-                                    whether a return of the period has sent it (sent)
+                                    its status: 'built', 'blocked' (an extract gate of the period failed on it)
+                                    or 'sent' (a return's file named the case under it)
     returns.family_ref_lineage      one row per ref that split off or merged away in a period, with the ref it
-                                    came from or went into, shared members and why (refs and counts only), sent
+                                    came from or went into, shared members and why (refs and counts only), status
 
 The register holds internal ids beside refs, like restricted.pseudonyms, so it lives in the restricted schema.
 Each build of a return resolves the period's refs and records them; its other returns, built from the same marts,
-resolve the same (the resolution is deterministic). Once a return of the period is SENT (its outbox step, which
-runs only when its extract gate passed: register_sent_refs) the period's refs are commitments: every later build
-of the period reads them back, so a rebuilt quarter keeps them (byte-identical files). Until then a build resolves
-afresh and replaces the period's unsent rows and lineage, so a build the gate blocked fixes nothing. A send whose
-rows name a family by another ref than the period's register (a build of another of its returns on other data
-came between) is refused. A case a rebuild adds, or a period built for the first time, is resolved against the
-nearest other period's rows, sent or not:
+resolve the same (the resolution is deterministic). A ref becomes a commitment when a file SENDS it: the outbox
+step (which runs only when its extract gate passed) marks the (case, ref) rows its file names, and the lineage
+of its refs, 'sent' (send_period_refs). Sent rows are never replaced: every later build of the period reads them
+back, so a rebuilt quarter keeps them (byte-identical files), and a case a build no longer holds keeps its row.
+Rows not sent are resolved afresh by each build of the period; a failed extract gate marks them 'blocked', and no
+other period reads those, so a build the gate blocked leaves nothing behind once the data is fixed. A send whose
+rows name a case or a family change otherwise than the period's register and lineage (a build of another of its
+returns, on other data, came between) is refused. A case a rebuild adds, or a period built for the first time, is
+resolved against the nearest other period's rows, sent or built:
 
 1. evidence for each family unit of the period, strongest first: refs its cases were reported under ('case'),
    else the ref its family unit id was reported under ('family'), else refs whose members it holds at least half
@@ -46,6 +49,7 @@ import pandas as pd
 from returns.pseudonyms import Pseudonymiser
 
 REGISTER_TABLE = "restricted.family_ref_register"
+BUILT, BLOCKED, SENT = "built", "blocked", "sent"  # a register or lineage row's status
 LINEAGE_TABLE = "returns.family_ref_lineage"
 REGISTER_COLUMNS = {"reporting_period": "varchar", "family_case_id": "varchar", "family_unit_id": "varchar",
                     "family_ref": "varchar", "basis": "varchar", "member_person_ids": "varchar[]"}
@@ -218,13 +222,13 @@ def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in ((REGISTER_TABLE, REGISTER_COLUMNS), (LINEAGE_TABLE, LINEAGE_COLUMNS)):
         con.execute(f"create schema if not exists {table.split('.')[0]}")
         con.execute(f"create table if not exists {table} ({', '.join(f'{n} {t}' for n, t in columns.items())})")
-        # rows of a register made before `sent` existed were read back as commitments: they stay so
-        con.execute(f"alter table {table} add column if not exists sent boolean default true")
+        # rows of a register made before `status` existed were read back as commitments: they stay so
+        con.execute(f"alter table {table} add column if not exists status varchar default '{SENT}'")
 
 
-def read_register(con: duckdb.DuckDBPyConnection, sent: bool = False) -> pd.DataFrame:
-    """Every register row (REGISTER_COLUMNS, and `sent` when asked: after _create_tables)."""
-    columns = [*REGISTER_COLUMNS, *(["sent"] if sent else [])]
+def read_register(con: duckdb.DuckDBPyConnection, status: bool = False) -> pd.DataFrame:
+    """Every register row (REGISTER_COLUMNS, and `status` when asked: after _create_tables)."""
+    columns = [*REGISTER_COLUMNS, *(["status"] if status else [])]
     if not _table_exists(con, REGISTER_TABLE):
         return pd.DataFrame(columns=columns)
     frame = con.execute(f"select {', '.join(columns)} from {REGISTER_TABLE}").df()
@@ -235,26 +239,29 @@ def read_register(con: duckdb.DuckDBPyConnection, sent: bool = False) -> pd.Data
 def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, current: pd.DataFrame,
                          pseudonymiser: Pseudonymiser) -> PeriodFamilyRefs:
     """Resolve the period's family refs against the register (carry_family_refs: the period's own rows only once
-    sent), then, in one transaction, replace the period's register rows (those sent stay sent) and its unsent
-    lineage rows. Returns the period's rows as stored."""
+    sent, other periods' unless blocked), then, in one transaction, replace the period's rows that were not sent
+    (a sent row stays, with its status, whether or not this build holds its case) and its lineage not sent.
+    Returns the period's rows as resolved, and its lineage."""
     _create_tables(con)
-    register = read_register(con, sent=True)
-    history = register[(register.reporting_period != period_label) | register.sent.fillna(True).astype(bool)]
-    resolved = carry_family_refs(period_label, current, history.drop(columns="sent"), pseudonymiser)
+    register = read_register(con, status=True)
+    own = register.reporting_period == period_label
+    history = register[(own & (register.status == SENT)) | (~own & (register.status != BLOCKED))]
+    resolved = carry_family_refs(period_label, current, history.drop(columns="status"), pseudonymiser)
     own_sent = history[history.reporting_period == period_label]
     was_sent = set(zip(own_sent.family_case_id, own_sent.family_ref))
-    rows = resolved.register.assign(sent=[(case, ref) in was_sent for case, ref in
-                                          zip(resolved.register.family_case_id, resolved.register.family_ref)])
+    rows = resolved.register.assign(status=[SENT if pair in was_sent else BUILT for pair in
+                                            zip(resolved.register.family_case_id, resolved.register.family_ref)])
     con.register("_family_ref_register", rows)
     con.register("_family_ref_lineage", resolved.lineage)
     try:
         con.execute("begin transaction")
-        con.execute(f"delete from {REGISTER_TABLE} where reporting_period = ?", [period_label])
-        con.execute(f"insert into {REGISTER_TABLE} select {_cast_select(REGISTER_COLUMNS)}, sent "
+        con.execute(f"delete from {REGISTER_TABLE} where reporting_period = ? and (status <> '{SENT}' "
+                    "or family_case_id in (select family_case_id from _family_ref_register))", [period_label])
+        con.execute(f"insert into {REGISTER_TABLE} select {_cast_select(REGISTER_COLUMNS)}, status "
                     "from _family_ref_register")
         # a sent lineage row is kept: a rebuild of a sent period keeps its refs, so it adds none of them again
-        con.execute(f"delete from {LINEAGE_TABLE} where reporting_period = ? and not sent", [period_label])
-        con.execute(f"insert into {LINEAGE_TABLE} select {_cast_select(LINEAGE_COLUMNS)}, false "
+        con.execute(f"delete from {LINEAGE_TABLE} where reporting_period = ? and status <> '{SENT}'", [period_label])
+        con.execute(f"insert into {LINEAGE_TABLE} select {_cast_select(LINEAGE_COLUMNS)}, '{BUILT}' "
                     f"from _family_ref_lineage new where not exists (select 1 from {LINEAGE_TABLE} old "
                     "where old.reporting_period = new.reporting_period and old.change = new.change "
                     "and old.family_ref = new.family_ref and old.related_family_ref = new.related_family_ref)")
@@ -270,25 +277,56 @@ def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, curr
     return PeriodFamilyRefs(register=resolved.register, lineage=lineage)
 
 
-def cases_sent_under_other_refs(con: duckdb.DuckDBPyConnection, period_label: str, sent: pd.DataFrame,
-                                pseudonymiser: Pseudonymiser) -> int:
-    """How many cases (case_ref) of a return's rows about to be sent name another family_ref than the period's
-    register, or are not in it: rows built before a build of another return of the period, on other data,
-    resolved the period's refs again. Reads only."""
-    register = read_register(con)
-    own = register[register.reporting_period == period_label]
-    expected = dict(zip(pseudonymiser.refs("case", own.family_case_id), own.family_ref, strict=True))
-    pairs = sent[["case_ref", "family_ref"]].drop_duplicates()
-    return int(sum(expected.get(case) != ref for case, ref in zip(pairs.case_ref, pairs.family_ref, strict=True)))
-
-
-def mark_period_sent(con: duckdb.DuckDBPyConnection, period_label: str) -> int:
-    """A return of the period is being sent: its register rows and lineage become commitments. Returns the refs."""
+def block_period_refs(con: duckdb.DuckDBPyConnection, period_label: str) -> None:
+    """An extract gate of the period failed: its refs not sent are not to be read by another period's build."""
+    if not _table_exists(con, REGISTER_TABLE):
+        return
     _create_tables(con)
     for table in (REGISTER_TABLE, LINEAGE_TABLE):
-        con.execute(f"update {table} set sent = true where reporting_period = ? and not sent", [period_label])
-    return con.execute(f"select count(distinct family_ref) from {REGISTER_TABLE} where reporting_period = ?",
-                       [period_label]).fetchall()[0][0]
+        con.execute(f"update {table} set status = '{BLOCKED}' where reporting_period = ? and status = '{BUILT}'",
+                    [period_label])
+
+
+def send_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, sent: pd.DataFrame,
+                     pseudonymiser: Pseudonymiser) -> dict[str, int]:
+    """A return's rows are about to be sent (its extract gate passed). Each case (case_ref) must name the family
+    ref the period's register gives it and, where the rows report family changes (family_ref_change,
+    previous_family_refs), the change its lineage records; then the (case, ref) rows the file names, and the
+    lineage of its refs, are marked sent. Otherwise nothing is marked: `family_refs_not_registered` counts the
+    rows' cases and refs that disagree (rows built before a build of another of the period's returns, on other
+    data, resolved it again), and the caller must not send them. `family_refs_sent`: the refs in the rows."""
+    _create_tables(con)
+    register = read_register(con)
+    own = register[register.reporting_period == period_label]
+    case_of = dict(zip(pseudonymiser.refs("case", own.family_case_id), own.family_case_id, strict=True))
+    ref_of = dict(zip(own.family_case_id, own.family_ref, strict=True))
+    pairs = sent[["case_ref", "family_ref"]].drop_duplicates()
+    disagree = sum(ref_of.get(case_of.get(case)) != ref for case, ref in zip(pairs.case_ref, pairs.family_ref,
+                                                                             strict=True))
+    if "family_ref_change" in sent:
+        # the lineage as the period's last build left it (a gate of another of its returns may have blocked it since)
+        lineage = con.execute(f"select {', '.join(LINEAGE_COLUMNS)} from {LINEAGE_TABLE} where reporting_period = ?",
+                              [period_label]).df()
+        changes = PeriodFamilyRefs(register=own, lineage=lineage).change_of_ref()
+        reported = sent[["family_ref", "family_ref_change", "previous_family_refs"]].drop_duplicates()
+        for ref, change, previous in reported.itertuples(index=False):
+            kind, related = changes.get(ref, (None, []))
+            expected = (kind.upper() if kind else None, ";".join(related) or None)
+            disagree += expected != (change if isinstance(change, str) else None,
+                                     previous if isinstance(previous, str) else None)
+    if disagree:
+        return {"family_refs_not_registered": int(disagree)}
+    cases = pd.DataFrame({"family_case_id": [case_of[c] for c in pairs.case_ref], "family_ref": pairs.family_ref})
+    con.register("_family_refs_sent", cases)
+    try:
+        con.execute(f"update {REGISTER_TABLE} r set status = '{SENT}' from _family_refs_sent s "
+                    "where r.reporting_period = ? and r.family_case_id = s.family_case_id "
+                    "and r.family_ref = s.family_ref", [period_label])
+        con.execute(f"update {LINEAGE_TABLE} set status = '{SENT}' where reporting_period = ? "
+                    "and family_ref in (select family_ref from _family_refs_sent)", [period_label])
+    finally:
+        con.unregister("_family_refs_sent")
+    return {"family_refs_not_registered": 0, "family_refs_sent": int(pairs.family_ref.nunique())}
 
 
 def _cast_select(columns: dict[str, str]) -> str:

@@ -254,10 +254,10 @@ def materialize(settings, instance, period, *keys):
                           selection=dg.AssetSelection.assets(*keys))
 
 
-def register_of(settings, period) -> list[tuple]:
-    """(number of rows, how many sent) of the period's register."""
-    return read(settings, f"select count(*), count(*) filter (where sent) from {REGISTER_TABLE} "
-                          "where reporting_period = ?", [period.label])
+def register_of(settings, period) -> dict[str, int]:
+    """status -> rows of the period's register."""
+    return dict(read(settings, f"select status, count(*) from {REGISTER_TABLE} where reporting_period = ? group by 1",
+                     [period.label]))
 
 
 def test_a_build_the_extract_gate_blocks_commits_no_ref_and_no_split(tmp_path):
@@ -273,7 +273,7 @@ def test_a_build_the_extract_gate_blocks_commits_no_ref_and_no_split(tmp_path):
         env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
         settings = make_settings(tmp_path / "data")
         assert materialize_returns(settings, instance, Q2).success
-        assert register_of(settings, Q2) == [(2, 2)]
+        assert register_of(settings, Q2) == {"sent": 2}
         redeliver(settings.warehouse)
         con = duckdb.connect(str(settings.warehouse))
         con.execute("update marts.family_progress set intensity = 'SUPER_INTENSIVE' where family_case_id = 'C2'")
@@ -282,8 +282,8 @@ def test_a_build_the_extract_gate_blocks_commits_no_ref_and_no_split(tmp_path):
         assert not blocked.success and [g.passed for g in blocked.get_asset_check_evaluations()] == [False]
         materialised = {e.asset_key for e in blocked.get_asset_materialization_events()}
         assert outbox_key("family_progress_data") not in materialised
-        assert register_of(settings, Q3) == [(5, 0)]
-        assert read(settings, f"select change, sent from {LINEAGE_TABLE}") == [("split", False)]
+        assert register_of(settings, Q3) == {"blocked": 5}
+        assert read(settings, f"select change, status from {LINEAGE_TABLE}") == [("split", "blocked")]
 
         con = duckdb.connect(str(settings.warehouse))
         con.execute("update marts.family_progress set intensity = 'TARGETED' where family_case_id = 'C2'")
@@ -291,7 +291,7 @@ def test_a_build_the_extract_gate_blocks_commits_no_ref_and_no_split(tmp_path):
         con.close()
         released = materialize(settings, instance, Q3, *fpd_keys)
         assert released.success
-        assert register_of(settings, Q3) == [(4, 4)]
+        assert register_of(settings, Q3) == {"sent": 4}
         assert read(settings, f"select count(*) from {LINEAGE_TABLE}") == [(0,)]  # no split was ever sent
         assert fpd(settings, Q3).family_ref_change.isna().all()
         sent = [e.materialization.metadata for e in released.get_asset_materialization_events()
@@ -342,25 +342,81 @@ def test_a_quarter_built_after_an_unsent_one_carries_its_refs(tmp_path):
         c3 = PSEUDONYMISER.ref("case", "C3")
         refs = {fpd(settings, q).set_index("case_ref").family_ref[c3] for q in (Q2, Q3)}
         assert refs == {PSEUDONYMISER.ref("family", "F02")}
-        assert register_of(settings, Q2) == [(2, 2)] and register_of(settings, Q3) == [(5, 5)]
+        assert register_of(settings, Q2) == {"sent": 2} and register_of(settings, Q3) == {"sent": 5}
 
 
-def test_a_case_sent_under_another_ref_than_the_registers_is_counted():
-    from returns.family_refs import _create_tables, cases_sent_under_other_refs
+def test_a_send_is_refused_when_its_cases_or_changes_are_not_the_registers_and_marks_only_what_it_names():
+    from returns.family_refs import _create_tables, send_period_refs
 
     con = duckdb.connect()
     _create_tables(con)
-    con.execute(f"insert into {REGISTER_TABLE} ({', '.join(REGISTER_COLUMNS)}, sent) values "
-                "('2026-Q3', 'C1', 'F1', 'R1', 'new', ['P1'], false), "
-                "('2026-Q3', 'C2', 'F2', 'R2', 'new', ['P2'], false)")
+    con.execute(f"insert into {REGISTER_TABLE} ({', '.join(REGISTER_COLUMNS)}, status) values "
+                "('2026-Q3', 'C1', 'F1', 'R1', 'new', ['P1'], 'built'), "
+                "('2026-Q3', 'C2', 'F2', 'R2', 'split', ['P2'], 'built')")
+    con.execute(f"insert into {LINEAGE_TABLE} values ('2026-Q3', 'split', 'R2', 'R0', 1, 'why', 'built')")
     case = {c: PSEUDONYMISER.ref("case", c) for c in ("C1", "C2", "C3")}
 
-    def count(*pairs):
-        return cases_sent_under_other_refs(con, "2026-Q3", pd.DataFrame(pairs, columns=["case_ref", "family_ref"]),
-                                           PSEUDONYMISER)
+    def send(*rows, period="2026-Q3"):
+        columns = ["case_ref", "family_ref", "family_ref_change", "previous_family_refs"][:len(rows[0])]
+        return send_period_refs(con, period, pd.DataFrame(rows, columns=columns), PSEUDONYMISER)
 
-    assert count((case["C1"], "R1"), (case["C1"], "R1"), (case["C2"], "R2")) == 0  # one row per member
-    assert count((case["C1"], "R2"), (case["C2"], "R2")) == 1  # C1 under C2's ref: a set of refs would pass it
-    assert count((case["C3"], "R1")) == 1  # a case the register does not hold
-    assert cases_sent_under_other_refs(con, "2026-Q4", pd.DataFrame({"case_ref": [case["C1"]], "family_ref": ["R1"]}),
-                                       PSEUDONYMISER) == 1
+    refused = [send((case["C1"], "R2"), (case["C2"], "R2")),  # C1 under C2's ref: a set of refs would pass it
+               send((case["C3"], "R1")),  # a case the register does not hold
+               send((case["C1"], "R1"), period="2026-Q4"),
+               send((case["C2"], "R2", None, None), ),  # a split the file does not report
+               send((case["C2"], "R2", "MERGED", "R0"))]
+    assert [r["family_refs_not_registered"] for r in refused] == [1, 1, 1, 1, 1]
+    status = f"select family_case_id, status from {REGISTER_TABLE} order by 1"
+    assert con.execute(status).fetchall() == [("C1", "built"), ("C2", "built")]  # nothing marked
+    # a claims file naming C1 only (one row per member) commits C1's ref alone, not C2's nor its split
+    assert send((case["C1"], "R1"), (case["C1"], "R1")) == {"family_refs_not_registered": 0, "family_refs_sent": 1}
+    assert con.execute(status).fetchall() == [("C1", "sent"), ("C2", "built")]
+    assert con.execute(f"select status from {LINEAGE_TABLE}").fetchall() == [("built",)]
+    assert send((case["C2"], "R2", "SPLIT", "R0"))["family_refs_sent"] == 1
+    assert con.execute(f"select status from {LINEAGE_TABLE}").fetchall() == [("sent",)]
+
+
+def test_a_blocked_build_neither_drops_a_sent_ref_nor_lends_its_refs_to_another_quarter(tmp_path):
+    """Q3 sent (C6 split off under its own ref). A bad delivery drops C6 and fails Q3's gate: C6's sent row stays.
+    Then Q2 built on a bad delivery (C3 put in C1's household), blocked: Q4 built meanwhile does not carry the
+    blocked rows. Fixed and rebuilt, every quarter names C3 and C6 as Q3 sent them."""
+    import dagster as dg
+
+    from orchestration.defs.returns.assets import outbox_key, return_key
+
+    fpd_keys = (return_key(NAMES[0]), outbox_key(NAMES[0]))
+    c3, c6 = PSEUDONYMISER.ref("case", "C3"), PSEUDONYMISER.ref("case", "C6")
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("FAMILYHUB_PSEUDONYM_KEY", KEY)
+        settings = make_settings(tmp_path / "data")
+        redeliver(settings.warehouse)
+        assert materialize_returns(settings, instance, Q3).success
+        sent = fpd(settings, Q3).set_index("case_ref").family_ref
+        con = duckdb.connect(str(settings.warehouse))
+        con.execute("create table main.kept_c6 as select * from marts.family_progress where family_case_id = 'C6'")
+        con.execute("delete from marts.family_progress where family_case_id = 'C6'")
+        con.execute("update marts.family_progress set intensity = 'SUPER_INTENSIVE' where family_case_id = 'C2'")
+        con.close()
+        assert not materialize(settings, instance, Q3, *fpd_keys).success
+        assert read(settings, f"select status from {REGISTER_TABLE} where family_case_id = 'C6'") == [("sent",)]
+        # Q2 on a bad delivery that puts C3 in C1's household, blocked
+        con = duckdb.connect(str(settings.warehouse))
+        con.execute("insert into marts.family_progress select * from main.kept_c6")
+        con.execute("update marts.family_progress set intensity = 'TARGETED' where family_case_id = 'C2'")
+        con.execute("update marts.family_progress set family_id = 'F00', intensity = 'SUPER_INTENSIVE' "
+                    "where family_case_id in ('C1', 'C3') and as_at_date = date '2026-06-30'")
+        con.close()
+        assert not materialize(settings, instance, Q2, *fpd_keys).success
+        assert register_of(settings, Q2) == {"blocked": 2}
+        con = duckdb.connect(str(settings.warehouse))
+        con.execute("update marts.family_progress set family_id = 'F02', intensity = 'TARGETED' "
+                    "where family_case_id = 'C3' and as_at_date = date '2026-06-30'")
+        con.execute("update marts.family_progress set family_id = 'F00', intensity = 'TARGETED' "
+                    "where family_case_id = 'C1' and as_at_date = date '2026-06-30'")
+        con.close()
+        assert materialize_returns(settings, instance, Q2).success
+        assert materialize_returns(settings, instance, Q3).success
+        q2, q3 = fpd(settings, Q2).set_index("case_ref"), fpd(settings, Q3).set_index("case_ref")
+        assert q3.family_ref[c3] == q2.family_ref[c3] == sent[c3] and q3.family_ref[c6] == sent[c6]
+        assert q2.family_ref[PSEUDONYMISER.ref("case", "C1")] == PSEUDONYMISER.ref("family", "F00")
+        assert read(settings, f"select count(*) from {LINEAGE_TABLE}") == [(0,)]  # no blocked split was kept
