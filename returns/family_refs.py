@@ -257,11 +257,19 @@ def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, curr
         con.execute("begin transaction")
         con.execute(f"delete from {REGISTER_TABLE} where reporting_period = ? and (status <> '{SENT}' "
                     "or family_case_id in (select family_case_id from _family_ref_register))", [period_label])
-        con.execute(f"insert into {REGISTER_TABLE} select {_cast_select(REGISTER_COLUMNS)}, status "
-                    "from _family_ref_register")
-        # a sent lineage row is kept: a rebuild of a sent period keeps its refs, so it adds none of them again
-        con.execute(f"delete from {LINEAGE_TABLE} where reporting_period = ? and status <> '{SENT}'", [period_label])
-        con.execute(f"insert into {LINEAGE_TABLE} select {_cast_select(LINEAGE_COLUMNS)}, '{BUILT}' "
+        con.execute(f"insert into {REGISTER_TABLE} ({', '.join(REGISTER_COLUMNS)}, status) "
+                    f"select {_cast_select(REGISTER_COLUMNS)}, status from _family_ref_register")
+        # A sent lineage row is kept: a rebuild of a sent period keeps its refs, so it adds none of them again. So is
+        # an unsent one whose ref another return (not reporting changes) sent: the resolution keeps that ref, so it
+        # would not find the change again; unless it is a merge whose other ref is in use again.
+        con.execute(f"""delete from {LINEAGE_TABLE} where reporting_period = ? and status <> '{SENT}' and not (
+                            family_ref in (select family_ref from {REGISTER_TABLE}
+                                           where reporting_period = ? and status = '{SENT}')
+                            and (change = 'split'
+                                 or related_family_ref not in (select family_ref from _family_ref_register)))""",
+                    [period_label, period_label])
+        con.execute(f"insert into {LINEAGE_TABLE} ({', '.join(LINEAGE_COLUMNS)}, status) "
+                    f"select {_cast_select(LINEAGE_COLUMNS)}, '{BUILT}' "
                     f"from _family_ref_lineage new where not exists (select 1 from {LINEAGE_TABLE} old "
                     "where old.reporting_period = new.reporting_period and old.change = new.change "
                     "and old.family_ref = new.family_ref and old.related_family_ref = new.related_family_ref)")
@@ -292,9 +300,11 @@ def send_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, sent: pd
     """A return's rows are about to be sent (its extract gate passed). Each case (case_ref) must name the family
     ref the period's register gives it and, where the rows report family changes (family_ref_change,
     previous_family_refs), the change its lineage records; then the (case, ref) rows the file names, and the
-    lineage of its refs, are marked sent. Otherwise nothing is marked: `family_refs_not_registered` counts the
+    lineage of its refs (below), are marked sent. Otherwise nothing is marked: `family_refs_not_registered` counts the
     rows' cases and refs that disagree (rows built before a build of another of the period's returns, on other
-    data, resolved it again), and the caller must not send them. `family_refs_sent`: the refs in the rows."""
+    data, resolved it again), and the caller must not send them. `family_refs_sent`: the refs in the rows. Only
+    a file that reports family changes (the Family Progress Data) commits lineage: a claims file naming one
+    case under a kept ref does not commit the merge of another family's ref into it."""
     _create_tables(con)
     register = read_register(con)
     own = register[register.reporting_period == period_label]
@@ -319,11 +329,17 @@ def send_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, sent: pd
     cases = pd.DataFrame({"family_case_id": [case_of[c] for c in pairs.case_ref], "family_ref": pairs.family_ref})
     con.register("_family_refs_sent", cases)
     try:
+        con.execute("begin transaction")
         con.execute(f"update {REGISTER_TABLE} r set status = '{SENT}' from _family_refs_sent s "
                     "where r.reporting_period = ? and r.family_case_id = s.family_case_id "
                     "and r.family_ref = s.family_ref", [period_label])
-        con.execute(f"update {LINEAGE_TABLE} set status = '{SENT}' where reporting_period = ? "
-                    "and family_ref in (select family_ref from _family_refs_sent)", [period_label])
+        if "family_ref_change" in sent:  # only a file that reports changes commits them (it named these refs')
+            con.execute(f"update {LINEAGE_TABLE} set status = '{SENT}' where reporting_period = ? "
+                        "and family_ref in (select family_ref from _family_refs_sent)", [period_label])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
     finally:
         con.unregister("_family_refs_sent")
     return {"family_refs_not_registered": 0, "family_refs_sent": int(pairs.family_ref.nunique())}

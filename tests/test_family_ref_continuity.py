@@ -372,7 +372,10 @@ def test_a_send_is_refused_when_its_cases_or_changes_are_not_the_registers_and_m
     assert send((case["C1"], "R1"), (case["C1"], "R1")) == {"family_refs_not_registered": 0, "family_refs_sent": 1}
     assert con.execute(status).fetchall() == [("C1", "sent"), ("C2", "built")]
     assert con.execute(f"select status from {LINEAGE_TABLE}").fetchall() == [("built",)]
-    assert send((case["C2"], "R2", "SPLIT", "R0"))["family_refs_sent"] == 1
+    # a file that reports no changes (the NIS, a claims file) commits C2's ref, not the split it came from
+    assert send((case["C2"], "R2"))["family_refs_sent"] == 1
+    assert con.execute(f"select status from {LINEAGE_TABLE}").fetchall() == [("built",)]
+    assert send((case["C2"], "R2", "SPLIT", "R0"))["family_refs_sent"] == 1  # the Family Progress Data does
     assert con.execute(f"select status from {LINEAGE_TABLE}").fetchall() == [("sent",)]
 
 
