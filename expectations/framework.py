@@ -24,6 +24,7 @@ import json
 import math
 import shutil
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -490,6 +491,26 @@ def scalar_rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = 
 
 def share(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, **frames):
+    """One transaction on this warehouse connection: committed when the block ends, rolled back (and the error
+    raised) when it raises, so a failure leaves every table as it was. frames: name -> a DataFrame or Arrow table
+    registered on the connection for the block (the rows it inserts)."""
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        con.execute("begin transaction")
+        try:
+            yield con
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        for name in frames:
+            con.unregister(name)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

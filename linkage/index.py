@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from expectations.framework import transaction
 from linkage import lineage, review
 from linkage.cluster import CLUSTER_RULES_VERSION
 from linkage.run import INPUT_TABLE, LinkageResult, link_persons, read_records, write_outputs
@@ -135,16 +136,11 @@ def _update_person_index(con, run_id: str, mode: str, charts_dir: Path | None, m
     run = _run_row(chosen, why, model_sha, decisions_sha, f, changes, link_seconds)
     spans = _decision_spans(decisions, previous.crosswalk, result.crosswalk)
     # one transaction: a failure leaves the last index, its lineage and its queue as they were
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         lineage.write_run(con, run_id, result.lineage, run, INPUT_TABLE, spans, context=f"{chosen} run")
         lineage.record_model_version(con, run_id, *model_version)
         write_outputs(con, result)
         review.write_queue(con, queue, run_id)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return _outcome(result, queue, f, chosen, why, changes, link_seconds, review_seconds, charts_dir, model,
                     records)
 
@@ -169,8 +165,7 @@ def _update_in_place(con, run_id: str, why: str, model: dict, model_version: tup
     link_seconds = time.perf_counter() - started
     f = result.figures
     spans = _decision_spans(decisions, link.previous, result.crosswalk)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         review_started = time.perf_counter()
         lineage.write_run(con, run_id, result.lineage, {}, INPUT_TABLE, spans, context="incremental run",
                           in_place=incremental.TOUCHED)
@@ -182,10 +177,6 @@ def _update_in_place(con, run_id: str, why: str, model: dict, model_version: tup
         lineage.append_run(con, run_id, _run_row("incremental", why, model_version[0], decisions_sha, f, changes,
                                                  link_seconds))
         lineage.record_model_version(con, run_id, *model_version)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     # the model is the one the charts were drawn from and the persons changed are few: keep the last
     # charts (an in-place run at 1M would otherwise spend twice its own time redrawing them)
     from linkage.charts import chart_paths

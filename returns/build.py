@@ -16,6 +16,7 @@ import json
 import duckdb
 import pandas as pd
 
+from expectations.framework import transaction
 from returns.family_refs import PeriodFamilyRefs, block_period_refs, register_period_refs, send_period_refs
 from returns.gates import GateStatus
 from returns.periods import Period
@@ -325,18 +326,10 @@ def record_pending_screening_dates(con: duckdb.DuckDBPyConnection, period: Perio
     the previous build's: the outbox asset maps the case_refs it sends back to cases through them."""
     _screening_tables(con)
     rows = built[["family_case_id", "case_ref", "date_screened"]].drop_duplicates("family_case_id")
-    con.register("_screening_built", rows)
-    try:
-        con.execute("begin transaction")
+    with transaction(con, _screening_built=rows):
         con.execute(f"delete from {SCREENING_PENDING_TABLE} where reporting_period = ?", [period.label])
         con.execute(f"insert into {SCREENING_PENDING_TABLE} select ?, family_case_id, case_ref, "
                     "cast(date_screened as date) from _screening_built", [period.label])
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_screening_built")
 
 
 def register_sent_screening_dates(con: duckdb.DuckDBPyConnection, period: Period, sent: pd.DataFrame) -> dict[str, int]:
@@ -505,9 +498,7 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
     con.execute(f"alter table {GATE_STATUS_TABLE} add column if not exists built_from json")  # tables made before
     inputs = json.dumps(built_from(con), sort_keys=True)
     frame = frame.reindex(columns=[c.name for c in spec.columns])
-    con.register("_return_rows", frame)
-    try:
-        con.execute("begin transaction")
+    with transaction(con, _return_rows=frame):
         con.execute(f"delete from {table} where reporting_period = ?", [period.label])
         select = ", ".join(f'cast("{n}" as {t}) as "{n}"' for n, t in wanted)
         con.execute(f"insert into {table} select {select} from _return_rows")
@@ -516,12 +507,6 @@ def store_return_rows(con: duckdb.DuckDBPyConnection, spec: ReturnSpec, period: 
         con.execute(f"insert into {GATE_STATUS_TABLE} by name select ? as return_name, ? as reporting_period, "
                     "? as run_id, ? as checked_at, ? as gate_status, ? as built_from",
                     [spec.name, period.label, run_id, gates.checked_at, json.dumps(gates.as_record()), inputs])
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_return_rows")
     return con.execute(f"select count(*) from {table} where reporting_period = ?", [period.label]).fetchall()[0][0]
 
 

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from expectations.framework import transaction
 from returns.pseudonyms import Pseudonymiser
 
 REGISTER_TABLE = "restricted.family_ref_register"
@@ -251,10 +252,7 @@ def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, curr
     was_sent = set(zip(own_sent.family_case_id, own_sent.family_ref))
     rows = resolved.register.assign(status=[SENT if pair in was_sent else BUILT for pair in
                                             zip(resolved.register.family_case_id, resolved.register.family_ref)])
-    con.register("_family_ref_register", rows)
-    con.register("_family_ref_lineage", resolved.lineage)
-    try:
-        con.execute("begin transaction")
+    with transaction(con, _family_ref_register=rows, _family_ref_lineage=resolved.lineage):
         con.execute(f"delete from {REGISTER_TABLE} where reporting_period = ? and (status <> '{SENT}' "
                     "or family_case_id in (select family_case_id from _family_ref_register))", [period_label])
         con.execute(f"insert into {REGISTER_TABLE} ({', '.join(REGISTER_COLUMNS)}, status) "
@@ -273,13 +271,6 @@ def register_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, curr
                     f"from _family_ref_lineage new where not exists (select 1 from {LINEAGE_TABLE} old "
                     "where old.reporting_period = new.reporting_period and old.change = new.change "
                     "and old.family_ref = new.family_ref and old.related_family_ref = new.related_family_ref)")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_family_ref_register")
-        con.unregister("_family_ref_lineage")
     lineage = con.execute(f"select {', '.join(LINEAGE_COLUMNS)} from {LINEAGE_TABLE} where reporting_period = ? "
                           "order by family_ref, related_family_ref", [period_label]).df()
     return PeriodFamilyRefs(register=resolved.register, lineage=lineage)
@@ -327,21 +318,13 @@ def send_period_refs(con: duckdb.DuckDBPyConnection, period_label: str, sent: pd
     if disagree:
         return {"family_refs_not_registered": int(disagree)}
     cases = pd.DataFrame({"family_case_id": [case_of[c] for c in pairs.case_ref], "family_ref": pairs.family_ref})
-    con.register("_family_refs_sent", cases)
-    try:
-        con.execute("begin transaction")
+    with transaction(con, _family_refs_sent=cases):
         con.execute(f"update {REGISTER_TABLE} r set status = '{SENT}' from _family_refs_sent s "
                     "where r.reporting_period = ? and r.family_case_id = s.family_case_id "
                     "and r.family_ref = s.family_ref", [period_label])
         if "family_ref_change" in sent:  # only a file that reports changes commits them (it named these refs')
             con.execute(f"update {LINEAGE_TABLE} set status = '{SENT}' where reporting_period = ? "
                         "and family_ref in (select family_ref from _family_refs_sent)", [period_label])
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_family_refs_sent")
     return {"family_refs_not_registered": 0, "family_refs_sent": int(pairs.family_ref.nunique())}
 
 
