@@ -44,17 +44,29 @@ def land(data_dir: Path) -> int:
     return rows
 
 
-def dbt_build(data_dir: Path, select: str) -> None:
+def dbt_build(data_dir: Path, select: str, full_refresh: bool = False) -> dict[str, float]:
+    """Run `dbt build` on the data folder's warehouse; each built model's execution seconds (dbt's own timing,
+    from run_results.json: the SQL, without dbt's start-up). full_refresh: rebuild incremental models (the
+    standardised person records) whole."""
+    import json
+
     env = {**os.environ, "FAMILYHUB_WAREHOUSE": str(data_dir / "warehouse.duckdb")}
     dbt = Path(sys.executable).parent / "dbt"
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    run_results = (target if target.is_absolute() else DBT_DIR / target) / "run_results.json"
+    run_results.unlink(missing_ok=True)
     # cautious: only the tests whose parents are all selected (a later layer's test on a staging model
     # would otherwise run against tables this build does not make)
     proc = subprocess.run([str(dbt), "build", "--select", *select.split(), "--indirect-selection", "cautious",
+                           *(["--full-refresh"] if full_refresh else []),
                            "--profiles-dir", ".", "--project-dir", ".", "--quiet"],
                           cwd=DBT_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         # dbt's own output names models and tests, not values
         raise RuntimeError(f"dbt build --select {select} failed:\n{proc.stdout[-4000:]}")
+    results = json.loads(run_results.read_text(encoding="utf-8"))["results"]
+    return {r["unique_id"].rsplit(".", 1)[-1]: r["execution_time"] for r in results
+            if r["unique_id"].startswith("model.")}
 
 
 def build_standardised_warehouse(persons: int, seed: int, work_dir: Path | None = None,
