@@ -72,14 +72,14 @@ def pipeline_graph():
     return [*assets, *(defs.asset_checks or [])]
 
 
-def materialize_pipeline(settings, instance=None, selection=None, graph=None):
+def materialize_pipeline(settings, instance=None, selection=None, graph=None, run_config=None):
     import dagster as dg
 
     from orchestration.lib.resources import build_resources
 
     settings.export_for_dbt()  # so dbt's partial parse matches this warehouse
     return dg.materialize(graph or pipeline_graph(), resources=build_resources(settings), instance=instance,
-                          selection=selection, raise_on_error=False)
+                          selection=selection, run_config=run_config, raise_on_error=False)
 
 
 @pytest.fixture(scope="session")

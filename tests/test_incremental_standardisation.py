@@ -92,3 +92,19 @@ def test_a_change_to_the_nickname_seed_redoes_every_record(delivered):
     dbt_build(data, MODEL)
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute(f"select count(*) from {STANDARDISED} where first_name = ?", [MARK]).fetchall()[0][0] == 0
+
+
+@pytest.mark.parametrize("full_refresh", [False, True])
+def test_the_dagster_step_builds_incrementally_unless_a_full_refresh_is_asked_for(pipeline_copy, full_refresh):
+    from orchestration.defs.linkage import assets
+    from tests.conftest import materialize_pipeline
+
+    with duckdb.connect(str(pipeline_copy.warehouse)) as con:
+        con.execute(f"update {STANDARDISED} set first_name = ? where person_record_id = "
+                    f"(select min(person_record_id) from {STANDARDISED})", [MARK])
+    result = materialize_pipeline(pipeline_copy, selection=[assets.PERSON_RECORDS, assets.STANDARDISED],
+                                  run_config={"ops": {"intermediate": {"config": {"full_refresh": full_refresh}}}})
+    assert result.success
+    with duckdb.connect(str(pipeline_copy.warehouse), read_only=True) as con:
+        marked = con.execute(f"select count(*) from {STANDARDISED} where first_name = ?", [MARK]).fetchall()[0][0]
+    assert marked == (0 if full_refresh else 1)

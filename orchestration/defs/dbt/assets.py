@@ -41,12 +41,13 @@ FAILED_STATUSES = ("error", "fail", "runtime error")  # dbt's run_results status
 NODES_NAMED = 20  # a failure that cascades is read in dbt.log, not in a description of hundreds of lines
 
 
-def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator:
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, full_refresh: bool = False) -> Iterator:
     """`dbt build` of the step's selection, streamed as before: materialisations, and dbt tests as asset checks (a
     failed test is a failed check; dbt's exit code then fails the step, as it did). dagster-dbt's
     DagsterDbtCliRuntimeError quotes dbt's error messages, which can carry a row value: it becomes a Failure that
-    names the failed nodes only, `from None` so the original is not chained into the event log either."""
-    invocation = dbt.cli(["build"], context=context)
+    names the failed nodes only, `from None` so the original is not chained into the event log either.
+    full_refresh: incremental models are rebuilt whole (`--full-refresh`)."""
+    invocation = dbt.cli(["build", *(["--full-refresh"] if full_refresh else [])], context=context)
     try:
         yield from invocation.stream()
     except DagsterDbtCliRuntimeError:

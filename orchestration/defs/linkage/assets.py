@@ -30,12 +30,21 @@ LINEAGE = dg.AssetKey(["linkage", "person_id_lineage"])
 REVIEW_QUEUE = dg.AssetKey(["linkage", "review_queue"])
 
 
+class PersonRecordsConfig(dg.Config):
+    """full_refresh: restandardise every person record. A build otherwise redoes only the records whose rows
+    changed (int_person_records_standardised is incremental, and redoes every record by itself when its rules
+    change); the result is the same either way, so this is for a warehouse edited by hand."""
+
+    full_refresh: bool = False
+
+
 @dbt_assets(manifest=dbt_project.manifest_path, select="path:models/intermediate/person_records", name="intermediate",
             dagster_dbt_translator=FamilyHubTranslator(), project=dbt_project)
-def intermediate_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: SettingsResource):
+def intermediate_dbt(context: dg.AssetExecutionContext, config: PersonRecordsConfig, dbt: DbtCliResource,
+                     settings: SettingsResource):
     settings.get().export_for_dbt()  # the profile reads the warehouse path of this run's settings
     warn_if_manifest_stale(context)
-    yield from dbt_build(context, dbt)  # a failure names dbt nodes, never dbt's messages
+    yield from dbt_build(context, dbt, config.full_refresh)  # a failure names dbt nodes, never dbt's messages
 
 
 class PersonLinkageConfig(dg.Config):
