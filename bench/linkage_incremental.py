@@ -117,6 +117,7 @@ def main() -> None:
                     continue
                 standardised = con.execute(f"select * exclude (source_rows_fingerprint) from {INPUT_TABLE} "
                                            "order by person_record_id").df()
+                standardised = standardised[sorted(standardised.columns)]  # an added column comes last
                 crosswalk = con.execute("select person_record_id, person_id from linkage.person_crosswalk "
                                         "order by person_record_id").df()
                 pairs = con.execute("select person_record_id_l, person_record_id_r, merged "

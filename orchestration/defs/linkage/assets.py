@@ -32,8 +32,9 @@ REVIEW_QUEUE = dg.AssetKey(["linkage", "review_queue"])
 
 class PersonRecordsConfig(dg.Config):
     """full_refresh: restandardise every person record. A build otherwise redoes only the records whose rows
-    changed (int_person_records_standardised is incremental, and redoes every record by itself when its rules
-    change); the result is the same either way, so this is for a warehouse edited by hand."""
+    changed (int_person_records_standardised is incremental, and redoes every record by itself when its model
+    file, the macros it renders, the nickname seed or DuckDB change); the result is the same either way, so
+    this is for a warehouse edited by hand."""
 
     full_refresh: bool = False
 

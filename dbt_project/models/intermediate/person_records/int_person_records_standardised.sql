@@ -13,10 +13,10 @@
 
     Incremental: a delivery restandardises only the person records whose rows changed. Each record keeps a
     fingerprint of its input rows (every column of int_person_records) and of the standardisation itself
-    (its SQL as rendered, macros included, and the nickname seed's content), so a record is redone when
-    one of its rows is new, changed or gone, and every record is redone when the rules change. A record
-    with no rows left is deleted in the same transaction (post_hook). Consolidation reads only a record's
-    own rows, so the result equals a full rebuild (tests/test_incremental_standardisation.py).
+    (this file, its SQL as rendered with the macros, the nickname seed, DuckDB's version), so a record is
+    redone when one of its rows is new, changed or gone, and every record is redone when the rules change.
+    A record with no rows left is deleted in the same transaction (post_hook). Consolidation reads only a
+    record's own rows, so the result equals a full rebuild (tests/test_incremental_standardisation.py).
 #}
 {{
     config(
@@ -345,13 +345,16 @@ with
 
 fingerprints as (
 
-    -- bit_xor: a set's hash, whatever the rows' order; (source_feed, record_key) makes rows distinct
+    -- a sum of the rows' hashes: the same whatever the rows' order, and a repeated row still counts; the
+    -- rules are this file and its rendered standardisation (macros expanded), the nickname seed and DuckDB
     select
         person_rows.person_record_id,
         hash(
-            bit_xor(hash(person_rows)),
-            '{{ local_md5(standardisation) }}',
-            (select bit_xor(hash(name, canonical)) from {{ ref('nicknames') }})
+            sum(cast(hash(person_rows) as hugeint)),
+            count(*),
+            '{{ local_md5(model.raw_code ~ standardisation) }}',
+            (select sum(cast(hash(name, canonical) as hugeint)) from {{ ref('nicknames') }}),
+            version()
         ) as source_rows_fingerprint
     from {{ ref('int_person_records') }} as person_rows
     group by person_rows.person_record_id
