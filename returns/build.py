@@ -436,14 +436,18 @@ def stored_rows_relation(spec: ReturnSpec, period: Period) -> tuple[str, str]:
 GATE_STATUS_TABLE = "returns.return_gate_status"
 
 
+STAGED_DELIVERIES = ("staging", "stg_landing__deliveries")
+
+
 def built_from(con: duckdb.DuckDBPyConnection) -> dict:
     """What the marts a return reads were built from, for the manifest: their reporting date, the linkage
     model and review decisions of the last person index run (sha256), the criteria rules (a sha256 of the
-    criteria reference tables), and per feed the deliveries landed when the return was built (how many, the
-    latest extract date, a sha256 over their files' sha256 in order) and how many are held in quarantine.
-    Counts, dates and hashes only. The same inputs give the same record, so two builds of a quarter can be
-    compared. (A staging step that failed after a delivery landed leaves the marts older than this record:
-    the gate status beside it says so.)"""
+    criteria reference tables), and per feed the deliveries the last staging build read (staging.
+    stg_landing__deliveries: how many, the latest extract date, a sha256 over their files' sha256 in order, and
+    how many of them were held in quarantine, their rows left out). Counts, dates and hashes only. The same
+    inputs give the same record, so two builds of a quarter can be compared. A delivery that landed after
+    staging last ran is not listed: no mart holds its rows. (A marts step that failed after staging ran leaves
+    the marts older than this record: the gate status beside it says so.)"""
     import hashlib
 
     from expectations.framework import table_exists
@@ -458,18 +462,16 @@ def built_from(con: duckdb.DuckDBPyConnection) -> dict:
     ruleset = hashlib.sha256("\n".join(
         f"{table}:" + ";".join(map(str, row)) for table in rules
         for row in con.execute(f"select * from reference.{table} order by all").fetchall()).encode()).hexdigest()
-    held = (dict(con.execute("select feed, count(*) from raw._quarantined_deliveries where released_at is null "
-                             "group by feed").fetchall())
-            if table_exists(con, "raw", "_quarantined_deliveries") else {})
     feeds = {}
-    landed = (con.execute("""
-                select feed, list(file_sha256 order by file_sha256), max(extract_date)
-                from raw._deliveries where status = 'landed' group by feed order by feed""").fetchall()
-              if table_exists(con, "raw", "_deliveries") else [])
-    for feed, shas, latest in landed:
+    staged = (con.execute(f"""
+                select feed, list(file_sha256 order by file_sha256), max(extract_date),
+                       count(*) filter (where is_held_in_quarantine)
+                from {".".join(STAGED_DELIVERIES)} group by feed order by feed""").fetchall()
+              if table_exists(con, *STAGED_DELIVERIES) else [])
+    for feed, shas, latest, held in staged:
         feeds[feed] = {"deliveries": len(shas), "latest_extract_date": latest.isoformat() if latest else None,
                        "files_sha256": hashlib.sha256("\n".join(shas).encode()).hexdigest(),
-                       "held_in_quarantine": int(held.get(feed, 0))}
+                       "held_in_quarantine": int(held)}
     return {"marts_reporting_date": reporting_date.isoformat() if reporting_date else None,
             "linkage_model_sha256": model[0][0] if model else None,
             "review_decisions_sha256": model[0][1] if model else None,

@@ -45,6 +45,7 @@ def test_asset_key_snapshot(defs):
         "staging/stg_education__pupil_enrolments",
         "staging/stg_health__service_referrals",
         "staging/stg_housing__events",
+        "staging/stg_landing__deliveries",
         "staging/stg_police__incident_nominals",
         "staging/stg_programme__case_members",
         "staging/stg_social_care__episodes",
