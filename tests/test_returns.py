@@ -481,11 +481,11 @@ def test_returns_are_written_gated_with_manifests_and_reruns_are_identical(perio
     assert all(verify_manifest(settings.outbox_dir, PERIOD).values())
     assert set(manifest["returns"]) == {*RETURN_NAMES, "analyst_workbook"}
     # what each return's rows were built from: the marts' reporting date (this hand-made warehouse has no
-    # deliveries or linkage runs, so those are empty; tests/test_analyst_copy.py checks a pipeline's)
+    # staging build or linkage runs, so those are not recorded; tests/test_analyst_copy.py checks a pipeline's)
     for name in RETURN_NAMES:
         assert manifest["returns"][name]["built_from"] == {
             "marts_reporting_date": "2026-09-30", "linkage_model_sha256": None, "review_decisions_sha256": None,
-            "criteria_rules_sha256": None, "feeds": {}}, name
+            "criteria_rules_sha256": None, "feeds": None}, name
     assert {e["run_id"] for e in manifest["returns"].values()} == {runs["first"].run_id}
     assert manifest["returns"]["national_impact_study"]["pseudonym_key"] == "environment"
     listed = {f["path"]: f["sha256"] for e in manifest["returns"].values() for f in e["files"]}

@@ -29,3 +29,18 @@ def test_a_delivery_landed_after_staging_ran_is_listed_only_once_staging_reads_i
     assert after["feeds"][feed]["files_sha256"] != before["feeds"][feed]["files_sha256"]
     assert {k: v for k, v in after["feeds"].items() if k != feed} == \
         {k: v for k, v in before["feeds"].items() if k != feed}
+
+
+def test_the_snapshot_is_downstream_of_every_feed_so_each_restaging_run_rebuilds_it():
+    """The landing sensor and the land_and_stage job select what lies downstream of the landing assets: the
+    snapshot must be there for every feed, else runs that restage a feed leave built_from behind."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.lib.feeds import registry
+
+    graph = defs.resolve_asset_graph()
+    snapshot = dg.AssetKey(["staging", "stg_landing__deliveries"])
+    missing = [name for name in registry()
+               if snapshot not in dg.AssetSelection.assets(dg.AssetKey(["raw", name])).downstream().resolve(graph)]
+    assert not missing, f"not downstream of: {missing}"

@@ -1,7 +1,7 @@
 """Blocking Dagster asset checks that run the quality gates (expectations/).
 
 One `raw_gate` check per landing asset raw/<feed> (from the feed registry), one `staged_gate` check per
-dbt staging model staging/<model> (from the dbt manifest, or the model files when there is no manifest),
+dbt staging model of a feed staging/<model> (from the dbt manifest, or the model files when there is no manifest),
 the `linked_gate` on linkage/person_crosswalk (beside the linkage step's own `no_giant_clusters`), and one
 `marts_gate` check per mart marts/<model> that the dbt manifest has (so the code location loads while
 marts are still being written).
