@@ -82,7 +82,9 @@ def test_code_location_loads_with_every_asset_and_check(webserver):
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry["locationOrLoadError"]
     keys = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
     assert {f"raw/{feed}" for feed in registry()} <= keys
-    assert sum(k.startswith("staging/") for k in keys) == len(registry())
+    # one staging model per feed, and the snapshot of the deliveries staging read
+    assert sum(k.startswith("staging/") for k in keys) == len(registry()) + 1
+    assert "staging/stg_landing__deliveries" in keys
     assert {"marts/fct_event", "marts/family_eligibility", "returns/family_progress_data",
             "outbox/analyst_workbook"} <= keys
     checks = {(("/".join(node["assetKey"]["path"])), check["name"]) for node in data["assetNodes"]
