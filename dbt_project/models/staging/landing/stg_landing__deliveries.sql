@@ -47,12 +47,7 @@ landed as (
 final as (
 
     select
-        delivery_id,
-        feed,
-        file_name,
-        file_sha256,
-        extract_date,
-        landed_at,
+        landed.*,
         case when {{ not_quarantined('delivery_id') }} then false else true end as is_held_in_quarantine
     from landed
 
