@@ -94,6 +94,58 @@ def test_a_build_redoes_the_changed_records_only_and_equals_a_full_rebuild(deliv
     assert incremental[records["repeated"]]["n_source_rows"] == rebuilt[records["repeated"]]["n_source_rows"]
 
 
+def test_a_full_extract_sending_the_same_rows_again_redoes_no_record_and_equals_a_full_rebuild(pipeline_copy,
+                                                                                                tmp_path):
+    """A full extract delivers every row of its feed again: another delivery, file, load time and row order.
+    What the rows say is unchanged, so no record is redone, and the table still equals a full rebuild: nothing
+    standardised depends on where or when a row was delivered, not even the address of a record whose rows
+    share one date."""
+    from linkage.warehouse import dbt_build
+
+    data = pipeline_copy.data_dir
+    compact = "upper(replace(postcode, ' ', ''))"
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        # a record of one feed whose first and last rows in the file give different postcodes
+        tied = _records(con, f"count(*) > 1 and count(distinct source_feed) = 1 and bool_and(postcode is not null) "
+                             f"and arg_max({compact}, source_row_number) <> arg_min({compact}, source_row_number)", 1)
+        assert tied, "the built pipeline has no record whose rows give different postcodes"
+        tied = tied[0]
+        feed = con.execute(f"select any_value(source_feed) from {ROWS} where person_record_id = ?", [tied]).fetchall()[0][0]
+        # its rows all of one date: only an order among them chooses its address
+        con.execute(f"update {ROWS} set record_date = (select max(record_date) from {ROWS} where person_record_id = ?) "
+                    "where person_record_id = ?", [tied, tied])
+    dbt_build(data, MODEL)
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        # the feed again, as its next full extract: rows in reverse order (a last row becomes the first)
+        con.execute(f"""update {ROWS} set source_delivery_id = source_delivery_id || '-again',
+                               source_file_name = 'again-' || source_file_name,
+                               source_loaded_at = source_loaded_at + interval 1 day,
+                               source_row_number = 1000000 - source_row_number
+                        where source_feed = ?""", [feed])
+        feed_records = [r[0] for r in con.execute(f"select distinct person_record_id from {ROWS} where source_feed = ? "
+                                                  "and person_record_id <> ?", [feed, tied]).fetchall()]
+        con.execute(f"update {STANDARDISED} set first_name = ? where person_record_id in "
+                    f"(select unnest(?::varchar[]))", [MARK, feed_records])
+    full = tmp_path / "full"
+    full.mkdir()
+    shutil.copy(data / "warehouse.duckdb", full / "warehouse.duckdb")
+    dbt_build(data, MODEL)
+    dbt_build(full, MODEL, full_refresh=True)
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        incremental = _table(con)
+    with duckdb.connect(str(full / "warehouse.duckdb"), read_only=True) as con:
+        rebuilt = _table(con)
+
+    # failures name hashed record ids and counts, never a record's values
+    redone = [k for k in feed_records if incremental[k]["first_name"] != MARK]
+    assert len(feed_records) > 10
+    assert len(redone) == 0, f"{len(redone)} of {len(feed_records)} records redone"
+    differing = sorted(k for k in set(incremental) | set(rebuilt)
+                       if k not in feed_records and incremental.get(k) != rebuilt.get(k))
+    assert not differing, f"{len(differing)} records differ from a full rebuild, e.g. {differing[:3]}"
+    assert incremental[tied]["postcode"] == rebuilt[tied]["postcode"]
+
+
 def test_a_change_to_the_nickname_seed_redoes_every_record(delivered):
     from linkage.warehouse import dbt_build
 

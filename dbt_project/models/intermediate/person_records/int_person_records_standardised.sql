@@ -9,12 +9,14 @@
     2. Consolidation: a person record's rows are noisy copies of the same person (errors are
        keyed per row), so each field takes the value most rows agree on (ties: the latest
        record_date, then the value itself, so the choice is deterministic). Address fields come
-       from the latest row with a postcode, because people move.
+       from the latest row with a postcode, because people move (rows of one date: the greatest key).
 
     Incremental: a delivery restandardises only the person records whose rows changed. Each record keeps a
-    fingerprint of its input rows (every column of int_person_records) and of the standardisation itself
-    (this file, its SQL as rendered with the macros, the nickname seed, DuckDB's version), so a record is
-    redone when one of its rows is new, changed or gone, and every record is redone when the rules change.
+    fingerprint of its input rows (every column of int_person_records but the delivery's: which delivery, file,
+    row number and load time, so a full extract that sends unchanged rows again redoes none of their records)
+    and of the standardisation itself (this file, its SQL as rendered with the macros, the nickname seed,
+    DuckDB's version), so a record is redone when one of its rows is new, changed or gone, and every record is
+    redone when the rules change.
     A record with no rows left is deleted in the same transaction (post_hook). Consolidation reads only a
     record's own rows, so the result equals a full rebuild (tests/test_incremental_standardisation.py).
 #}
@@ -28,6 +30,10 @@
             ~ "{{ ref('int_person_records') }} as rows where rows.person_record_id = kept.person_record_id)",
     )
 }}
+
+{#- where and when a row was delivered, not what it says: the standardisation never reads these, so a full
+    extract delivering the same rows again (new delivery, file, row numbers, load time) changes no fingerprint -#}
+{%- set delivery_columns = 'source_delivery_id, source_file_name, source_row_number, source_loaded_at' %}
 
 {#- the standardisation proper, as rendered (macros expanded): its text is part of each fingerprint -#}
 {%- set standardisation %}
@@ -103,8 +109,6 @@ cleaned as (
         record_key,
         source_feed,
         record_date,
-        source_loaded_at,
-        source_row_number,
         min_age_at_record,
         {{ clean_name('first_name') }} as first_name,
         {{ clean_name('middle_names') }} as middle_names,
@@ -231,13 +235,11 @@ per_record as (
         bool_or(dob_placeholder) as has_placeholder_dob,
         -- the latest date of birth the record's rows allow (an offence: see macro min_age_at_record)
         min(record_date - to_years(min_age_at_record)) as latest_possible_dob,
-        -- (source_feed, record_key) is unique, so the order is total and a rebuild picks the same row
+        -- (source_feed, record_key) is unique, so the order is total and a rebuild picks the same row; rows of
+        -- one date are ordered by their keys, not by when they were delivered (see delivery_columns)
         arg_max(
             { address_line: address_line, locality: locality, postcode: postcode, uprn: uprn },
-            (
-                postcode is not null or uprn is not null, record_date, source_loaded_at, source_row_number,
-                source_feed, record_key
-            )
+            (postcode is not null or uprn is not null, record_date, source_feed, record_key)
         ) as latest_address
     from standardised_rows
     group by person_record_id
@@ -345,8 +347,9 @@ with
 
 fingerprints as (
 
-    -- a sum of the rows' hashes: the same whatever the rows' order, and a repeated row still counts; the
-    -- rules are this file and its rendered standardisation (macros expanded), the nickname seed and DuckDB
+    -- a sum of the rows' hashes (what they say, not where they came from): the same whatever the rows' order,
+    -- and a repeated row still counts; the rules are this file and its rendered standardisation (macros
+    -- expanded), the nickname seed and DuckDB
     select
         person_rows.person_record_id,
         hash(
@@ -356,7 +359,7 @@ fingerprints as (
             (select sum(cast(hash(name, canonical) as hugeint)) from {{ ref('nicknames') }}),
             version()
         ) as source_rows_fingerprint
-    from {{ ref('int_person_records') }} as person_rows
+    from (select * exclude ({{ delivery_columns }}) from {{ ref('int_person_records') }}) as person_rows
     group by person_rows.person_record_id
 
 ),
@@ -381,7 +384,7 @@ to_build as (
 
 records as (
 
-    select person_rows.*
+    select person_rows.* exclude ({{ delivery_columns }})
     from {{ ref('int_person_records') }} as person_rows
     semi join to_build using (person_record_id)
 
