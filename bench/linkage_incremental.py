@@ -5,7 +5,9 @@ Builds a standardised warehouse for N synthetic persons (generation, landing and
 back a random share of the person records' source rows (--new-share, default 1%, from
 intermediate.int_person_records), standardises and indexes the rest with a full run, then makes the delivery:
 the held-back rows arrive, and optionally a share of the indexed records' rows change (--changed-share: a new
-postcode) or are withdrawn (--withdrawn-share). From that one state, each on its own copy of the warehouse, it
+postcode) or are withdrawn (--withdrawn-share), and optionally one feed's full extract arrives again
+(--redeliver-feed: its rows unchanged, under another delivery, file name and load time, in reverse row order).
+From that one state, each on its own copy of the warehouse, it
 times the two steps a delivery costs, once incrementally and once in full:
 - standardise: dbt's `int_person_records_standardised` (incremental: the changed records; full: --full-refresh,
   every record), as dbt's own execution time of the model (the SQL) and as the wall time of its `dbt build`;
@@ -13,10 +15,11 @@ times the two steps a delivery costs, once incrementally and once in full:
   review queue, writes), chosen automatically (in place) and in full;
 and checks that both give every record the same standardised values, the same person id and every pair the
 same merge decision. `whole_link_seconds` is standardise (SQL) + link, the issue's "full run" and its
-incremental counterpart. Prints one JSON line.
+incremental counterpart; `records_restandardised` counts the records the incremental build redid (those whose
+stored fingerprint changed, or new). Prints one JSON line.
 
 Usage: python bench/linkage_incremental.py [--persons N] [--new-share 0.01] [--changed-share 0]
-       [--withdrawn-share 0] [--keep DIR] [--reuse] [--repeat 1]
+       [--withdrawn-share 0] [--redeliver-feed FEED] [--keep DIR] [--reuse] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def main() -> None:
     parser.add_argument("--new-share", type=float, default=0.01)
     parser.add_argument("--changed-share", type=float, default=0.0)
     parser.add_argument("--withdrawn-share", type=float, default=0.0)
+    parser.add_argument("--redeliver-feed", default=None,
+                        help="a feed (source_feed) whose full extract arrives again, unchanged, with the delivery")
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated data and warehouse here")
     parser.add_argument("--reuse", action="store_true", help="reuse --keep's warehouse if it is already built")
     parser.add_argument("--repeat", type=int, default=1,
@@ -91,6 +96,15 @@ def main() -> None:
         withdrawn = con.execute(f"select count(distinct person_record_id) from {ROWS} "
                                 f"where {_sample(args.withdrawn_share, 'withdrawn')} and not {new}").fetchall()[0][0]
         con.execute(f"delete from {ROWS} where {_sample(args.withdrawn_share, 'withdrawn')} and not {new}")
+        redelivered = 0
+        if args.redeliver_feed:
+            redelivered = con.execute(f"""update {ROWS} set source_delivery_id = source_delivery_id || '-again',
+                                              source_file_name = 'again-' || source_file_name,
+                                              source_loaded_at = source_loaded_at + interval 1 day,
+                                              source_row_number = 100000000 - source_row_number
+                                          where source_feed = ?""", [args.redeliver_feed]).fetchall()[0][0]
+            if not redelivered:
+                raise SystemExit(f"no rows of feed {args.redeliver_feed!r} in {ROWS}")
         source_rows = con.execute(f"select count(*) from {ROWS}").fetchall()[0][0]
         delivered_rows = con.execute(f"select count(*) from {ROWS} where {new}").fetchall()[0][0]
         con.close()
@@ -115,6 +129,13 @@ def main() -> None:
                 if mode in runs and runs[mode]["seconds"] + runs[mode]["standardise_sql"] <= seconds + standardise_sql:
                     con.close()
                     continue
+                # redone: new, or a stored fingerprint other than before the delivery's
+                con.execute(f"attach '{state}' as before_delivery (read_only)")
+                restandardised = con.execute(f"""select count(*) from (
+                    select person_record_id, source_rows_fingerprint from {INPUT_TABLE}
+                    except select person_record_id, source_rows_fingerprint
+                    from before_delivery.{INPUT_TABLE})""").fetchall()[0][0]
+                con.execute("detach before_delivery")
                 standardised = con.execute(f"select * exclude (source_rows_fingerprint) from {INPUT_TABLE} "
                                            "order by person_record_id").df()
                 standardised = standardised[sorted(standardised.columns)]  # an added column comes last
@@ -125,6 +146,7 @@ def main() -> None:
                 con.close()
                 runs[mode] = {"seconds": seconds, "standardise_sql": standardise_sql,
                               "standardise_build": standardise_build, "figures": outcome.figures,
+                              "restandardised": restandardised,
                               "standardised": standardised, "crosswalk": crosswalk, "pairs": pairs}
         incremental, full = runs["auto"], runs["full"]
         same_ids = incremental["crosswalk"].merge(full["crosswalk"], on="person_record_id", how="outer")
@@ -138,7 +160,8 @@ def main() -> None:
             "source_rows": int(source_rows),
             "person_records": int(f["person_records"]),
             "delivery": {"new_records": f["new_records"], "new_source_rows": int(delivered_rows),
-                         "changed_records": int(changed), "withdrawn_records": int(withdrawn)},
+                         "changed_records": int(changed), "withdrawn_records": int(withdrawn),
+                         "redelivered_feed": args.redeliver_feed, "redelivered_rows": int(redelivered)},
             "mode_chosen": f["mode"],
             "repeats": args.repeat,
             "whole_link_seconds": {"full": round(whole["full"], 3), "incremental": round(whole["auto"], 3),
@@ -146,6 +169,7 @@ def main() -> None:
             "standardise_seconds": {"full": round(full["standardise_sql"], 3),
                                     "incremental": round(incremental["standardise_sql"], 3),
                                     "full_dbt_build": round(full["standardise_build"], 3),
+                                    "records_restandardised": int(incremental["restandardised"]),
                                     "incremental_dbt_build": round(incremental["standardise_build"], 3)},
             "index_update_seconds": {"full": round(full["seconds"], 3), "incremental": round(incremental["seconds"], 3),
                                      "ratio": round(incremental["seconds"] / full["seconds"], 4)},
