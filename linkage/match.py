@@ -584,7 +584,8 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
     share of pairs that match (a list too short for u and m keeps the committed ones)."""
     from splink import block_on
 
-    linker = backend.linker(backend.load(records.select(LIST_COLUMNS), "list_train"), model)
+    loaded = backend.load(records.select(LIST_COLUMNS), "list_train")
+    linker = backend.linker(loaded, model)
     # Splink warns for each level a list cannot train (e.g. no NI numbers): expected here
     logging.getLogger("splink").setLevel(logging.ERROR)
     steps = []
@@ -595,7 +596,12 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
         try:
             linker.training.estimate_probability_two_random_records_match(
                 deterministic, recall=model_settings.DETERMINISTIC_RECALL)
-            steps.append("prior")
+            # a list in which no two records agree on a deterministic rule gives 0, which no weight can
+            # overcome (and Splink fails on its logarithm): that is no evidence of no duplicates either
+            if linker.misc.save_model_to_json()["probability_two_random_records_match"] > 0:
+                steps.append("prior")
+            else:
+                linker = backend.linker(loaded, model, validate=False)
         except Exception:  # noqa: BLE001 - no deterministic matches: keep the committed prior
             pass
     if prior_only:
@@ -611,12 +617,15 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
     for rule in sessions:
         if not _rule_columns(rule) <= present:
             continue
+        before = linker.misc.save_model_to_json()
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, estimate_without_term_frequencies=True)
             steps.append("em:" + "+".join(sorted(_rule_columns(rule))))
-        except Exception:  # noqa: BLE001 - too few pairs for this rule: keep the committed m values
-            continue
+        except Exception:  # noqa: BLE001 - too few pairs for this rule, or EM drove an m to 0: keep the m values
+            # a failed session leaves the comparisons it blocks on out of the linker's model (Splink puts them
+            # back only when a session succeeds): go on from the model as it was before it
+            linker = backend.linker(loaded, before, validate=False)
     trained = linker.misc.save_model_to_json()
     floor_moved_m(trained)
     if "prior" in steps:

@@ -219,3 +219,46 @@ def test_rows_identical_on_every_mapped_field_are_one_person(tmp_path):
     person = dict(pd.read_csv(tmp_path / "clusters.csv", dtype=str)[["record_id", "person_id"]].itertuples(index=False))
     assert len({person[f"r{i}"] for i in range(1500)}) == 1
     assert person["r1500"] != person["r0"]  # another DOB: decades apart
+
+
+
+def test_a_list_without_duplicates_is_one_person_per_record(tmp_path):
+    """No two records agree on forename, surname and DOB, so the deterministic rules find no pair: the prior
+    they estimate is 0, which no weight could overcome (Splink failed on its logarithm). The committed prior
+    stands instead."""
+    rng = np.random.default_rng(5)
+    names = list(itertools.product(FORENAMES, SURNAMES))
+    chosen = rng.choice(len(names), 300, replace=False)
+    frame = pd.DataFrame({"Ref": [f"r{i}" for i in range(300)],
+                          "Given": [names[i][0] for i in chosen], "Family": [names[i][1] for i in chosen],
+                          "Born": [(dt.date(1950, 1, 1) + dt.timedelta(days=int(d))).isoformat()
+                                   for d in rng.integers(0, 365 * 60, 300)]})
+    frame.to_csv(tmp_path / "list.csv", index=False)
+    figures = link_files([tmp_path / "list.csv"], "Ref", {"first_name": "Given", "surname": "Family", "dob": "Born"},
+                         tmp_path / "clusters.csv")
+    assert figures["records"] == 300 and "prior" not in figures["trained"]
+    assert figures["persons"] == 300
+
+
+def test_a_failed_training_session_leaves_every_comparison_in_the_model(tmp_path):
+    """Splink takes the comparisons a training session blocks on out of its model and puts them back only when
+    the session succeeds. Here every card number is different, so the session blocked on it has no pairs and
+    fails: the model trained after it must still compare card numbers (and everything else)."""
+    from linkage.backend import DuckDBBackend
+    from linkage.match import _present, list_model, read_list, train_on_list
+    from linkage.standardise import standardise
+
+    frame, _ = write_list(tmp_path / "list.csv", np.random.default_rng(7), 600, 0.0)
+    frame["Card"] = [f"C{n}" for n in range(len(frame))]
+    frame.drop(columns="truth").to_csv(tmp_path / "list.csv", index=False)
+    records = standardise(read_list(tmp_path / "list.csv", "Ref", {**MAPPING, "other_id": "Card"}))
+    present = _present(records)
+    model = list_model(present)
+    backend = DuckDBBackend()
+    try:
+        trained, steps = train_on_list(records, model, backend, present)
+    finally:
+        backend.close()
+    assert "em:other_id" not in steps and "em:dob+first_name+surname" in steps
+    names = [c["output_column_name"] for c in model["comparisons"]]
+    assert [c["output_column_name"] for c in trained["comparisons"]] == names and "other_id" in names
