@@ -474,6 +474,7 @@ def _locality_comparison() -> dict:
 
 
 IDENTIFIER_FIELDS = frozenset({"nhs_number", "ni_number", "upn", "other_id"})
+IDENTIFIER_ONLY_EXACT_U = 1e-6  # see list_model
 DESCRIPTIVE_FIELDS = frozenset({"first_name", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn"})
 
 
@@ -499,12 +500,15 @@ def list_model(present: set[str], term_frequencies: bool = True) -> dict:
             0, {"blocking_rule": 'l."other_id" = r."other_id"', "sql_dialect": "duckdb"})
     if not present & DESCRIPTIVE_FIELDS:
         # identifiers only: random pairs that share an id are mostly the list's own duplicates, so the
-        # u a list measures equals its prior and every weight would be 0 (p = 0.5): keep the committed u
+        # u a list measures equals its prior and every weight would be 0 (p = 0.5). Fixed instead, at what a
+        # unique id gives (only a typo makes two people share one), so that a shared id is enough on its
+        # own: the warehouse's NHS-number u (mothers' numbers on babies' records) left a list with fewer
+        # duplicates, so a lower prior, just under the threshold (0 of 439 pairs linked)
         for comparison in model["comparisons"]:
             if comparison["output_column_name"] in IDENTIFIER_FIELDS:
                 for level in comparison["comparison_levels"]:
                     if level.get("label_for_charts") == "Exact match":
-                        level["fix_u_probability"] = True
+                        level.update(u_probability=IDENTIFIER_ONLY_EXACT_U, fix_u_probability=True)
     if not term_frequencies:
         for comparison in model["comparisons"]:
             for level in comparison["comparison_levels"]:

@@ -98,14 +98,16 @@ def test_a_list_with_loose_dobs_drops_the_dob_veto_and_twins_stay_apart(tmp_path
     assert np.mean(joined) >= 0.9
 
 
-@pytest.mark.parametrize("persons", [200, 700])  # too short to train (prior only), and trained
-def test_a_list_of_identifiers_only_links_on_them(tmp_path, persons):
+@pytest.mark.parametrize("persons, duplicated", [(200, 0.5), (700, 0.5), (1200, 0.25)])  # prior only; trained
+def test_a_list_of_identifiers_only_links_on_them(tmp_path, persons, duplicated):
     """Random pairs sharing an id are the list's own duplicates, so the u a list measures for it would
-    equal its prior and every pair would score p = 0.5: the committed u is kept."""
+    equal its prior and every pair would score p = 0.5: a fixed u is kept, one that makes a shared id enough
+    on its own (the warehouse's NHS-number u left a list with fewer duplicates, a lower prior, just under the
+    threshold: 1,500 records, 0 of 439 pairs linked)."""
     rng = np.random.default_rng(3)
     rows = [{"Ref": f"r{i}", "Card": card, "truth": card} for i, card in enumerate(
         card for card in (f"C{n}" for n in rng.choice(10**8, persons, replace=False))
-        for _ in range(int(rng.integers(1, 3))))]
+        for _ in range(1 + int(rng.random() < duplicated)))]
     frame = pd.DataFrame(rows)
     frame.drop(columns="truth").to_csv(tmp_path / "ids.csv", index=False)
     figures = link_files([tmp_path / "ids.csv"], "Ref", {"other_id": "Card"}, tmp_path / "clusters.csv")
