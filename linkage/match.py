@@ -27,7 +27,9 @@ import datetime as dt
 import json
 import logging
 import dataclasses
+import io
 import math
+import os
 import re
 import time
 from decimal import Decimal
@@ -177,42 +179,62 @@ def _cell_text(value, date_format: str | None = None) -> str:
     return str(value)
 
 
+def decode_text(data: bytes) -> str:
+    """UTF-16 (Excel's 'Unicode text') by its byte-order mark; else UTF-8, line by line where the whole is not:
+    a line that is not UTF-8 is Windows-1252 (then Latin-1), so one pasted row of another encoding garbles only
+    itself, not every accented name of the file."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    decoded = []
+    for line in lines:
+        for encoding in ("utf-8", "cp1252", "latin-1"):
+            try:
+                decoded.append(line.decode(encoding))
+                break
+            except UnicodeDecodeError:
+                continue
+    return "\n".join(decoded)
+
+
 def read_delimited_text(path: Path, separator: str | None) -> tuple[list, pd.DataFrame]:
-    """Delimited text: UTF-16 (Excel's 'Unicode text') by its byte-order mark, else UTF-8, then Windows-1252,
-    then Latin-1; the separator, unless the suffix fixes it, is the one of , ; tab | the header line uses."""
-    with path.open("rb") as handle:
-        start = handle.read(4)
-    encodings = ["utf-16"] if start[:2] in (b"\xff\xfe", b"\xfe\xff") else ["utf-8-sig", "cp1252", "latin-1"]
-    for encoding in encodings:
+    """Delimited text (see decode_text for the encoding); the separator, unless the suffix fixes it, is the one of
+    , ; tab | the header line uses, or the one Excel's `sep=;` first line names. A header written `a, b, c` (a
+    space after each separator) has its fields' leading spaces skipped."""
+    text = decode_text(path.read_bytes())
+    first_row = 1  # the header's row number, as a spreadsheet counts
+    hint = re.match(r'"?sep=(.)"?\r?\n', text)
+    if hint:
+        separator, text, first_row = hint.group(1), text[hint.end():], 2
+    header_line = text.split("\n", 1)[0]
+    if separator is None:
         try:
-            if separator is None:
-                with path.open(encoding=encoding, newline="") as handle:
-                    header_line = handle.readline()
-                try:
-                    sep = csv.Sniffer().sniff(header_line, delimiters=SNIFFED_SEPARATORS).delimiter
-                except csv.Error:  # one column, or nothing to tell them apart
-                    sep = ","
-            else:
-                sep = separator
-            frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, na_filter=False,
-                                encoding=encoding, sep=sep)
-            break
-        except UnicodeError:
-            continue
-        except pd.errors.EmptyDataError:
-            return [], pd.DataFrame()
-        except pd.errors.ParserError as exc:
-            line = re.search(r"line (\d+)", str(exc))
-            raise ListError(f"{path.name}: not readable as delimited text"
-                            + (f" (line {line.group(1)} has more fields than the header)" if line else "")) from None
-    else:  # pragma: no cover - Latin-1 decodes any byte
-        raise ListError(f"{path.name}: not readable as text in UTF-8, UTF-16 or Windows-1252")
+            separator = csv.Sniffer().sniff(header_line, delimiters=SNIFFED_SEPARATORS).delimiter
+        except csv.Error:  # one column, or nothing to tell them apart
+            separator = ","
+    spaced = header_line.count(separator) > 0 and header_line.count(separator) == header_line.count(separator + " ")
+    try:
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_filter=False,
+                            sep=separator, skipinitialspace=spaced)
+    except pd.errors.EmptyDataError:
+        return [], pd.DataFrame()
+    except pd.errors.ParserError as exc:
+        # pandas' own message may quote the data: only its line number is passed on (a "row" counts from 0)
+        found = re.search(r"(line|row) (\d+)", str(exc))
+        where = int(found.group(2)) + first_row - (found.group(1) == "line") if found else None
+        reason = ("" if where is None else f" (a quote opened on line {where} is never closed)"
+                  if "EOF inside string" in str(exc) else f" (line {where} has more fields than the header)")
+        raise ListError(f"{path.name}: not readable as delimited text{reason}") from None
     frame = frame.fillna("")  # a short row's missing fields
     if frame.empty:
         return [], frame
     header = frame.iloc[0].tolist()
     body = frame.iloc[1:]
-    body.index = np.arange(2, len(frame) + 1)  # as a spreadsheet numbers them: the header is row 1
+    body.index = np.arange(first_row + 1, first_row + len(frame))  # as a spreadsheet numbers them
     body.columns = range(body.shape[1])
     return header, body
 
@@ -425,9 +447,20 @@ MISSING_TOKENS = ["NA", "N/A", "n/a", "#N/A", "NULL", "null", "Null", "NaN", "na
 NAME_FIELDS = frozenset({"first_name", "middle_names", "surname", "full_name"})
 
 
-def check_output_path(path: Path, option: str) -> None:
-    if Path(path).is_dir():
+def check_output_path(path: Path, option: str, inputs: list[Path] = ()) -> None:
+    """Before any work: an output the run could not write, or one that would overwrite an input, is an
+    error now, not a traceback after the whole run."""
+    path = Path(path)
+    if path.is_dir():
         raise ListError(f"{option} {path}: is a folder; give a file name")
+    if any(path.resolve() == Path(given).resolve() for given in inputs):
+        raise ListError(f"{option} {path}: is an input; give another file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ListError(f"{option} {path}: its folder cannot be created ({exc.strerror})") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ListError(f"{option} {path}: not writable")
 
 
 def probability_to_weight(probability: float) -> float:
@@ -768,12 +801,14 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     """Deduplicate one list or link and deduplicate several. Writes clusters.csv (source, record_id,
     person_id) and optionally pairs.csv. Returns counts and timings."""
     started = time.perf_counter()
-    check_output_path(out, "--out")
+    check_output_path(out, "--out", inputs)
     if pairs_out is not None:
-        check_output_path(pairs_out, "--pairs-out")
+        check_output_path(pairs_out, "--pairs-out", [*inputs, out])
     stems = [Path(p).stem for p in inputs]
-    if len(set(stems)) != len(stems):
-        raise ListError("two inputs share a file name stem: `source` in the output would be ambiguous")
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        raise ListError(f"inputs share the file name stem {repeated[0]!r}, which `source` in the output would "
+                        "not tell apart: give each list its own file name")
     raw = pd.concat([read_list(p, id_column, mapping, sheet=sheet, dob_format=dob_format) for p in inputs],
                     ignore_index=True)
     records = standardise(raw, dob_format)
@@ -866,7 +901,7 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
     from linkage.run import read_records
 
     started = time.perf_counter()
-    check_output_path(out, "--out")
+    check_output_path(out, "--out", [path])
     raw = read_list(path, id_column, mapping, source="list", sheet=sheet, dob_format=dob_format)
     # the warehouse's placeholder DOBs (1 January) are placeholders here too: a list record must not
     # compare a DOB its index counterpart was never given

@@ -314,8 +314,11 @@ def cmd_match(args: argparse.Namespace) -> int:
     """Match a list against the warehouse's person index."""
     from linkage.match import ListError, match_list, parse_mapping
 
+    if len(args.input) > 1:
+        print("familyhub match: one --input at a time (run it once per list)", file=sys.stderr)
+        return 2
     try:
-        figures = match_list(Path(args.input), args.id, parse_mapping(args.map), Path(args.out),
+        figures = match_list(Path(args.input[0]), args.id, parse_mapping(args.map), Path(args.out),
                              get_settings().warehouse, args.dob_format, args.threshold, args.sheet)
     except ListError as exc:
         print(f"familyhub match: {exc}", file=sys.stderr)
@@ -519,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.set_defaults(func=cmd_sql)
 
     def list_arguments(command: argparse.ArgumentParser, several: bool) -> None:
-        command.add_argument("--input", required=True, action="append" if several else "store",
+        command.add_argument("--input", required=True, action="append",
                              help="the list, read by its suffix: .csv/.txt/.tsv (any of , ; tab | as separator), "
                                   ".xlsx/.xlsm, .parquet, .json/.jsonl/.ndjson; every column is read as text"
                                   + (" (repeat to link several; each file's stem is its `source`)" if several else ""))

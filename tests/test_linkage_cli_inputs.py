@@ -145,6 +145,22 @@ def test_sheet_and_separators(tmp_path):
     assert read_list(tmp_path / "unicode.txt", "Ref", {"first_name": "Given"})["first_name"].tolist() == ["Chloé"]
 
 
+def test_dialects_and_a_row_of_another_encoding_read_as_meant(tmp_path):
+    # a UTF-8 list with one row pasted in from a Windows-1252 export: each row keeps its own letters
+    (tmp_path / "mixed.csv").write_bytes("Ref,Given\n0001,Chloé\n".encode() + "0002,Émile\n".encode("cp1252"))
+    assert read_list(tmp_path / "mixed.csv", "Ref", {"first_name": "Given"})["first_name"].tolist() == ["Chloé", "Émile"]
+    # Excel's separator line, and a header written with a space after each comma (names quoted)
+    (tmp_path / "excel.csv").write_text("sep=;\nRef;Given\n0001;Chloé\n", encoding="utf-8")
+    assert read_list(tmp_path / "excel.csv", "Ref", {"first_name": "Given"})["first_name"].tolist() == ["Chloé"]
+    (tmp_path / "spaced.csv").write_text('"Ref", "Given"\n"0001", "Chloé"\n', encoding="utf-8")
+    spaced = read_list(tmp_path / "spaced.csv", "Ref", {"first_name": "Given"})
+    assert spaced["record_id"].tolist() == ["0001"] and spaced["first_name"].tolist() == ["Chloé"]
+    # rows are numbered as a spreadsheet shows them, the separator line included
+    (tmp_path / "excel_dupes.csv").write_text("sep=,\nRef,Given\n0001,A\n0001,B\n", encoding="utf-8")
+    with pytest.raises(ListError, match=r"rows 3, 4"):
+        read_list(tmp_path / "excel_dupes.csv", "Ref", {"first_name": "Given"})
+
+
 def unreadable(folder: Path) -> dict[str, tuple[Path, str]]:
     """file -> (path, what the error must say)."""
     files = {}
@@ -163,6 +179,10 @@ def unreadable(folder: Path) -> dict[str, tuple[Path, str]]:
     files["workbook named .csv"] = ((folder / "renamed.xlsx").rename(folder / "renamed.csv"), "Excel workbook")
     files["unknown suffix"] = (write_csv(folder / "clinic.dat"), "unknown suffix '.dat'")
     files["missing"] = (folder / "absent.csv", "no such file")
+    (folder / "quote.csv").write_text("Ref,Given\n0001,\"Emile\n0002,Chloe\n", encoding="utf-8")
+    files["stray quote"] = (folder / "quote.csv", "a quote opened on line 2 is never closed")
+    (folder / "wide.csv").write_text("Ref,Given\n0001,Emile\n0002,Chloe,Martin\n", encoding="utf-8")
+    files["wide row"] = (folder / "wide.csv", "line 3 has more fields than the header")
     duplicated = [PEOPLE[0], PEOPLE[1], [*PEOPLE[0][:1], *PEOPLE[2][1:]], PEOPLE[3], PEOPLE[3]]
     files["repeated ids"] = (write_csv(folder / "dupes.csv", rows=duplicated),
                              "'Ref' repeats: 2 id(s) appear on more than one row (4 rows: rows 2, 4, 5, 6)")
@@ -197,9 +217,15 @@ def test_bad_options_and_missing_warehouse_get_one_clear_error(tmp_path, capsys,
     source = write_csv(tmp_path / "partner.csv")
     for options, says in (((*MAPS, "--dob-format", "%Q", "--out", tmp_path / "c.csv"), "--dob-format '%Q' is not"),
                           ((*MAPS, "--dob-format", "%d'%m", "--out", tmp_path / "c.csv"), "is not a date format"),
-                          ((*MAPS, "--out", tmp_path), "is a folder")):
+                          ((*MAPS, "--out", tmp_path), "is a folder"),
+                          ((*MAPS, "--out", source), "is an input"),
+                          ((*MAPS, "--out", source / "c.csv"), "its folder cannot be created")):
         code, printed = link(capsys, "--input", source, "--id", "Ref", *options)
         assert code == 2 and says in printed and printed.count("\n") == 1, (says, printed)
+    assert source.read_text(encoding="utf-8").startswith("Ref,")  # not overwritten
+    code = main(["match", "--input", str(source), "--input", str(source), "--id", "Ref", *MAPS,
+                 "--out", str(tmp_path / "matched.csv")])
+    assert code == 2 and "one --input at a time" in capsys.readouterr().err
     monkeypatch.setenv("FAMILYHUB_DATA_DIR", str(tmp_path / "no_warehouse"))
     code = main(["match", "--input", str(source), "--id", "Ref", *MAPS, "--out", str(tmp_path / "matched.csv")])
     printed = capsys.readouterr().err
