@@ -124,6 +124,17 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _alternatives(spec: str) -> list[str]:
+    return [name.strip() for name in spec.split("|")]
+
+
+def _column_in(names: list[str], spec: str) -> str:
+    """COL, or the first of COL1|COL2|... this file has (lists of other layouts linked in one run)."""
+    if spec in names:
+        return spec
+    return next((name for name in _alternatives(spec) if name in names), spec)
+
+
 def dob_from_parts(year: pd.Series, month: pd.Series | None, day: pd.Series | None) -> pd.Series:
     """The dob as text from its parts: YYYY-MM-DD when all three are whole numbers (a date that does not exist,
     31 February, is then read as its year, as a mistyped date is); the year alone when month or day is missing
@@ -383,7 +394,8 @@ def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str |
     kind = "file"
     try:
         kind = _sniff_kind(path)
-        date_formats = {mapping["dob"]: dob_format} if dob_format and "dob" in mapping else {}
+        date_formats = ({column: dob_format for column in [mapping["dob"], *_alternatives(mapping["dob"])]}
+                        if dob_format and "dob" in mapping else {})
         unit = "row"  # spreadsheet rows, the header being row 1; JSON counts lines or records
         if kind == "text":
             header, body = read_delimited_text(path, TEXT_SUFFIXES[path.suffix.lower()])
@@ -403,6 +415,8 @@ def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str |
     if not header:
         raise ListError(f"{path.name}: the file is empty")
     names = [str(name).strip() for name in header]
+    id_column = _column_in(names, id_column)
+    mapping = {field: _column_in(names, column) for field, column in mapping.items()}
     wanted = list(dict.fromkeys([id_column, *mapping.values()]))
     missing = [c for c in wanted if c not in names]
     if missing:

@@ -529,13 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--sheet", default=None, help="the worksheet to read from each .xlsx/.xlsm input "
                                                            "(default: the first)")
         command.add_argument("--id", required=True, help="the column holding each row's id (unique per file: a "
-                                                         "repeated id is an error)")
+                                                         "repeated id is an error; COL1|COL2 as in --map)")
         command.add_argument("--map", required=True, action="append", metavar="FIELD=COL",
                              help="FIELD: first_name, middle_names, surname, dob, sex, address_line, locality, "
                                   "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id (an identifier "
                                   "of one person, not a household's phone or email), full_name (a name in one "
                                   "column, 'Smith, John' or 'John Smith'), or dob_year, dob_month and dob_day (a "
-                                  "date of birth in three columns, instead of dob); each field once")
+                                  "date of birth in three columns, instead of dob); each field once. COL may "
+                                  "be COL1|COL2|...: the first of them each input has (inputs of other layouts)")
         command.add_argument("--dob-format", default=None, help="strptime format, e.g. %%d/%%m/%%Y (default: ISO, "
                                                                 "day-first and month-first forms, those that read "
                                                                 "more of the list first)")

@@ -145,6 +145,23 @@ def test_sheet_and_separators(tmp_path):
     assert read_list(tmp_path / "unicode.txt", "Ref", {"first_name": "Given"})["first_name"].tolist() == ["Chloé"]
 
 
+def test_lists_of_other_layouts_link_with_alternative_column_names(tmp_path, capsys):
+    source = write_csv(tmp_path / "clinic.csv")
+    # the same people from a system that names its columns otherwise
+    other = pd.read_csv(source, dtype=str, keep_default_na=False).rename(
+        columns={"Ref": "ClientNo", "Given": "Forename", "Family": "Surname", "Born": "DateOfBirth"})
+    other["ClientNo"] = "b" + other["ClientNo"]
+    other.to_csv(tmp_path / "school.csv", index=False)
+    code, printed = link(capsys, "--input", source, "--input", tmp_path / "school.csv", "--id", "Ref|ClientNo",
+                         "--map", "first_name=Given|Forename", "--map", "surname=Family|Surname",
+                         "--map", "dob=Born|DateOfBirth", "--out", tmp_path / "clusters.csv")
+    assert code == 0, printed
+    clusters = pd.read_csv(tmp_path / "clusters.csv", dtype=str)
+    person = dict(zip(clusters["source"] + "|" + clusters["record_id"], clusters["person_id"]))
+    assert len(person) == 2 * len(PEOPLE)
+    assert all(person[f"clinic|{row[0]}"] == person[f"school|b{row[0]}"] for row in PEOPLE)
+
+
 def test_dialects_and_a_row_of_another_encoding_read_as_meant(tmp_path):
     # a UTF-8 list with one row pasted in from a Windows-1252 export: each row keeps its own letters
     (tmp_path / "mixed.csv").write_bytes("Ref,Given\n0001,Chloé\n".encode() + "0002,Émile\n".encode("cp1252"))
