@@ -893,7 +893,8 @@ def standardised_figures(records: pa.Table) -> dict[str, int]:
     return {"unparsed_dates_of_birth": int(np.sum(unparsed & ~with_year)),
             "year_only_dates_of_birth": int(np.sum(with_year)),
             "placeholder_dates_of_birth": count("has_placeholder_dob"),
-            "placeholder_identifiers": count("has_placeholder_identifier")}
+            "placeholder_identifiers": count("has_placeholder_identifier"),
+            "placeholder_names": count("has_placeholder_name")}
 
 
 def band_of(best: float, runner_up: float, threshold: float) -> str:

@@ -13,6 +13,10 @@ birth is a placeholder (NULL) on 1 January, a spreadsheet's day zero (1899-12-30
 not for being in 1900 or earlier as in the warehouse: a list may hold people born then. A date that is not
 whole keeps its year in `dob_year` (a 1 January standing for a year alone, a mistyped day or month), which
 `familyhub link`'s model compares. A forename that starts with a title (MRS, SIR, THE RT HON) loses it.
+A name that is a placeholder (UNKNOWN, NOT KNOWN, N/K, TEST, XXX, a forename BABY...) is NULL, not a name
+that strangers share. Real-world exports also write numbers where text was meant: a date or postcode
+written as a float (19850312.0, 2600.0) is its digits, an Excel serial day number (31118) a date, and a
+date-time with a 12-hour clock (03/12/1985 12:00:00 AM) loses its time.
 """
 
 from __future__ import annotations
@@ -34,10 +38,18 @@ FIELDS = ("first_name", "middle_names", "surname", "dob", "sex", "address_line",
 DEFAULT_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d", "%d %b %Y",
                        "%d %B %Y", "%d-%b-%Y", "%d/%b/%Y", "%b %d, %Y", "%B %d, %Y", "%m/%d/%Y", "%m-%d-%Y",
                        "%m.%d.%Y")
-# the DOB as text, less a time of day (1984-07-25T00:00:00.000Z, 25/07/1984 00:00: how a date-time column
-# is exported)
-DOB_TEXT = ("nullif(regexp_replace(trim(dob), '[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? *"
-            "(Z|[+-][0-9]{2}:?[0-9]{2})?$', ''), '')")
+# the DOB as text, less a time of day (1984-07-25T00:00:00.000Z, 25/07/1984 00:00, a US export's
+# 03/12/1985 12:00:00 AM: how a date-time column is exported) and less the `.0` of a number written as a
+# float (19850312.0: a yyyymmdd column that pandas read as numbers because one cell was empty)
+DOB_TEXT = ("nullif(regexp_replace(regexp_replace(trim(dob), '[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? *"
+            "([AaPp][.]?[Mm][.]?)? *(Z|[+-][0-9]{2}:?[0-9]{2})?$', ''), '^([0-9]+)[.]0+$', '\\1'), '')")
+# Excel's day number (days since 1899-12-30, its day zero): a date column exported as numbers. Five digits
+# only (1927-05-18 to 2173): four could be a year alone. Read only when no --dob-format is given.
+EXCEL_SERIAL_DOB = (f"case when regexp_full_match({DOB_TEXT}, '[0-9]{{5}}') "
+                    f"then date '1899-12-30' + cast({DOB_TEXT} as integer) end")
+# a postcode written as a float (2600.0: a numeric column with an empty cell, saved by pandas or Excel) is
+# its digits; else 2600.0 compacts to 26000
+POSTCODE_TEXT = "regexp_replace(trim(postcode), '^([0-9]+)[.]0+$', '\\1')"
 # 1 January is a list's stand-in for an unknown date (or a year alone) when it holds more than this share
 # of the list's dates and at least JAN1_PLACEHOLDER_MIN of them (1 in 365 is expected): elsewhere it is a
 # birthday, and dropping it let a same-name father and son merge
@@ -68,6 +80,52 @@ NAME_TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MX", "MASTER", "DR", "PROF"
                          "COLONEL", "GENERAL", "ADMIRAL", "BARON", "BARONESS", "COUNTESS", "VISCOUNT"})
 TITLES_AT_START = "^((" + "|".join(sorted(NAME_TITLES)) + ")( |$))+"
 LATIN_END = 0x24F  # the last code point of Latin Extended-B: accents up to here are SQL's strip_accents's
+
+# Placeholder names: what a system writes where it has no name, so that strangers would share it (30% of a
+# list as 'Unknown Unknown' merged strangers and put those 6,000 records in one block). Compared after cleaning
+# (upper case, accents and punctuation gone: N/K is NK, hyphens split words). A name is a placeholder when
+# every word is one of NAME_PLACEHOLDER_WORDS (UNKNOWN UNKNOWN, UNKNOWN MALE, XXX) or, with at least two words,
+# of those and NAME_PLACEHOLDER_FILLERS (NOT KNOWN, NO NAME GIVEN).
+NAME_PLACEHOLDER_WORDS = frozenset({
+    # not known, its misspellings and abbreviations (N/K, UNK)
+    "UNKNOWN", "UNKOWN", "UNKNWON", "UKNOWN", "UNKNOW", "UNK", "NK", "NOTKNOWN",
+    # an empty value spelt out by an export (N/A is one only with its punctuation: see NAME_NA)
+    "NONE", "NULL",
+    # to be confirmed, announced or decided: a name to come
+    "TBC", "TBA", "TBD",
+    # withheld on purpose: anonymous callers, redacted referrals
+    "ANON", "ANONYMOUS", "UNNAMED", "NONAME", "WITHHELD", "REDACTED",
+    # a form's label or a tester's record, not a person's name (XXX, XX, X: any run of X, see below)
+    "NAME", "FORENAME", "SURNAME", "FIRSTNAME", "LASTNAME", "TEST", "DUMMY",
+    # a sex where the name goes: an unidentified person (UNKNOWN MALE, FEMALE)
+    "MALE", "FEMALE"})
+# words that say "not known" only beside another: alone they may be a name (No is a Korean surname)
+NAME_PLACEHOLDER_FILLERS = frozenset({"NOT", "NO", "KNOWN", "GIVEN", "STATED", "RECORDED", "PROVIDED", "SUPPLIED",
+                                      "DISCLOSED", "AVAILABLE", "SPECIFIED"})
+# A forename starting with one of these stands in for a newborn's or an unborn child's (BABY, BABY OF JANE,
+# BABY BOY, UNBORN CHILD): the child has no forename yet, and the same word on every baby is no evidence.
+# NULL is what the clustering already expects of a baby with no forename (linkage.cluster). Forenames only:
+# Baby and Infant are not surnames here.
+FORENAME_PLACEHOLDER_STARTS = ("BABY", "INFANT", "UNBORN", "NEWBORN")
+# N/A (N.A.) is a placeholder; NA written plainly is kept: Na is a Korean surname and a Chinese given name
+# (linkage.match.read_list keeps a bare NA in a name field for the same reason)
+NAME_NA = "N *[/.] *A[.]?"
+
+
+def _is_placeholder_name(cleaned: str, raw: str, forename: bool = False) -> str:
+    """SQL: the cleaned name `cleaned` (from the list's `raw`) is a placeholder, not a name. A value with no
+    letter in any script (?, -, 0, 999) is one too: the A-Z cleaning keeps it as written, so all such
+    records would agree."""
+    words = f"string_split(trim(regexp_replace({cleaned}, '[^A-Z]+', ' ', 'g')), ' ')"
+    vocabulary = ", ".join(f"'{w}'" for w in sorted(NAME_PLACEHOLDER_WORDS | NAME_PLACEHOLDER_FILLERS))
+    core = ", ".join(f"'{w}'" for w in sorted(NAME_PLACEHOLDER_WORDS))
+    starts = ", ".join(f"'{w}'" for w in FORENAME_PLACEHOLDER_STARTS)
+    return f"""coalesce({cleaned} is not null and (
+        not regexp_matches({raw}, '\\pL')
+        or regexp_full_match(upper(trim({raw})), '{NAME_NA}')
+        or (list_bool_and(list_transform({words}, lambda w: w in ({vocabulary}) or regexp_full_match(w, 'X+')))
+            and (len({words}) > 1 or {words}[1] in ({core}) or regexp_full_match({words}[1], 'X+')))
+        {f"or {words}[1] in ({starts})" if forename else ""}), false)"""
 
 
 def _latin(value):
@@ -138,6 +196,17 @@ def _h(name: str, column: str) -> str:
     return str(getattr(_macros(), name)(column)).strip()
 
 
+def _parse_dob(dob_format: str, text: str = DOB_TEXT) -> str:
+    """SQL: `text` read as a date in `dob_format` (NULL if it does not fit). DuckDB reads a two-digit
+    year (%y) 69-99 as 19xx and 00-68 as 20xx, so a birth in the 1950s or 60s would be a date to come and
+    dropped: with %y, a date after today is a century earlier (as the `years` step does for year < 100)."""
+    parsed = f"try_strptime({text}, '{dob_format}')::date"
+    if "%y" not in dob_format:
+        return parsed
+    return (f"case when {parsed} > current_date then try(make_date(year({parsed}) - 100, month({parsed}), "
+            f"day({parsed}))) else {parsed} end")
+
+
 def check_dob_format(dob_format: str) -> None:
     """A --dob-format DuckDB's strptime accepts (it goes into SQL text: no quotes)."""
     from linkage.match import ListError
@@ -176,8 +245,12 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
         con.register("raw_list", pa.Table.from_pandas(frame.astype(str).where(frame.notna(), None),
                                                       preserve_index=False))
         # the given format first, then ISO (how typed dates from a workbook or Parquet arrive as text)
-        formats = [dob_format, "%Y-%m-%d"] if dob_format else _dob_formats_by_fit(con)
-        dob_parse = "coalesce(" + ", ".join(f"try_strptime({DOB_TEXT}, '{f}')::date" for f in formats) + ")"
+        if dob_format:
+            # the given format reads the text without its time too (it may say %I:%M:%S %p itself)
+            parses = [_parse_dob(dob_format), _parse_dob(dob_format, "trim(dob)"), _parse_dob("%Y-%m-%d")]
+        else:
+            parses = [EXCEL_SERIAL_DOB, *(_parse_dob(f) for f in _dob_formats_by_fit(con))]
+        dob_parse = "coalesce(" + ", ".join(parses) + ")"
         male, female = (", ".join(f"'{code}'" for code in codes) for codes in (MALE, FEMALE))
         nick = NICKNAMES_CSV.as_posix()
         sql = f"""
@@ -213,6 +286,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                                       '{TITLES_AT_START}', ''), '') as first_name,
                 coalesce({_h('clean_name', 'middle_names')}, nullif(upper(trim(middle_names)), '')) as middle_names,
                 coalesce({_h('clean_name', 'surname')}, nullif(upper(trim(surname)), '')) as surname,
+                first_name as first_name_text, middle_names as middle_names_text, surname as surname_text,
                 {dob_parse} as dob_read,
                 nullif(trim(dob), '') is not null as dob_given,
                 try_cast(nullif(regexp_extract({DOB_TEXT}, '(^|[^0-9])([0-9]{{4}})([^0-9]|$)', 2), '') as integer)
@@ -223,8 +297,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                      when upper(strip_accents(trim(sex))) in ({female}) then 'F' end as sex,
                 coalesce({_h('clean_address', 'address_line')}, nullif(upper(trim(address_line)), '')) as address_line,
                 coalesce({_h('clean_address', 'locality')}, nullif(upper(trim(locality)), '')) as locality,
-                nullif(regexp_replace(upper(postcode), '[^[:alnum:]]', '', 'g'), '') as postcode_compact,
-                nullif(regexp_replace(upper(trim(postcode)), '\\s+', ' ', 'g'), '') as postcode_spaced,
+                nullif(regexp_replace(upper({POSTCODE_TEXT}), '[^[:alnum:]]', '', 'g'), '') as postcode_compact,
+                nullif(regexp_replace(upper({POSTCODE_TEXT}), '\\s+', ' ', 'g'), '') as postcode_spaced,
                 nullif(case when regexp_full_match(regexp_replace(uprn, '\\s', '', 'g'), '[0-9]+')
                             then regexp_replace(uprn, '\\s', '', 'g') else upper(trim(uprn)) end, '') as uprn,
                 nullif(regexp_replace(nhs_number, '[\\s-]', '', 'g'), '') as nhs_raw,
@@ -234,13 +308,29 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 nullif(regexp_replace(upper(other_id), '[\\s-]', '', 'g'), '') as other_id
             from raw_list
         ),
+        name_flags as (
+            select *,
+                {_is_placeholder_name('first_name', 'first_name_text', forename=True)} as first_name_placeholder,
+                {_is_placeholder_name('middle_names', 'middle_names_text')} as middle_names_placeholder,
+                {_is_placeholder_name('surname', 'surname_text')} as surname_placeholder
+            from cleaned
+        ),
+        named as (  -- a placeholder name is missing (NAME_PLACEHOLDER_WORDS)
+            select * exclude (first_name_text, middle_names_text, surname_text, first_name_placeholder,
+                              middle_names_placeholder, surname_placeholder)
+                replace (case when not first_name_placeholder then first_name end as first_name,
+                         case when not middle_names_placeholder then middle_names end as middle_names,
+                         case when not surname_placeholder then surname end as surname),
+                first_name_placeholder or middle_names_placeholder or surname_placeholder as has_placeholder_name
+            from name_flags
+        ),
         years as (
             -- a two-digit year (25/07/84 reads as year 84): the latest year ending so that is not in the future
             select * exclude (dob_read),
                 case when year(dob_read) < 100 then try(make_date(
                     year(dob_read) + case when year(dob_read) + 2000 <= year(current_date) then 2000 else 1900 end,
                     month(dob_read), day(dob_read))) else dob_read end as dob_parsed
-            from cleaned
+            from named
         ),
         counted as (
             select *,
@@ -303,7 +393,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             case when uk_postcode is not null then split_part(uk_postcode, ' ', 1)
                  when contains(postcode_spaced, ' ') then split_part(postcode_spaced, ' ', 1) end as postcode_outward,
             uprn, nhs_number, ni_number, upn, pnc_id, other_id,
-            dob_given and dob_parsed is null as has_unparsed_dob, has_placeholder_dob,
+            dob_given and dob_parsed is null as has_unparsed_dob, has_placeholder_dob, has_placeholder_name,
             {" or ".join(f"{c}_records > {IDENTIFIER_PLACEHOLDER_RECORDS}" for c in IDENTIFIER_COLUMNS)}
                 as has_placeholder_identifier
         from checked

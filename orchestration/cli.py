@@ -308,6 +308,9 @@ def _log_unused_values(figures: dict) -> None:
 
         _log(f"{figures['placeholder_identifiers']:,} records carry an identifier shared by more than "
              f"{IDENTIFIER_PLACEHOLDER_RECORDS} records (a placeholder, not a person's): compared as missing")
+    if figures.get("placeholder_names"):
+        _log(f"{figures['placeholder_names']:,} records carry a placeholder name (Unknown, Not Known, N/K, Test, "
+             "XXX, a forename Baby...): compared as missing")
 
 
 def cmd_match(args: argparse.Namespace) -> int:
