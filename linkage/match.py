@@ -21,6 +21,7 @@ Nothing here prints a record's values: the summaries are counts.
 
 from __future__ import annotations
 
+import codecs
 import copy
 import csv
 import datetime as dt
@@ -31,6 +32,7 @@ import io
 import math
 import os
 import re
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -212,16 +214,37 @@ def decode_text(data: bytes) -> str:
     return "\n".join(decoded)
 
 
+def _is_utf8(path: Path) -> bool:
+    """The whole file is UTF-8 (checked a megabyte at a time, not held)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read_delimited_text(path: Path, separator: str | None) -> tuple[list, pd.DataFrame]:
     """Delimited text (see decode_text for the encoding); the separator, unless the suffix fixes it, is the one of
     , ; tab | the header line uses, or the one Excel's `sep=;` first line names. A header written `a, b, c` (a
-    space after each separator) has its fields' leading spaces skipped."""
-    text = decode_text(path.read_bytes())
+    space after each separator) has its fields' leading spaces skipped. A file wholly in UTF-8 or UTF-16 is
+    parsed from disk; only a mixed one is decoded in memory first."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    encoding = ("utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig" if _is_utf8(path) else None)
+    text = None if encoding else decode_text(path.read_bytes())
+    start = head.decode(encoding, errors="ignore") if encoding else text[:1 << 16]
     first_row = 1  # the header's row number, as a spreadsheet counts
-    hint = re.match(r'"?sep=(.)"?\r?\n', text)
+    hint = re.match(r'"?sep=(.)"?\r?\n', start)
     if hint:
-        separator, text, first_row = hint.group(1), text[hint.end():], 2
-    header_line = text.split("\n", 1)[0]
+        separator, first_row = hint.group(1), 2
+        start = start[hint.end():]
+        if text is not None:
+            text = text[hint.end():]
+    header_line = re.match(r"[^\r\n]*", start).group(0)  # a Mac export ends its lines with CR alone
     if separator is None:
         try:
             separator = csv.Sniffer().sniff(header_line, delimiters=SNIFFED_SEPARATORS).delimiter
@@ -229,14 +252,16 @@ def read_delimited_text(path: Path, separator: str | None) -> tuple[list, pd.Dat
             separator = ","
     spaced = header_line.count(separator) > 0 and header_line.count(separator) == header_line.count(separator + " ")
     try:
-        frame = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_filter=False,
-                            sep=separator, skipinitialspace=spaced)
+        frame = pd.read_csv(path if text is None else io.StringIO(text), encoding=encoding, header=None, dtype=str,
+                            keep_default_na=False, na_filter=False, sep=separator, skipinitialspace=spaced,
+                            skiprows=1 if hint and text is None else 0)
     except pd.errors.EmptyDataError:
         return [], pd.DataFrame()
     except pd.errors.ParserError as exc:
         # pandas' own message may quote the data: only its line number is passed on (a "row" counts from 0)
         found = re.search(r"(line|row) (\d+)", str(exc))
-        where = int(found.group(2)) + first_row - (found.group(1) == "line") if found else None
+        counted_from = 1 if hint and text is None else first_row  # pandas counts the lines it skipped
+        where = int(found.group(2)) + counted_from - (found.group(1) == "line") if found else None
         reason = ("" if where is None else f" (a quote opened on line {where} is never closed)"
                   if "EOF inside string" in str(exc) else f" (line {where} has more fields than the header)")
         raise ListError(f"{path.name}: not readable as delimited text{reason}") from None
@@ -469,11 +494,15 @@ def check_output_path(path: Path, option: str, inputs: list[Path] = ()) -> None:
         raise ListError(f"{option} {path}: is a folder; give a file name")
     if any(path.resolve() == Path(given).resolve() for given in inputs):
         raise ListError(f"{option} {path}: is an input; give another file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    existing = next(folder for folder in path.absolute().parents if folder.exists())  # the run creates the rest
+    if not existing.is_dir():
+        raise ListError(f"{option} {path}: its folder cannot be created ({existing.name} is a file)")
+    try:  # a file made and dropped at once: what the run will need, whoever runs it (root passes os.access)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
     except OSError as exc:
-        raise ListError(f"{option} {path}: its folder cannot be created ({exc.strerror})") from None
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ListError(f"{option} {path}: cannot be written there ({exc.strerror})") from None
+    if path.exists() and not os.access(path, os.W_OK):
         raise ListError(f"{option} {path}: not writable")
 
 

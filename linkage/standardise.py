@@ -44,7 +44,9 @@ DEFAULT_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d",
 DOB_TEXT = ("nullif(regexp_replace(regexp_replace(trim(dob), '[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? *"
             "([AaPp][.]?[Mm][.]?)? *(Z|[+-][0-9]{2}:?[0-9]{2})?$', ''), '^([0-9]+)[.]0+$', '\\1'), '')")
 # Excel's day number (days since 1899-12-30, its day zero): a date column exported as numbers. Five digits
-# only (1927-05-18 to 2173): four could be a year alone. Read only when no --dob-format is given.
+# only (1927-05-18 to 2173): four could be a year alone. Read only when no --dob-format is given and most of the
+# list's DOBs are such numbers: elsewhere a five-digit DOB is a mistyped year (19855) or a day-month-year number
+# that lost its leading zero (10385), not a date to invent.
 EXCEL_SERIAL_DOB = (f"case when regexp_full_match({DOB_TEXT}, '[0-9]{{5}}') "
                     f"then date '1899-12-30' + cast({DOB_TEXT} as integer) end")
 # a postcode written as a float (2600.0: a numeric column with an empty cell, saved by pandas or Excel) is
@@ -87,29 +89,30 @@ LATIN_END = 0x24F  # the last code point of Latin Extended-B: accents up to here
 # every word is one of NAME_PLACEHOLDER_WORDS (UNKNOWN UNKNOWN, UNKNOWN MALE, XXX) or, with at least two words,
 # of those and NAME_PLACEHOLDER_FILLERS (NOT KNOWN, NO NAME GIVEN).
 NAME_PLACEHOLDER_WORDS = frozenset({
-    # not known, its misspellings and abbreviations (N/K, UNK)
-    "UNKNOWN", "UNKOWN", "UNKNWON", "UKNOWN", "UNKNOW", "UNK", "NK", "NOTKNOWN",
+    # not known, its misspellings and abbreviations (UNK; N/K only with its slash or dots: see NAME_NK)
+    "UNKNOWN", "UNKOWN", "UNKNWON", "UKNOWN", "UNKNOW", "UNK", "NOTKNOWN",
     # an empty value spelt out by an export (N/A is one only with its punctuation: see NAME_NA)
     "NONE", "NULL",
     # to be confirmed, announced or decided: a name to come
     "TBC", "TBA", "TBD",
     # withheld on purpose: anonymous callers, redacted referrals
-    "ANON", "ANONYMOUS", "UNNAMED", "NONAME", "WITHHELD", "REDACTED",
+    "ANONYMOUS", "UNNAMED", "NONAME", "WITHHELD", "REDACTED",
     # a form's label or a tester's record, not a person's name (XXX, XX, X: any run of X, see below)
-    "NAME", "FORENAME", "SURNAME", "FIRSTNAME", "LASTNAME", "TEST", "DUMMY",
-    # a sex where the name goes: an unidentified person (UNKNOWN MALE, FEMALE)
-    "MALE", "FEMALE"})
-# words that say "not known" only beside another: alone they may be a name (No is a Korean surname)
+    "NAME", "FORENAME", "SURNAME", "FIRSTNAME", "LASTNAME", "DUMMY"})
+# words that are a placeholder only beside another such word (NOT KNOWN, UNKNOWN MALE, TEST TEST): alone they
+# may be a name (No is a Korean surname, Anon a Thai forename, Male and Test English surnames)
 NAME_PLACEHOLDER_FILLERS = frozenset({"NOT", "NO", "KNOWN", "GIVEN", "STATED", "RECORDED", "PROVIDED", "SUPPLIED",
-                                      "DISCLOSED", "AVAILABLE", "SPECIFIED"})
-# A forename starting with one of these stands in for a newborn's or an unborn child's (BABY, BABY OF JANE,
-# BABY BOY, UNBORN CHILD): the child has no forename yet, and the same word on every baby is no evidence.
-# NULL is what the clustering already expects of a baby with no forename (linkage.cluster). Forenames only:
-# Baby and Infant are not surnames here.
-FORENAME_PLACEHOLDER_STARTS = ("BABY", "INFANT", "UNBORN", "NEWBORN")
-# N/A (N.A.) is a placeholder; NA written plainly is kept: Na is a Korean surname and a Chinese given name
-# (linkage.match.read_list keeps a bare NA in a name field for the same reason)
-NAME_NA = "N *[/.] *A[.]?"
+                                      "DISCLOSED", "AVAILABLE", "SPECIFIED", "ANON", "TEST", "MALE", "FEMALE"})
+# A forename that starts with one of these stands in for a newborn's or an unborn child's (UNBORN CHILD,
+# INFANT OF JANE): the child has no forename yet, and the same word on every baby is no evidence. NULL is what
+# the clustering already expects of a baby with no forename (linkage.cluster). BABY too, but only alone or
+# before one of BABY_FOLLOWERS (BABY OF JANE, BABY BOY, BABY 2): Baby is a given name in South Asian and
+# Filipino families (Baby Rani). Forenames only: Baby and Infant are not surnames here.
+FORENAME_PLACEHOLDER_STARTS = ("INFANT", "UNBORN", "NEWBORN")
+BABY_FOLLOWERS = ("OF", "BOY", "GIRL", "MALE", "FEMALE", "UNBORN", "TWIN", "ONE", "TWO", "A", "B")
+# N/A (N.A.) and N/K are placeholders; NA, NK and N.K. are kept: Na is a Korean surname and a Chinese given
+# name (linkage.match.read_list keeps a bare NA in a name field for the same reason), N.K. initials
+NAME_NA = "N *[/.] *A[.]?|N */ *K"
 
 
 def _is_placeholder_name(cleaned: str, raw: str, forename: bool = False) -> str:
@@ -120,12 +123,14 @@ def _is_placeholder_name(cleaned: str, raw: str, forename: bool = False) -> str:
     vocabulary = ", ".join(f"'{w}'" for w in sorted(NAME_PLACEHOLDER_WORDS | NAME_PLACEHOLDER_FILLERS))
     core = ", ".join(f"'{w}'" for w in sorted(NAME_PLACEHOLDER_WORDS))
     starts = ", ".join(f"'{w}'" for w in FORENAME_PLACEHOLDER_STARTS)
+    followers = ", ".join(f"'{w}'" for w in BABY_FOLLOWERS)
+    baby = f"or {words}[1] in ({starts}) or ({words}[1] = 'BABY' and (len({words}) = 1 or {words}[2] in ({followers})))"
     return f"""coalesce({cleaned} is not null and (
         not regexp_matches({raw}, '\\pL')
         or regexp_full_match(upper(trim({raw})), '{NAME_NA}')
         or (list_bool_and(list_transform({words}, lambda w: w in ({vocabulary}) or regexp_full_match(w, 'X+')))
             and (len({words}) > 1 or {words}[1] in ({core}) or regexp_full_match({words}[1], 'X+')))
-        {f"or {words}[1] in ({starts})" if forename else ""}), false)"""
+        {baby if forename else ""}), false)"""
 
 
 def _latin(value):
@@ -135,6 +140,13 @@ def _latin(value):
     from text_unidecode import unidecode
 
     return unidecode(value).strip() or value
+
+
+def _dobs_are_day_numbers(con) -> bool:
+    """Most of the list's DOBs are five-digit numbers: Excel day numbers (EXCEL_SERIAL_DOB)."""
+    numbers, given = con.execute(f"select count(*) filter (where regexp_full_match({DOB_TEXT}, '[0-9]{{5}}')), "
+                                 f"count({DOB_TEXT}) from raw_list").fetchall()[0]
+    return numbers > given / 2
 
 
 def _dob_formats_by_fit(con) -> list[str]:
@@ -199,12 +211,14 @@ def _h(name: str, column: str) -> str:
 def _parse_dob(dob_format: str, text: str = DOB_TEXT) -> str:
     """SQL: `text` read as a date in `dob_format` (NULL if it does not fit). DuckDB reads a two-digit
     year (%y) 69-99 as 19xx and 00-68 as 20xx, so a birth in the 1950s or 60s would be a date to come and
-    dropped: with %y, a date after today is a century earlier (as the `years` step does for year < 100)."""
+    dropped: with %y, a date more than a year ahead is a century earlier (as the `years` step does for
+    year < 100)."""
     parsed = f"try_strptime({text}, '{dob_format}')::date"
     if "%y" not in dob_format:
         return parsed
-    return (f"case when {parsed} > current_date then try(make_date(year({parsed}) - 100, month({parsed}), "
-            f"day({parsed}))) else {parsed} end")
+    # a date within the coming year stays (an unborn child's expected date: a placeholder, as before)
+    return (f"case when {parsed} > current_date + interval 1 year then try(make_date(year({parsed}) - 100, "
+            f"month({parsed}), day({parsed}))) else {parsed} end")
 
 
 def check_dob_format(dob_format: str) -> None:
@@ -249,7 +263,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             # the given format reads the text without its time too (it may say %I:%M:%S %p itself)
             parses = [_parse_dob(dob_format), _parse_dob(dob_format, "trim(dob)"), _parse_dob("%Y-%m-%d")]
         else:
-            parses = [EXCEL_SERIAL_DOB, *(_parse_dob(f) for f in _dob_formats_by_fit(con))]
+            parses = [*([EXCEL_SERIAL_DOB] if _dobs_are_day_numbers(con) else []),
+                      *(_parse_dob(f) for f in _dob_formats_by_fit(con))]
         dob_parse = "coalesce(" + ", ".join(parses) + ")"
         male, female = (", ".join(f"'{code}'" for code in codes) for codes in (MALE, FEMALE))
         nick = NICKNAMES_CSV.as_posix()

@@ -176,6 +176,13 @@ def test_dialects_and_a_row_of_another_encoding_read_as_meant(tmp_path):
     (tmp_path / "excel_dupes.csv").write_text("sep=,\nRef,Given\n0001,A\n0001,B\n", encoding="utf-8")
     with pytest.raises(ListError, match=r"rows 3, 4"):
         read_list(tmp_path / "excel_dupes.csv", "Ref", {"first_name": "Given"})
+    for encoding in ("utf-8", "cp1252"):  # parsed from disk, or decoded line by line first
+        (tmp_path / "excel_wide.csv").write_bytes("sep=,\nRef,Given\n0001,Émile\n0002,B,C\n".encode(encoding))
+        with pytest.raises(ListError, match=r"line 4 has more fields"):
+            read_list(tmp_path / "excel_wide.csv", "Ref", {"first_name": "Given"})
+    # an old Mac export: lines end in CR alone
+    (tmp_path / "mac.csv").write_bytes(b"Ref;Given\r0001;Emile\r0002;Chloe\r")
+    assert read_list(tmp_path / "mac.csv", "Ref", {"first_name": "Given"})["record_id"].tolist() == ["0001", "0002"]
 
 
 def unreadable(folder: Path) -> dict[str, tuple[Path, str]]:

@@ -5,6 +5,8 @@ postcode written as a float is its digits. Made-up names and dates only."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pathlib import Path
 
 import pandas as pd
@@ -21,12 +23,15 @@ def _standardised(column: str, values: list, dob_format: str | None = None, **ot
 
 
 def test_placeholder_names_are_missing_and_flagged():
-    placeholders = ["Unknown", "UNKNOWN UNKNOWN", "Not Known", "not-known", "N/K", "NK", "Unk", "Unkown", "N/A",
-                    "n.a.", "None", "NULL", "Not Given", "Not Stated", "No Name", "Name Not Given", "TBC", "Anon",
-                    "Anonymous", "Unnamed", "Name", "Test", "XXX", "x", "?", "-", "999", "Male", "Unknown Female"]
-    # NA, No (Korean surnames; Na a Chinese given name too), X in a longer name, a name that merely starts
-    # like a placeholder word: names, kept
-    names = ["Na", "NA", "No", "Xavier", "Xu", "Nameer", "Testa", "Kaur", "Олег", "Mary-Ann"]
+    placeholders = ["Unknown", "UNKNOWN UNKNOWN", "Not Known", "not-known", "N/K", "Unk", "Unkown", "N/A",
+                    "n.a.", "None", "NULL", "Not Given", "Not Stated", "No Name", "Name Not Given", "TBC",
+                    "Anonymous", "Unnamed", "Name", "Test Test", "XXX", "x", "?", "-", "999", "Unknown Male",
+                    "Unknown Female"]
+    # NA, No (Korean surnames; Na a Chinese given name too), NK and N.K. (initials), Anon (a Thai forename),
+    # Male and Test (English surnames) alone, X in a longer name, a name that merely starts like a
+    # placeholder word: names, kept
+    names = ["Na", "NA", "No", "NK", "N.K.", "Anon", "Male", "Test", "Xavier", "Xu", "Nameer", "Testa", "Kaur",
+             "Олег", "Mary-Ann"]
     for field in ("first_name", "surname", "middle_names"):
         out = _standardised(field, placeholders + names)
         ph, kept = out.iloc[:len(placeholders)], out.iloc[len(placeholders):]
@@ -40,12 +45,13 @@ def test_placeholder_names_are_missing_and_flagged():
 
 
 def test_a_newborns_stand_in_forename_is_missing_and_its_surname_kept():
-    out = _standardised("first_name", ["Baby", "Baby of Jane", "BABY BOY", "Unborn", "Infant", "Newborn", "Babette"],
-                        surname=["Ashdown"] * 7)
-    assert out.loc[:5, "first_name"].isna().all() and out.loc[:5, "has_placeholder_name"].all()
+    out = _standardised("first_name", ["Baby", "Baby of Jane", "BABY BOY", "Baby 2", "Unborn", "Infant", "Newborn",
+                                       "Babette", "Baby Rani", "Baby-Jane"], surname=["Ashdown"] * 10)
+    assert out.loc[:6, "first_name"].isna().all() and out.loc[:6, "has_placeholder_name"].all()
     assert (out["surname"] == "ASHDOWN").all()  # the mother's surname is the child's evidence: kept
     assert _standardised("surname", ["Baby"])["surname"].tolist() == ["BABY"]  # forenames only
-    assert out.loc[6, "first_name"] == "BABETTE" and not out.loc[6, "has_placeholder_name"]
+    # Baby before a name is a given name (South Asian, Filipino families), as is Babette
+    assert out.loc[7:, "first_name"].notna().all() and not out.loc[7:, "has_placeholder_name"].any()
 
 
 def test_strangers_recorded_as_unknown_unknown_are_not_merged(tmp_path):
@@ -74,14 +80,23 @@ def test_a_two_digit_year_with_a_dob_format_is_never_in_the_future():
     assert not out["has_placeholder_dob"].any()
     # a four-digit year in the future is still a placeholder (only %y moves a century)
     assert _standardised("dob", ["12/03/2055"], "%d/%m/%Y")["dob"].isna().all()
+    # and so is a date within the coming year: an unborn child's expected date, not a centenarian's birthday
+    expected = (dt.date.today() + dt.timedelta(days=60)).strftime("%d/%m/%y")
+    unborn = _standardised("dob", [expected], "%d/%m/%y")
+    assert unborn["dob"].isna().all() and unborn["has_placeholder_dob"].all()
 
 
 def test_dates_written_as_numbers_and_12_hour_date_times_read_as_their_dates():
-    dobs = ["19850312.0", "19850312.00", "31118", "31118.0", "03/12/1985 12:00:00 AM", "03/25/1985 01:30 PM",
-            "1985-03-12"]
+    dobs = ["19850312.0", "19850312.00", "03/12/1985 12:00:00 AM", "03/25/1985 01:30 PM", "1985-03-12"]
     out = _standardised("dob", dobs)
-    assert [str(d) for d in out["dob"]] == ["1985-03-12"] * 5 + ["1985-03-25", "1985-03-12"]
+    assert [str(d) for d in out["dob"]] == ["1985-03-12"] * 3 + ["1985-03-25", "1985-03-12"]
     assert not out["has_unparsed_dob"].any()
+    # a list whose dates are Excel day numbers (most of them five digits)
+    days = _standardised("dob", ["31118", "31118.0", "31130", "1985-03-12"])
+    assert [str(d) for d in days["dob"]] == ["1985-03-12", "1985-03-12", "1985-03-24", "1985-03-12"]
+    # elsewhere a five-digit DOB is a mistyped year or a d/m/yy number without its leading zero: not a date
+    typed = _standardised("dob", ["19855", "10385", "1985-03-12", "1990-07-01", "2001-11-30"])
+    assert typed.loc[:1, "dob"].isna().all() and typed.loc[:1, "has_unparsed_dob"].all()
     # a year alone written as a float is a year, not an Excel day number (those are five digits)
     year = _standardised("dob", ["1985.0", "1985-03-12"])
     assert year.loc[0, "dob"] is None and year.loc[0, "dob_year"] == 1985
