@@ -551,6 +551,8 @@ def _locality_comparison() -> dict:
 
 IDENTIFIER_FIELDS = frozenset({"nhs_number", "ni_number", "upn", "other_id"})
 IDENTIFIER_ONLY_EXACT_U = 1e-6  # see list_model
+# what `match` reads but cannot use: the committed model compares none of these (`link` adds other_id and locality)
+MATCH_FIELDS_NOT_COMPARED = frozenset({"middle_names", "locality", "other_id"})
 DESCRIPTIVE_FIELDS = frozenset({"first_name", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn"})
 
 
@@ -801,6 +803,30 @@ def dob_agreement_among_same_names(records: pa.Table) -> float | None:
     return agreeing / total if total >= MIN_SAME_NAME_PAIRS else None
 
 
+# A trained list's DOB agreement (dob_agreement_share) is judged only where the list shows duplicates to learn it
+# from: pairs agreeing exactly on forename, surname and DOB, at least this many and this share of its records.
+# Else the m values (and the prior rescaled by them) come from EM on pairs nearly all of different people, and
+# 50,000 distinct people with 100 duplicates came out "loose" (0.66), which dropped the DOB veto and merged 18
+# pairs of strangers (precision 0.81 against 0.95).
+LOOSE_DOBS_MIN_EXACT_PAIRS = 50
+LOOSE_DOBS_MIN_EXACT_SHARE = 0.005
+
+
+def shows_duplicates(records: pa.Table) -> bool:
+    """Enough pairs of the list agree exactly on forename, surname and DOB (see LOOSE_DOBS_MIN_EXACT_PAIRS)."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("records", records.select(["first_name", "surname", "dob"]))
+        [(pairs,)] = con.execute("""select coalesce(sum(n * (n - 1) // 2), 0) from (select count(*) as n from records
+            where first_name is not null and surname is not null and dob is not null
+            group by first_name, surname, dob)""").fetchall()
+    finally:
+        con.close()
+    return pairs >= max(LOOSE_DOBS_MIN_EXACT_PAIRS, LOOSE_DOBS_MIN_EXACT_SHARE * records.num_rows)
+
+
 def near_dob_days(model: dict) -> int:
     """31 when the trained model counts a DOB a few weeks out ('Within 31 days') as evidence of one person
     (its m above its u), else 0: clustering then does not refuse what the model links."""
@@ -880,7 +906,8 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     if not trainable and "dob" in present:
         measured = dob_agreement_among_same_names(records)
         dob_agreement = dob_agreement if measured is None else measured
-    rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE,
+    rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE
+                                and (not trainable or shows_duplicates(records)),
                                 near_dob_days=near_dob_days(model))
     clustered = cluster(_nodes(records), pairs, weight, weight, must_link=exact_duplicates(records, present),
                         rules=rules)
@@ -893,12 +920,16 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     result.to_csv(out, index=False)
     if pairs_out is not None:
         side = meta.set_index("person_record_id")
+        person_of = cluster_of.set_index("person_record_id")["person_id"]
         table = pd.DataFrame({
             "source_l": side.loc[pairs["person_record_id_l"], "source_system"].to_numpy(),
             "record_id_l": side.loc[pairs["person_record_id_l"], "source_record_id"].to_numpy(),
             "source_r": side.loc[pairs["person_record_id_r"], "source_system"].to_numpy(),
             "record_id_r": side.loc[pairs["person_record_id_r"], "source_record_id"].to_numpy(),
             "match_probability": pairs["match_probability"].round(6).to_numpy(),
+            # the clustering's answer: a pair scored high may still be refused (twins, a DOB or id conflict)
+            "linked": (pairs["person_record_id_l"].map(person_of) == pairs["person_record_id_r"].map(person_of))
+            .to_numpy(),
         }).sort_values(["match_probability", "source_l", "record_id_l", "source_r", "record_id_r"],
                        ascending=[False, True, True, True, True])
         Path(pairs_out).parent.mkdir(parents=True, exist_ok=True)
@@ -1011,4 +1042,6 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
     return {"records": int(len(result)), "index_person_records": int(index.num_rows),
             "match": int(counts.get("match", 0)), "review": int(counts.get("review", 0)),
             "no_match": int(counts.get("no match", 0)), "match_weight_threshold": round(weight, 3),
+            # mapped, but the index's model has no comparison for them (fields, not values)
+            "fields_not_compared": sorted(set(mapping) & MATCH_FIELDS_NOT_COMPARED),
             **standardised_figures(records), "seconds": round(time.perf_counter() - started, 2)}

@@ -49,9 +49,13 @@ DOB_TEXT = ("nullif(regexp_replace(regexp_replace(trim(dob), '[ T][0-9]{1,2}:[0-
 # that lost its leading zero (10385), not a date to invent.
 EXCEL_SERIAL_DOB = (f"case when regexp_full_match({DOB_TEXT}, '[0-9]{{5}}') "
                     f"then date '1899-12-30' + cast({DOB_TEXT} as integer) end")
-# a postcode written as a float (2600.0: a numeric column with an empty cell, saved by pandas or Excel) is
-# its digits; else 2600.0 compacts to 26000
-POSTCODE_TEXT = "regexp_replace(trim(postcode), '^([0-9]+)[.]0+$', '\\1')"
+# a number written as a float (2600.0: a numeric column with an empty cell, saved by pandas) is its digits:
+# else a postcode 2600.0 compacts to 26000, and an id 123456789.0 never equals 123456789
+def _whole(column: str) -> str:
+    return f"regexp_replace(trim({column}), '^([0-9]+)[.]0+$', '\\1')"
+
+
+POSTCODE_TEXT = _whole("postcode")
 # 1 January is a list's stand-in for an unknown date (or a year alone) when it holds more than this share
 # of the list's dates and at least JAN1_PLACEHOLDER_MIN of them (1 in 365 is expected): elsewhere it is a
 # birthday, and dropping it let a same-name father and son merge
@@ -314,13 +318,14 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 coalesce({_h('clean_address', 'locality')}, nullif(upper(trim(locality)), '')) as locality,
                 nullif(regexp_replace(upper({POSTCODE_TEXT}), '[^[:alnum:]]', '', 'g'), '') as postcode_compact,
                 nullif(regexp_replace(upper({POSTCODE_TEXT}), '\\s+', ' ', 'g'), '') as postcode_spaced,
-                nullif(case when regexp_full_match(regexp_replace(uprn, '\\s', '', 'g'), '[0-9]+')
-                            then regexp_replace(uprn, '\\s', '', 'g') else upper(trim(uprn)) end, '') as uprn,
-                nullif(regexp_replace(nhs_number, '[\\s-]', '', 'g'), '') as nhs_raw,
+                nullif(case when regexp_full_match(regexp_replace({_whole('uprn')}, '\\s', '', 'g'), '[0-9]+')
+                            then regexp_replace({_whole('uprn')}, '\\s', '', 'g') else upper(trim(uprn)) end, '')
+                    as uprn,
+                nullif(regexp_replace({_whole('nhs_number')}, '[\\s-]', '', 'g'), '') as nhs_raw,
                 nullif(regexp_replace(upper(ni_number), '\\s', '', 'g'), '') as ni_raw,
                 nullif(upper(trim(upn)), '') as upn_raw,
                 nullif(upper(trim(pnc_id)), '') as pnc_id,
-                nullif(regexp_replace(upper(other_id), '[\\s-]', '', 'g'), '') as other_id
+                nullif(regexp_replace(upper({_whole('other_id')}), '[\\s-]', '', 'g'), '') as other_id
             from raw_list
         ),
         name_flags as (

@@ -328,6 +328,9 @@ def cmd_match(args: argparse.Namespace) -> int:
         return 2
     _log(f"{figures['records']:,} rows: {figures['match']:,} match, {figures['review']:,} review, "
          f"{figures['no_match']:,} no match, in {figures['seconds']}s; wrote {args.out}")
+    if figures["fields_not_compared"]:
+        _log(f"not compared (the person index's model has no comparison for them): "
+             f"{', '.join(figures['fields_not_compared'])}")
     _log_unused_values(figures)
     return 0
 

@@ -264,3 +264,21 @@ def test_a_failed_training_session_leaves_every_comparison_in_the_model(tmp_path
     assert "em:other_id" not in steps and "em:dob+first_name+surname" in steps
     names = [c["output_column_name"] for c in model["comparisons"]]
     assert [c["output_column_name"] for c in trained["comparisons"]] == names and "other_id" in names
+
+
+def test_dobs_are_judged_loose_only_in_a_list_that_shows_duplicates():
+    """The DOB agreement a list's EM learns means something only where it has duplicates to learn from: 50,000
+    distinct people with 100 duplicates came out 'loose', which dropped the DOB veto and merged strangers."""
+    import pyarrow as pa
+
+    from linkage.match import shows_duplicates
+
+    def records(distinct: int, duplicated: int) -> pa.Table:
+        people = [(f"F{i}", f"S{i}", dt.date(1950, 1, 1) + dt.timedelta(days=i)) for i in range(distinct)]
+        rows = people + people[:duplicated]
+        return pa.table({"first_name": [r[0] for r in rows], "surname": [r[1] for r in rows],
+                         "dob": pa.array([r[2] for r in rows], pa.date32())})
+
+    assert not shows_duplicates(records(20000, 60))  # 60 pairs: under 0.5% of the records
+    assert shows_duplicates(records(2000, 60))
+    assert not shows_duplicates(records(2000, 40))  # under 50 pairs

@@ -385,8 +385,14 @@ def test_link_command_dedupes_and_links_lists_that_are_not_british(tmp_path, cap
     assert person["clinic:c3"] != person["clinic:c4"]  # sisters stay apart
     assert len({person["school:s2"], person["clinic:c1"], person["clinic:c3"]}) == 3
     scored = pd.read_csv(pairs, dtype={"record_id_l": str, "record_id_r": str})
-    assert list(scored.columns) == ["source_l", "record_id_l", "source_r", "record_id_r", "match_probability"]
+    assert list(scored.columns) == ["source_l", "record_id_l", "source_r", "record_id_r", "match_probability",
+                                    "linked"]
     assert scored["match_probability"].between(0, 1).all()
+    # `linked` is the clustering's answer for the pair: the two records got one person_id
+    key_l, key_r = scored["source_l"] + ":" + scored["record_id_l"], scored["source_r"] + ":" + scored["record_id_r"]
+    assert (scored["linked"] == (key_l.map(person) == key_r.map(person))).all()
+    sisters = {frozenset(pair) for pair in zip(key_l, key_r)} & {frozenset({"clinic:c3", "clinic:c4"})}
+    assert not sisters or not scored.loc[[frozenset(p) in sisters for p in zip(key_l, key_r)], "linked"].any()
     printed = capsys.readouterr()
     assert "Dubois" not in printed.out + printed.err and "DUBOIS" not in printed.out + printed.err
 

@@ -122,3 +122,12 @@ def test_a_numeric_postcode_written_as_a_float_is_its_digits(tmp_path):
     out = _standardised("postcode", ["2600.00", "SW1A 1AA", "12.5", "1234 AB"])
     # only digits and a zero fraction: a UK postcode or another decimal is as before
     assert out["postcode"].tolist() == ["2600", "SW1A 1AA", "125", "1234AB"]
+
+
+def test_identifiers_written_as_floats_are_their_digits():
+    # a CSV saved by pandas from a numeric id column with an empty cell: 123456789.0 must equal 123456789
+    out = _standardised("other_id", ["123456789.0", "123456789", "AB-12.0"],
+                        nhs_number=["4010232137.0", "4010232137", None], uprn=["100023336956.0", None, None])
+    assert out["other_id"].tolist() == ["123456789", "123456789", "AB12.0"]  # only a whole number loses its .0
+    assert out["nhs_number"].tolist()[:2] == ["4010232137", "4010232137"]
+    assert out.loc[0, "uprn"] == "100023336956"
