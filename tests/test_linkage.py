@@ -537,7 +537,13 @@ def test_match_command_finds_people_in_the_index(first_run, settings, monkeypatc
     partner = tmp_path / "partner.csv"
     stranger = pd.DataFrame([{"ref": "zz-1", "first_name": "Qwerty", "surname": "Uiopasdf", "dob": "01/02/1931",
                               "postcode": "ZZ99 9ZZ"}])
-    pd.concat([rows.drop(columns="person_id"), stranger]).to_csv(partner, index=False)
+    # the same people with both names mistyped at their first letter: no two of forename, surname and DOB agree,
+    # nor a soundex, so only the list's own blocking rules (DOB) compare them with the index
+    def mistype(name: str) -> str:
+        return ("Q" if name[0].upper() != "Q" else "Z") + name[1:]
+    typos = rows.head(20).assign(ref=lambda d: "t-" + d["ref"], first_name=lambda d: d["first_name"].map(mistype),
+                                 surname=lambda d: d["surname"].map(mistype))
+    pd.concat([rows.drop(columns="person_id"), typos.drop(columns="person_id"), stranger]).to_csv(partner, index=False)
     out = tmp_path / "matched.csv"
     code = main(["match", "--input", str(partner), "--id", "ref", "--map", "first_name=first_name", "--map",
                  "surname=surname", "--map", "dob=dob", "--map", "postcode=postcode", "--map", "other_id=ref",
@@ -557,6 +563,9 @@ def test_match_command_finds_people_in_the_index(first_run, settings, monkeypatc
     is_match = found["band"] == "match"
     assert is_match.mean() >= 0.9
     assert (found.loc[is_match, "person_id"] == truth[is_match[is_match].index]).all()
+    mistyped = matched.loc[typos["ref"]]
+    right = mistyped["person_id"].to_numpy() == typos["person_id"].to_numpy()
+    assert right.sum() >= 16 and (mistyped.loc[~right, "band"] != "match").all(), int(right.sum())
     assert rows["surname"].iloc[0] not in said.out + said.err
 
 
