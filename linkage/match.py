@@ -102,6 +102,10 @@ SHOWN_ROWS = 10  # row numbers quoted in an error
 
 # a date of birth in three columns (a register's year, month and day): read as one ISO dob
 DOB_PARTS = ("dob_year", "dob_month", "dob_day")
+# an age in whole years instead of a date of birth (a voter roll, a census): read as a year of birth, on the
+# date the ages were taken (--age-on)
+AGE = "age"
+OLDEST_AGE = 130
 
 
 def parse_mapping(items: list[str]) -> dict[str, str]:
@@ -111,8 +115,8 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
         field = field.strip().lower()
         if not sep or not column.strip():
             raise ListError(f"--map {item!r}: expected FIELD=COLUMN")
-        if field not in (*FIELDS, *DOB_PARTS):
-            raise ListError(f"--map {field!r}: FIELD must be one of {', '.join((*FIELDS, *DOB_PARTS))}")
+        if field not in (*FIELDS, *DOB_PARTS, AGE):
+            raise ListError(f"--map {field!r}: FIELD must be one of {', '.join((*FIELDS, *DOB_PARTS, AGE))}")
         if field in mapping:
             raise ListError(f"--map {field!r} is given twice: map each field to one column")
         mapping[field] = column.strip()
@@ -123,7 +127,31 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
         raise ListError(f"--map dob and --map {parts[0]}: map the date of birth as one column or as its parts")
     if parts and "dob_year" not in mapping:
         raise ListError(f"--map {parts[0]} needs --map dob_year (a day and month without a year say too little)")
+    if AGE in mapping and ("dob" in mapping or parts):
+        raise ListError(f"--map age and --map {'dob' if 'dob' in mapping else parts[0]}: map the date of birth or "
+                        "the age, not both")
     return mapping
+
+
+def dob_from_age(age: pd.Series, age_on: dt.date) -> pd.Series:
+    """A year of birth as text (compared as a year alone) from an age in whole years on age_on: a person aged a
+    on day d of year y was born in y - a once their birthday has passed, else y - a - 1, so the more likely of
+    the two by how much of y has gone. Missing for anything but a whole number from 0 to OLDEST_AGE (42.0, as a
+    spreadsheet writes it, is 42)."""
+    passed = age_on.timetuple().tm_yday >= 183
+    out = []
+    for value in age:
+        text = _whole_number_text(value)
+        out.append(f"{age_on.year - int(text) - (0 if passed else 1):04d}"
+                   if text is not None and int(text) <= OLDEST_AGE else None)
+    return pd.Series(out, index=age.index, dtype=object)
+
+
+def _whole_number_text(value) -> str | None:
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"([0-9]{1,3})(?:[.]0+)?", value.strip())
+    return match.group(1) if match else None
 
 
 def _alternatives(spec: str) -> list[str]:
@@ -403,12 +431,14 @@ def _rows(numbers, unit: str) -> str:
 
 
 def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str | None = None,
-              sheet: str | None = None, dob_format: str | None = None) -> pd.DataFrame:
+              sheet: str | None = None, dob_format: str | None = None,
+              age_on: dt.date | None = None) -> pd.DataFrame:
     """source, record_id and the mapped fields, as text, from a CSV / TSV / TXT (delimited text), XLSX / XLSM
     (`sheet`, else the first), Parquet, or JSON / JSONL / NDJSON file, chosen by suffix. Every column is
     read as text: leading zeros stay; typed dates become ISO text (dob_format for the dob column, when
-    given); whole numbers lose Excel's .0. Rows with every cell empty are skipped. Errors name the file,
-    columns and row numbers, never a value."""
+    given); whole numbers lose Excel's .0. Rows with every cell empty are skipped. An age becomes a year of
+    birth as at age_on (default: today). The id column as found (the one of COL1|COL2 this file has) is
+    `attrs["id_column"]`. Errors name the file, columns and row numbers, never a value."""
     path = Path(path)
     if not path.exists():
         raise ListError(f"{path}: no such file")
@@ -477,6 +507,9 @@ def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str |
     if "dob_year" in out:
         parts = [out.pop(f) if f in out else None for f in DOB_PARTS]
         out["dob"] = dob_from_parts(*parts)
+    if AGE in out:
+        out["dob"] = dob_from_age(out.pop(AGE), age_on or dt.date.today())
+    out.attrs["id_column"] = id_column
     return out
 
 
@@ -534,6 +567,11 @@ DOB_WITHIN_A_MONTH = _list_level('abs(date_diff(\'day\', "dob_l", "dob_r")) <= 3
 DOB_YEAR_ONLY_NULL = ('("dob_l" IS NULL OR "dob_r" IS NULL) AND ("dob_year_l" IS NULL OR "dob_year_r" IS NULL)')
 DOB_SAME_YEAR_DATE_UNKNOWN = _list_level('("dob_l" IS NULL OR "dob_r" IS NULL) AND "dob_year_l" = "dob_year_r"',
                                          "Same year, a date not whole", 0.5, 0.02)
+# a year alone is often an estimate (an age, a census's 'born about'): one person's are a year apart too, as the
+# clustering allows (linkage.cluster.YEAR_SPAN); u as two adults' years of birth one apart
+DOB_NEXT_YEAR_DATE_UNKNOWN = _list_level('("dob_l" IS NULL OR "dob_r" IS NULL) AND '
+                                         'abs("dob_year_l" - "dob_year_r") = 1',
+                                         "Years one apart, a date not whole", 0.2, 0.035)
 
 
 def _locality_comparison() -> dict:
@@ -552,7 +590,8 @@ def _locality_comparison() -> dict:
 IDENTIFIER_FIELDS = frozenset({"nhs_number", "ni_number", "upn", "other_id"})
 IDENTIFIER_ONLY_EXACT_U = 1e-6  # see list_model
 # what `match` reads but cannot use: the committed model compares none of these (`link` adds other_id and locality)
-MATCH_FIELDS_NOT_COMPARED = frozenset({"middle_names", "locality", "other_id"})
+# (an age is a year of birth alone, which the index's DOB comparison has no level for: it blocks only)
+MATCH_FIELDS_NOT_COMPARED = frozenset({"middle_names", "locality", "other_id", AGE})
 DESCRIPTIVE_FIELDS = frozenset({"first_name", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn"})
 
 
@@ -566,6 +605,7 @@ def list_model(present: set[str], term_frequencies: bool = True) -> dict:
     labels = [level["label_for_charts"] for level in dob["comparison_levels"]]
     dob["comparison_levels"].insert(labels.index("Same year"), dict(DOB_WITHIN_A_MONTH))
     dob["comparison_levels"].insert(labels.index("Same year") + 1, dict(DOB_SAME_YEAR_DATE_UNKNOWN))
+    dob["comparison_levels"].insert(labels.index("Same year") + 2, dict(DOB_NEXT_YEAR_DATE_UNKNOWN))
     [null_level] = [level for level in dob["comparison_levels"] if level.get("is_null_level")]
     null_level["sql_condition"] = DOB_YEAR_ONLY_NULL
     if "locality" in present:
@@ -874,10 +914,13 @@ def exact_duplicates(records: pa.Table, present: set[str]) -> pd.DataFrame:
 
 def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out: Path,
                pairs_out: Path | None = None, dob_format: str | None = None,
-               threshold: float | None = None, sheet: str | None = None) -> dict:
+               threshold: float | None = None, sheet: str | None = None,
+               age_on: list[dt.date] | None = None) -> dict:
     """Deduplicate one list or link and deduplicate several. Writes clusters.csv (source, record_id,
-    person_id) and optionally pairs.csv. Returns counts and timings."""
+    person_id) and optionally pairs.csv. age_on: the date a mapped age was taken, one for every input or one
+    per input in order (default: today). Returns counts and timings."""
     started = time.perf_counter()
+    ages_on = ages_taken_on(age_on, len(inputs), AGE in mapping)
     check_output_path(out, "--out", inputs)
     if pairs_out is not None:
         check_output_path(pairs_out, "--pairs-out", [*inputs, out])
@@ -886,8 +929,8 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     if repeated:
         raise ListError(f"inputs share the file name stem {repeated[0]!r}, which `source` in the output would "
                         "not tell apart: give each list its own file name")
-    raw = pd.concat([read_list(p, id_column, mapping, sheet=sheet, dob_format=dob_format) for p in inputs],
-                    ignore_index=True)
+    raw = pd.concat([read_list(p, id_column, mapping, sheet=sheet, dob_format=dob_format, age_on=on)
+                     for p, on in zip(inputs, ages_on, strict=True)], ignore_index=True)
     records = standardise(raw, dob_format)
     present = _present(records)
     trainable = records.num_rows >= MIN_TRAIN_RECORDS
@@ -948,7 +991,31 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
             "match_weight_threshold": round(weight, 3), "trained": steps, "list_blocking_rules": len(added_rules),
             "dob_agreement_share": round(dob_agreement, 3), "loose_dobs": rules.loose_dobs,
             "near_dob_days": rules.near_dob_days,
-            **standardised_figures(records), "seconds": round(time.perf_counter() - started, 2)}
+            **standardised_figures(records), "dob_given_as": dob_given_as(mapping),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def dob_given_as(mapping: dict[str, str]) -> str | None:
+    """How the list gives dates of birth: 'date' (one column), 'parts' (dob_year...), 'age', or None."""
+    if "dob" in mapping:
+        return "date"
+    if "dob_year" in mapping:
+        return "parts"
+    return "age" if AGE in mapping else None
+
+
+def ages_taken_on(age_on: list[dt.date] | None, inputs: int, age_mapped: bool) -> list[dt.date | None]:
+    """The date each input's ages were taken: one given for all, one per input, or none (today)."""
+    if not age_on:
+        return [None] * inputs
+    if not age_mapped:
+        raise ListError("--age-on is given but no --map age=COLUMN")
+    if len(age_on) == 1:
+        return list(age_on) * inputs
+    if len(age_on) != inputs:
+        raise ListError(f"--age-on is given {len(age_on)} times for {inputs} inputs: give it once for all, or once "
+                        "per --input in the same order")
+    return list(age_on)
 
 
 def standardised_figures(records: pa.Table) -> dict[str, int]:
@@ -962,7 +1029,8 @@ def standardised_figures(records: pa.Table) -> dict[str, int]:
             "year_only_dates_of_birth": int(np.sum(with_year)),
             "placeholder_dates_of_birth": count("has_placeholder_dob"),
             "placeholder_identifiers": count("has_placeholder_identifier"),
-            "placeholder_names": count("has_placeholder_name")}
+            "placeholder_names": count("has_placeholder_name"),
+            "identifiers_with_digits_lost": count("has_lost_identifier_digits")}
 
 
 def band_of(best: float, runner_up: float, threshold: float) -> str:
@@ -974,7 +1042,8 @@ def band_of(best: float, runner_up: float, threshold: float) -> str:
 
 
 def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, warehouse: Path,
-               dob_format: str | None = None, threshold: float | None = None, sheet: str | None = None) -> dict:
+               dob_format: str | None = None, threshold: float | None = None, sheet: str | None = None,
+               age_on: dt.date | None = None) -> dict:
     """Each row of the list: its best person_id in the warehouse's index, the probability and a band
     ('match' / 'review' / 'no match'). Writes <id column>, person_id, match_probability, match_weight,
     band, candidates (the id column as list_<id column> when it has one of the others' names)."""
@@ -985,7 +1054,9 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
 
     started = time.perf_counter()
     check_output_path(out, "--out", [path])
-    raw = read_list(path, id_column, mapping, source="list", sheet=sheet, dob_format=dob_format)
+    [age_on] = ages_taken_on([age_on] if age_on else None, 1, AGE in mapping)
+    raw = read_list(path, id_column, mapping, source="list", sheet=sheet, dob_format=dob_format, age_on=age_on)
+    id_column = raw.attrs["id_column"]  # the one of COL1|COL2 the list has: the output's column is named so
     # the warehouse's placeholder DOBs (1 January) are placeholders here too: a list record must not
     # compare a DOB its index counterpart was never given
     records = standardise(raw, dob_format, jan1_is_placeholder=True)
@@ -1058,4 +1129,5 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
             "no_match": int(counts.get("no match", 0)), "match_weight_threshold": round(weight, 3),
             # mapped, but the index's model has no comparison for them (fields, not values)
             "fields_not_compared": sorted(set(mapping) & MATCH_FIELDS_NOT_COMPARED),
+            "dob_given_as": dob_given_as(mapping),
             **standardised_figures(records), "seconds": round(time.perf_counter() - started, 2)}

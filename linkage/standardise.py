@@ -55,7 +55,36 @@ def _whole(column: str) -> str:
     return f"regexp_replace(trim({column}), '^([0-9]+)[.]0+$', '\\1')"
 
 
-POSTCODE_TEXT = _whole("postcode")
+# a number in scientific notation (1.23457E+11: how Excel shows, and saves to CSV, a number of twelve digits or
+# more): its digits when the mantissa holds them all (4.012345678E+9), else NULL, as those lost are unknown and
+# two ids sharing their first six digits would agree on the text
+SCIENTIFIC = "[0-9]([.][0-9]+)?[eE][+]?[0-9]{1,2}"
+
+
+def _mantissa_digits(column: str) -> str:
+    return f"regexp_replace(regexp_extract(trim({column}), '^[^eE]+'), '[.]', '')"
+
+
+def _digits_lost(column: str) -> str:
+    return (f"(regexp_full_match(trim({column}), '{SCIENTIFIC}') and length({_mantissa_digits(column)}) "
+            f"<> try_cast(regexp_extract(trim({column}), '[0-9]+$') as integer) + 1)")
+
+
+def _identifier_text(column: str) -> str:
+    """An identifier's text: as _whole, and a number in scientific notation expanded or, digits lost, NULL."""
+    return (f"case when {_digits_lost(column)} then null "
+            f"when regexp_full_match(trim({column}), '{SCIENTIFIC}') then {_mantissa_digits(column)} "
+            f"else {_whole(column)} end")
+
+
+def _without_leading_zeros(text: str) -> str:
+    """Digits less their leading zeros (a spreadsheet drops them from one list and not the other); other text as
+    it is."""
+    return f"case when regexp_full_match({text}, '[0-9]+') then nullif(ltrim({text}, '0'), '') else {text} end"
+
+
+# a US ZIP+4 (27601-1234, 276011234) is compared as its ZIP code: one list gives the +4, another not
+POSTCODE_TEXT = f"regexp_replace({_whole('postcode')}, '^([0-9]{{5}})[ -]?[0-9]{{4}}$', '\\1')"
 # 1 January is a list's stand-in for an unknown date (or a year alone) when it holds more than this share
 # of the list's dates and at least JAN1_PLACEHOLDER_MIN of them (1 in 365 is expected): elsewhere it is a
 # birthday, and dropping it let a same-name father and son merge
@@ -272,6 +301,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
         dob_parse = "coalesce(" + ", ".join(parses) + ")"
         male, female = (", ".join(f"'{code}'" for code in codes) for codes in (MALE, FEMALE))
         nick = NICKNAMES_CSV.as_posix()
+        uprn_digits = f"regexp_replace({_identifier_text('uprn')}, '\\s', '', 'g')"
+        other_id_text = f"nullif(regexp_replace(upper({_identifier_text('other_id')}), '[\\s-]', '', 'g'), '')"
         sql = f"""
         with nickname_pairs as (
             select distinct upper(strip_accents(trim(name))) as name, upper(strip_accents(trim(canonical))) as canonical
@@ -318,14 +349,14 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 coalesce({_h('clean_address', 'locality')}, nullif(upper(trim(locality)), '')) as locality,
                 nullif(regexp_replace(upper({POSTCODE_TEXT}), '[^[:alnum:]]', '', 'g'), '') as postcode_compact,
                 nullif(regexp_replace(upper({POSTCODE_TEXT}), '\\s+', ' ', 'g'), '') as postcode_spaced,
-                nullif(case when regexp_full_match(regexp_replace({_whole('uprn')}, '\\s', '', 'g'), '[0-9]+')
-                            then regexp_replace({_whole('uprn')}, '\\s', '', 'g') else upper(trim(uprn)) end, '')
-                    as uprn,
-                nullif(regexp_replace({_whole('nhs_number')}, '[\\s-]', '', 'g'), '') as nhs_raw,
+                nullif(case when regexp_full_match({uprn_digits}, '[0-9]+') then {_without_leading_zeros(uprn_digits)}
+                            else upper({_identifier_text('uprn')}) end, '') as uprn,
+                nullif(regexp_replace({_identifier_text('nhs_number')}, '[\\s-]', '', 'g'), '') as nhs_raw,
                 nullif(regexp_replace(upper(ni_number), '\\s', '', 'g'), '') as ni_raw,
                 nullif(upper(trim(upn)), '') as upn_raw,
                 nullif(upper(trim(pnc_id)), '') as pnc_id,
-                nullif(regexp_replace(upper({_whole('other_id')}), '[\\s-]', '', 'g'), '') as other_id
+                {_without_leading_zeros(other_id_text)} as other_id,
+                {" or ".join(_digits_lost(c) for c in ("uprn", "nhs_number", "other_id"))} as has_lost_identifier_digits
             from raw_list
         ),
         name_flags as (
@@ -414,6 +445,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                  when contains(postcode_spaced, ' ') then split_part(postcode_spaced, ' ', 1) end as postcode_outward,
             uprn, nhs_number, ni_number, upn, pnc_id, other_id,
             dob_given and dob_parsed is null as has_unparsed_dob, has_placeholder_dob, has_placeholder_name,
+            coalesce(has_lost_identifier_digits, false) as has_lost_identifier_digits,
             {" or ".join(f"{c}_records > {IDENTIFIER_PLACEHOLDER_RECORDS}" for c in IDENTIFIER_COLUMNS)}
                 as has_placeholder_identifier
         from checked

@@ -277,7 +277,7 @@ def cmd_link(args: argparse.Namespace) -> int:
     try:
         figures = link_files([Path(p) for p in args.input], args.id, parse_mapping(args.map), Path(args.out),
                              Path(args.pairs_out) if args.pairs_out else None, args.dob_format, args.threshold,
-                             args.sheet)
+                             args.sheet, args.age_on)
     except ListError as exc:
         print(f"familyhub link: {exc}", file=sys.stderr)
         return 2
@@ -288,16 +288,27 @@ def cmd_link(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
+
+
 def _log_unused_values(figures: dict) -> None:
     """What the standardisation could not use (counts)."""
-    if figures["year_only_dates_of_birth"]:
+    if figures["dob_given_as"] == "age":
+        _log(f"{figures['year_only_dates_of_birth']:,} ages read as years of birth (see --age-on); "
+             f"{figures['unparsed_dates_of_birth']:,} missing or not a whole number of years")
+    elif figures["year_only_dates_of_birth"]:
         _log(f"{figures['year_only_dates_of_birth']:,} dates of birth give a year but no whole date: "
              "compared on the year")
-    if figures["unparsed_dates_of_birth"]:
+    if figures["unparsed_dates_of_birth"] and figures["dob_given_as"] != "age":
         _log(f"{figures['unparsed_dates_of_birth']:,} dates of birth did not parse (see --dob-format): "
              "compared as missing")
     # a --dob-format that does not fit the list leaves only the years (or nothing): say so, whichever it left
-    if figures["unparsed_dates_of_birth"] + figures["year_only_dates_of_birth"] > figures["records"] / 2:
+    if (figures["dob_given_as"] == "date"
+            and figures["unparsed_dates_of_birth"] + figures["year_only_dates_of_birth"] > figures["records"] / 2):
         _log("most dates of birth did not parse as whole dates: check --dob-format against the list (a date in "
              "another format than the one given keeps only its year)")
     if figures["placeholder_dates_of_birth"]:
@@ -308,6 +319,10 @@ def _log_unused_values(figures: dict) -> None:
 
         _log(f"{figures['placeholder_identifiers']:,} records carry an identifier shared by more than "
              f"{IDENTIFIER_PLACEHOLDER_RECORDS} records (a placeholder, not a person's): compared as missing")
+    if figures.get("identifiers_with_digits_lost"):
+        _log(f"{figures['identifiers_with_digits_lost']:,} records carry an identifier in scientific notation with "
+             "digits lost (1.23457E+11: a list saved from Excel; format the column as text there): compared as "
+             "missing")
     if figures.get("placeholder_names"):
         _log(f"{figures['placeholder_names']:,} records carry a placeholder name (Unknown, Not Known, N/K, Test, "
              "XXX, a forename Baby...): compared as missing")
@@ -320,9 +335,13 @@ def cmd_match(args: argparse.Namespace) -> int:
     if len(args.input) > 1:
         print("familyhub match: one --input at a time (run it once per list)", file=sys.stderr)
         return 2
+    if args.age_on and len(args.age_on) > 1:
+        print("familyhub match: --age-on once (the list's ages were taken on one date)", file=sys.stderr)
+        return 2
     try:
         figures = match_list(Path(args.input[0]), args.id, parse_mapping(args.map), Path(args.out),
-                             get_settings().warehouse, args.dob_format, args.threshold, args.sheet)
+                             get_settings().warehouse, args.dob_format, args.threshold, args.sheet,
+                             args.age_on[0] if args.age_on else None)
     except ListError as exc:
         print(f"familyhub match: {exc}", file=sys.stderr)
         return 2
@@ -541,11 +560,16 @@ def build_parser() -> argparse.ArgumentParser:
                                   "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id (an identifier "
                                   "of one person, not a household's phone or email), full_name (a name in one "
                                   "column, 'Smith, John' or 'John Smith'), or dob_year, dob_month and dob_day (a "
-                                  "date of birth in three columns, instead of dob); each field once. COL may "
+                                  "date of birth in three columns, instead of dob), or age (whole years, instead "
+                                  "of dob: compared as a year of birth, see --age-on); each field once. COL may "
                                   "be COL1|COL2|...: the first of them each input has (inputs of other layouts)")
         command.add_argument("--dob-format", default=None, help="strptime format, e.g. %%d/%%m/%%Y (default: ISO, "
                                                                 "day-first and month-first forms, those that read "
                                                                 "more of the list first)")
+        command.add_argument("--age-on", type=_iso_date, action="append", default=None, metavar="YYYY-MM-DD",
+                             help="the date the ages of --map age were taken (default: today)"
+                                  + ("; once for all inputs, or once per --input in order (snapshots of "
+                                     "different years)" if several else ""))
         command.add_argument("--threshold", type=float, default=None,
                              help="match probability to link at (default: match weight 4, p = 0.94, as the "
                                   "index links)")
