@@ -6,7 +6,9 @@ threshold are taken strongest first and two clusters merge only when no pair of 
 conflicts on a strong identifier (NHS number, NI number, UPN: different and not one typo apart),
 on date of birth (different, not transposed, not one character apart), on sex, or on forename (twins:
 same surname, DOB and address) when both clusters already hold a record of one source system, or, across
-systems, unless the two share an NHS / NI number or UPN.
+systems, unless the two share an NHS / NI number or UPN; or on middle names (both give some, and none of
+either's fits a forename or middle name of the other: a same-name father and son, JOHN PAUL / JOHN DAVID
+SMITH), unless the two share an identifier.
 A refused merge stays two clusters; the edge is reported as refused.
 
 Numpy over an Arrow/pandas edge list, with the rules in pure Python for the few components where a
@@ -179,8 +181,54 @@ LOOSE_DOB_DAYS = 366
 AMBIGUITY_MARGIN = 6.0
 # The version of the rules below. An in-place run reclusters only the persons a delivery reaches, so a change
 # to what the rules merge must force one full run (linkage.index.choose_mode) to reach every person.
-# 1: until session 21; 2: different forenames across systems never merge without a shared identifier.
-CLUSTER_RULES_VERSION = 2
+# 1: until session 21; 2: different forenames across systems never merge without a shared identifier;
+# 3: conflicting middle names (JOHN PAUL / JOHN DAVID) never merge without a shared identifier, and a forename
+# keyed as a surname excuses different forenames only in a swap both ways (_names_swapped).
+CLUSTER_RULES_VERSION = 3
+
+
+@lru_cache(maxsize=65536)
+def _name_tokens(name: str) -> tuple[str, ...]:
+    """The names in one name field: MARY ANN, ANNE-MARIE are two each."""
+    return tuple(name.replace("-", " ").split())
+
+
+def _given_names_compatible(x: str, y: str) -> bool:
+    """Two given names one person's records may show: equal, a variant (a typo, the start of the other, an
+    initial J / JOHN) or nicknames of one name."""
+    return x == y or _forename_variant(x, y) or _nicknames_agree(x, y)
+
+
+def _given_tokens(a: dict) -> set[str]:
+    """A cluster's given names: forenames (as written and canonical) and middle names, one name each."""
+    tokens = set(a.get("middles", ()))
+    for name in (*a.get("forenames", ()), *a.get("given", ())):
+        tokens.update(_name_tokens(name))
+    return tokens
+
+
+def _middle_names_conflict(a: dict, b: dict) -> bool:
+    """Both clusters give middle names and none of either's fits any given name (forename or middle) of the
+    other: JOHN PAUL / JOHN DAVID (a same-name father and son). JOHN PAUL / JOHN P, / JOHN (no middle), / PAUL
+    JOHN (a swap), JOHN PAUL JAMES / JOHN JAMES and a typo do not conflict."""
+    ma, mb = a.get("middles"), b.get("middles")
+    if not ma or not mb:
+        return False
+    ga, gb = _given_tokens(a), _given_tokens(b)
+    if not ma.isdisjoint(gb) or not mb.isdisjoint(ga):
+        return False
+    return not (any(_given_names_compatible(x, y) for x in ma for y in gb)
+                or any(_given_names_compatible(x, y) for x in mb for y in ga))
+
+
+def _names_swapped(a: dict, b: dict) -> bool:
+    """Does a give b's surname as a forename, and b's forename as a surname (or no surname): names keyed in
+    each other's fields? One side alone is not enough: a household's swapped record (SMITH JOHN) gives every
+    member's surname as a forename, and excused MARY SMITH's different forename from JOHN's, chaining the
+    household (9 households of a voter roll with 1% of names swapped)."""
+    if a.get("forenames", {}).keys().isdisjoint(b.get("surname", ())):
+        return False
+    return "surname" not in a or not b.get("forenames", {}).keys().isdisjoint(a["surname"])
 
 
 def _dob_compatible_within(days: int):
@@ -271,12 +319,16 @@ class ClusterRules:
     sex_conflicts: a sex difference always refuses a merge (the warehouse: boy and girl twins). False (a
     list, whose sex is keyed by hand and wrong now and then): only between clusters that share no forename
     (canonical form): one forename keyed with two sexes is a slip, while LOUIS / LOUISE or JULIAN / JULIA,
-    which the forename rule counts as variants, are boy and girl twins."""
+    which the forename rule counts as variants, are boy and girl twins.
+    middle_name_conflicts: two clusters whose middle names conflict (_middle_names_conflict) merge only when
+    they share an NHS / NI number or UPN (or other_id, with shared_id_overrides_dob); on in both rule sets,
+    where records has middle_names (a list maps them with --map middle_names=COL)."""
     system_rules: bool = True
     shared_id_overrides_dob: bool = False
     loose_dobs: bool = False
     near_dob_days: int = 0
     sex_conflicts: bool = True
+    middle_name_conflicts: bool = True
 
 
 WAREHOUSE_RULES = ClusterRules()
@@ -289,7 +341,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     """Per record: is its component one the rules could split? A component is settled without them, as
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
-    distinct value across it; so do forenames; and no reviewer's decision names one of its records."""
+    distinct value across it; so do forenames and middle names (where records has them; two may conflict);
+    and no reviewer's decision names one of its records."""
     n = len(component)
     size = np.bincount(component, minlength=n)
 
@@ -302,6 +355,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     for f in CONFLICT_FIELDS:
         tangled |= _many_values(records[f].to_numpy(), component)
     tangled |= _many_values(records["first_name_canonical"].to_numpy(), component)
+    if rules.middle_name_conflicts and "middle_names" in records:
+        tangled |= _many_values(records["middle_names"].to_numpy(), component)
     tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
     if "latest_possible_dob" in records:  # a date of birth later than a record's role allows
         latest = pd.to_numeric(records["latest_possible_dob"], errors="coerce").to_numpy(dtype=float)
@@ -324,7 +379,7 @@ def cluster(records: pd.DataFrame, edges: pd.DataFrame, threshold: float,
             no_dob_threshold: float | None = None, must_link: pd.DataFrame | None = None,
             cannot_link: pd.DataFrame | None = None, rules: ClusterRules = WAREHOUSE_RULES) -> ClusterResult:
     """records: person_record_id (text), source_system, first_name_canonical (and optionally first_name, as
-    written), surname, nhs_number, ni_number, upn, dob (YYYYMMDD text), sex.
+    written, and middle_names), surname, nhs_number, ni_number, upn, dob (YYYYMMDD text), sex.
     edges: person_record_id_l, person_record_id_r, match_weight (any order).
     must_link / cannot_link: person_record_id_l, person_record_id_r: a clerical reviewer's decisions. Must-links
     merge first, whatever the model says; no merge ever puts a cannot-linked pair in one cluster (a must-link
@@ -414,6 +469,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     years = (records["dob_year"].to_numpy() if "dob_year" in records else np.full(n, None, dtype=object))
     forenames = records["first_name_canonical"].to_numpy()
     given = records["first_name"].to_numpy() if "first_name" in records else np.full(n, None, dtype=object)
+    middles = (records["middle_names"].to_numpy() if rules.middle_name_conflicts and "middle_names" in records
+               else np.full(n, None, dtype=object))
     surnames = records["surname"].to_numpy()
     for i in range(n):
         a = {}
@@ -427,6 +484,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
                 a["given"] = {given[i]}
         if surnames[i] is not None and surnames[i] == surnames[i]:
             a["surname"] = {surnames[i]}
+        if middles[i] is not None and middles[i] == middles[i] and _name_tokens(middles[i]):
+            a["middles"] = set(_name_tokens(middles[i]))
         if "dob" not in a and years[i] is not None and years[i] == years[i]:
             a["year"] = {int(years[i])}
         attrs[i] = a
@@ -460,7 +519,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         fa, fb = a.get("forenames"), b.get("forenames")
         if not fa or not fb or not fa.keys().isdisjoint(fb):
             return False
-        if not fa.keys().isdisjoint(b.get("surname", ())) or not fb.keys().isdisjoint(a.get("surname", ())):
+        if _names_swapped(a, b) or _names_swapped(b, a):
             return False  # a forename keyed in the surname field
         if not shared_system and not (edge and not shares_an_id(a, b)):
             return False
@@ -497,6 +556,11 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         if not a or not b:
             return False
         if names_conflict(a, b, shared_system, edge):
+            return True
+        # a same-name father and son: one person's records never give middle names that fit no given name of
+        # the other; a shared identifier says one person (as for forenames across systems). Between rivals for
+        # a record without DOB (edge False) too: JOHN PAUL and JOHN DAVID both fitting it make it ambiguous
+        if _middle_names_conflict(a, b) and not shares_an_id(a, b):
             return True
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):

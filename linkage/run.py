@@ -55,11 +55,12 @@ def _nodes(records: pa.Table) -> pd.DataFrame:
     """The fields clustering checks for conflicts, dates (DOB, the latest possible DOB) as YYYYMMDD text."""
     import pyarrow.compute as pc
 
-    # a partner list's other_id too (`familyhub link`: a shared one may outweigh a DOB difference)
-    other_id = ["other_id"] if "other_id" in records.column_names else []
+    # a partner list's other_id too (`familyhub link`: a shared one may outweigh a DOB difference), and middle
+    # names where the records have them (JOHN PAUL / JOHN DAVID: a same-name father and son)
+    optional = [c for c in ("middle_names", "other_id") if c in records.column_names]
     cluster_only = [c for c in model_settings.CLUSTER_COLUMNS if c in records.column_names]
     nodes = records.select(["person_record_id", "source_system", "first_name", "first_name_canonical", "surname",
-                            "nhs_number", "ni_number", "upn", "dob", "dob_year", "sex", *other_id, *cluster_only])
+                            "nhs_number", "ni_number", "upn", "dob", "dob_year", "sex", *optional, *cluster_only])
     for date_column in ("dob", *cluster_only):
         values = nodes[date_column]
         if not pa.types.is_string(values.type):
