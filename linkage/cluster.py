@@ -207,28 +207,54 @@ def _given_tokens(a: dict) -> set[str]:
     return tokens
 
 
+# what a middle-name field holds that is not a name: a placeholder (US NMN, no middle name) or a generation
+# suffix; dropped before comparing, so that NONE or JR never conflicts with PAUL
+MIDDLE_NAME_NON_NAMES = frozenset({"NONE", "UNKNOWN", "NK", "NA", "NMN", "NMI", "NOT", "KNOWN", "X", "XX", "XXX",
+                                   "JR", "JNR", "SR", "SNR", "II", "III", "IV"})
+
+
+def _middle_tokens(name: str) -> set[str]:
+    return {t for t in _name_tokens(name) if t not in MIDDLE_NAME_NON_NAMES}
+
+
+def _initials_fit(token: str, given: set[str]) -> bool:
+    """Initials run together (J.P. cleaned to JP): each letter starts one of the other's given names."""
+    return len(token) <= 3 and all(any(name.startswith(letter) for name in given) for letter in token)
+
+
 def _middle_names_conflict(a: dict, b: dict) -> bool:
     """Both clusters give middle names and none of either's fits any given name (forename or middle) of the
-    other: JOHN PAUL / JOHN DAVID (a same-name father and son). JOHN PAUL / JOHN P, / JOHN (no middle), / PAUL
-    JOHN (a swap), JOHN PAUL JAMES / JOHN JAMES and a typo do not conflict."""
+    other: JOHN PAUL / JOHN DAVID (a same-name father and son). JOHN PAUL / JOHN P, / JP (initials), / JOHN (no
+    middle), / PAUL JOHN (a swap), JOHN PAUL JAMES / JOHN JAMES and a typo do not conflict; nor do two clusters
+    that share a whole DOB, which a father and son never do (a maiden name or a nickname in the field, JONES /
+    ELIZABETH, is then one person's)."""
     ma, mb = a.get("middles"), b.get("middles")
     if not ma or not mb:
+        return False
+    if a.get("dob") and b.get("dob") and not a["dob"].isdisjoint(b["dob"]):
         return False
     ga, gb = _given_tokens(a), _given_tokens(b)
     if not ma.isdisjoint(gb) or not mb.isdisjoint(ga):
         return False
     return not (any(_given_names_compatible(x, y) for x in ma for y in gb)
-                or any(_given_names_compatible(x, y) for x in mb for y in ga))
+                or any(_given_names_compatible(x, y) for x in mb for y in ga)
+                or any(_initials_fit(x, gb) for x in ma) or any(_initials_fit(x, ga) for x in mb))
+
+
+def _written_forenames(a: dict) -> set[str]:
+    """A cluster's forenames as written and in their canonical forms (JOHN's canonical form is JOAO)."""
+    return set(a.get("forenames", ())) | a.get("given", set())
 
 
 def _names_swapped(a: dict, b: dict) -> bool:
     """Does a give b's surname as a forename, and b's forename as a surname (or no surname): names keyed in
     each other's fields? One side alone is not enough: a household's swapped record (SMITH JOHN) gives every
     member's surname as a forename, and excused MARY SMITH's different forename from JOHN's, chaining the
-    household (9 households of a voter roll with 1% of names swapped)."""
-    if a.get("forenames", {}).keys().isdisjoint(b.get("surname", ())):
+    household (9 households of a voter roll with 1% of names swapped). Forenames as written: the canonical
+    form of JOHN (JOAO) is no one's surname."""
+    if _written_forenames(a).isdisjoint(b.get("surname", ())):
         return False
-    return "surname" not in a or not b.get("forenames", {}).keys().isdisjoint(a["surname"])
+    return "surname" not in a or not _written_forenames(b).isdisjoint(a["surname"])
 
 
 def _dob_compatible_within(days: int):
@@ -341,8 +367,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     """Per record: is its component one the rules could split? A component is settled without them, as
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
-    distinct value across it; so do forenames and middle names (where records has them; two may conflict);
-    and no reviewer's decision names one of its records."""
+    distinct value across it; so do forenames; and no reviewer's decision names one of its records. (Middle
+    names need no check: they never conflict between clusters that share a DOB.)"""
     n = len(component)
     size = np.bincount(component, minlength=n)
 
@@ -355,8 +381,6 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     for f in CONFLICT_FIELDS:
         tangled |= _many_values(records[f].to_numpy(), component)
     tangled |= _many_values(records["first_name_canonical"].to_numpy(), component)
-    if rules.middle_name_conflicts and "middle_names" in records:
-        tangled |= _many_values(records["middle_names"].to_numpy(), component)
     tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
     if "latest_possible_dob" in records:  # a date of birth later than a record's role allows
         latest = pd.to_numeric(records["latest_possible_dob"], errors="coerce").to_numpy(dtype=float)
@@ -484,8 +508,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
                 a["given"] = {given[i]}
         if surnames[i] is not None and surnames[i] == surnames[i]:
             a["surname"] = {surnames[i]}
-        if middles[i] is not None and middles[i] == middles[i] and _name_tokens(middles[i]):
-            a["middles"] = set(_name_tokens(middles[i]))
+        if middles[i] is not None and middles[i] == middles[i] and _middle_tokens(middles[i]):
+            a["middles"] = _middle_tokens(middles[i])
         if "dob" not in a and years[i] is not None and years[i] == years[i]:
             a["year"] = {int(years[i])}
         attrs[i] = a

@@ -133,12 +133,18 @@ def parse_mapping(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+def refuse_dob_format_with_age(mapping: dict[str, str], dob_format: str | None) -> None:
+    if dob_format and AGE in mapping:
+        raise ListError("--dob-format reads a date of birth: an age (--map age) takes none (see --age-on)")
+
+
 def dob_from_age(age: pd.Series, age_on: dt.date) -> pd.Series:
     """A year of birth as text (compared as a year alone) from an age in whole years on age_on: a person aged a
     on day d of year y was born in y - a once their birthday has passed, else y - a - 1, so the more likely of
     the two by how much of y has gone. Missing for anything but a whole number from 0 to OLDEST_AGE (42.0, as a
-    spreadsheet writes it, is 42)."""
-    passed = age_on.timetuple().tm_yday >= 183
+    spreadsheet writes it, is 42; so are 42 years, 42 yrs and 42y)."""
+    days = 366 if age_on.year % 4 == 0 and (age_on.year % 100 != 0 or age_on.year % 400 == 0) else 365
+    passed = (age_on.timetuple().tm_yday - 1) / days >= 0.5  # 1 July is not past half the year, leap or not
     out = []
     for value in age:
         text = _whole_number_text(value)
@@ -150,7 +156,7 @@ def dob_from_age(age: pd.Series, age_on: dt.date) -> pd.Series:
 def _whole_number_text(value) -> str | None:
     if not isinstance(value, str):
         return None
-    match = re.fullmatch(r"([0-9]{1,3})(?:[.]0+)?", value.strip())
+    match = re.fullmatch(r"([0-9]{1,3})(?:[.]0+)? *(?:Y|YR|YRS|YEAR|YEARS|YO|Y/O)?[.]?", value.strip().upper())
     return match.group(1) if match else None
 
 
@@ -508,7 +514,9 @@ def read_list(path: Path, id_column: str, mapping: dict[str, str], source: str |
         parts = [out.pop(f) if f in out else None for f in DOB_PARTS]
         out["dob"] = dob_from_parts(*parts)
     if AGE in out:
-        out["dob"] = dob_from_age(out.pop(AGE), age_on or dt.date.today())
+        ages = out.pop(AGE)
+        out["dob"] = dob_from_age(ages, age_on or dt.date.today())
+        out.attrs["ages_not_read"] = int((ages.notna() & out["dob"].isna()).sum())
     out.attrs["id_column"] = id_column
     return out
 
@@ -571,7 +579,7 @@ DOB_SAME_YEAR_DATE_UNKNOWN = _list_level('("dob_l" IS NULL OR "dob_r" IS NULL) A
 # clustering allows (linkage.cluster.YEAR_SPAN); u as two adults' years of birth one apart
 DOB_NEXT_YEAR_DATE_UNKNOWN = _list_level('("dob_l" IS NULL OR "dob_r" IS NULL) AND '
                                          'abs("dob_year_l" - "dob_year_r") = 1',
-                                         "Years one apart, a date not whole", 0.2, 0.035)
+                                         "Years one apart, a date not whole", 0.1, 0.035)
 
 
 def _locality_comparison() -> dict:
@@ -921,6 +929,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     per input in order (default: today). Returns counts and timings."""
     started = time.perf_counter()
     ages_on = ages_taken_on(age_on, len(inputs), AGE in mapping)
+    refuse_dob_format_with_age(mapping, dob_format)
     check_output_path(out, "--out", inputs)
     if pairs_out is not None:
         check_output_path(pairs_out, "--pairs-out", [*inputs, out])
@@ -929,8 +938,10 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
     if repeated:
         raise ListError(f"inputs share the file name stem {repeated[0]!r}, which `source` in the output would "
                         "not tell apart: give each list its own file name")
-    raw = pd.concat([read_list(p, id_column, mapping, sheet=sheet, dob_format=dob_format, age_on=on)
-                     for p, on in zip(inputs, ages_on, strict=True)], ignore_index=True)
+    lists = [read_list(p, id_column, mapping, sheet=sheet, dob_format=dob_format, age_on=on)
+             for p, on in zip(inputs, ages_on, strict=True)]
+    ages_not_read = sum(frame.attrs.get("ages_not_read", 0) for frame in lists)
+    raw = pd.concat(lists, ignore_index=True)
     records = standardise(raw, dob_format)
     present = _present(records)
     trainable = records.num_rows >= MIN_TRAIN_RECORDS
@@ -991,7 +1002,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
             "match_weight_threshold": round(weight, 3), "trained": steps, "list_blocking_rules": len(added_rules),
             "dob_agreement_share": round(dob_agreement, 3), "loose_dobs": rules.loose_dobs,
             "near_dob_days": rules.near_dob_days,
-            **standardised_figures(records), "dob_given_as": dob_given_as(mapping),
+            **standardised_figures(records), "dob_given_as": dob_given_as(mapping), "ages_not_read": ages_not_read,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -1055,11 +1066,12 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
     started = time.perf_counter()
     check_output_path(out, "--out", [path])
     [age_on] = ages_taken_on([age_on] if age_on else None, 1, AGE in mapping)
+    refuse_dob_format_with_age(mapping, dob_format)
     raw = read_list(path, id_column, mapping, source="list", sheet=sheet, dob_format=dob_format, age_on=age_on)
     id_column = raw.attrs["id_column"]  # the one of COL1|COL2 the list has: the output's column is named so
     # the warehouse's placeholder DOBs (1 January) are placeholders here too: a list record must not
     # compare a DOB its index counterpart was never given
-    records = standardise(raw, dob_format, jan1_is_placeholder=True)
+    records = standardise(raw, dob_format, jan1_is_placeholder=True, uprn_zeros_stripped=False)
     if not Path(warehouse).is_file():
         raise ListError(f"{warehouse}: no warehouse there (run `familyhub demo` or the pipeline first, or set "
                         "FAMILYHUB_DATA_DIR)")
@@ -1129,5 +1141,5 @@ def match_list(path: Path, id_column: str, mapping: dict[str, str], out: Path, w
             "no_match": int(counts.get("no match", 0)), "match_weight_threshold": round(weight, 3),
             # mapped, but the index's model has no comparison for them (fields, not values)
             "fields_not_compared": sorted(set(mapping) & MATCH_FIELDS_NOT_COMPARED),
-            "dob_given_as": dob_given_as(mapping),
+            "dob_given_as": dob_given_as(mapping), "ages_not_read": raw.attrs.get("ages_not_read", 0),
             **standardised_figures(records), "seconds": round(time.perf_counter() - started, 2)}

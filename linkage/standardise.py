@@ -58,7 +58,7 @@ def _whole(column: str) -> str:
 # a number in scientific notation (1.23457E+11: how Excel shows, and saves to CSV, a number of twelve digits or
 # more): its digits when the mantissa holds them all (4.012345678E+9), else NULL, as those lost are unknown and
 # two ids sharing their first six digits would agree on the text
-SCIENTIFIC = "[0-9]([.][0-9]+)?[eE][+]?[0-9]{1,2}"
+SCIENTIFIC = "[0-9]([.][0-9]+)?[eE][+][0-9]{1,2}"  # with its + (Excel, pandas and R write it): 1E5 may be an id
 
 
 def _mantissa_digits(column: str) -> str:
@@ -266,11 +266,13 @@ def check_dob_format(dob_format: str) -> None:
         raise ListError(f"--dob-format {dob_format!r} is not a date format DuckDB reads (e.g. %d/%m/%Y)") from None
 
 
-def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeholder: bool = False) -> pa.Table:
+def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeholder: bool = False,
+                uprn_zeros_stripped: bool = True) -> pa.Table:
     """raw: source, record_id and any of FIELDS as text (missing fields are NULL). Returns the columns
     the model and the clustering read (linkage.settings.INPUT_COLUMNS and more), one row per record.
     jan1_is_placeholder: 1 January is always a placeholder, as in the warehouse (else only where the list
-    uses it so, JAN1_PLACEHOLDER_SHARE)."""
+    uses it so, JAN1_PLACEHOLDER_SHARE). uprn_zeros_stripped: a UPRN of digits loses its leading zeros (False:
+    kept, as the warehouse keeps them, for `match` against it)."""
     if dob_format:
         check_dob_format(dob_format)
     frame = raw.copy()
@@ -349,7 +351,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 coalesce({_h('clean_address', 'locality')}, nullif(upper(trim(locality)), '')) as locality,
                 nullif(regexp_replace(upper({POSTCODE_TEXT}), '[^[:alnum:]]', '', 'g'), '') as postcode_compact,
                 nullif(regexp_replace(upper({POSTCODE_TEXT}), '\\s+', ' ', 'g'), '') as postcode_spaced,
-                nullif(case when regexp_full_match({uprn_digits}, '[0-9]+') then {_without_leading_zeros(uprn_digits)}
+                nullif(case when regexp_full_match({uprn_digits}, '[0-9]+')
+                            then {_without_leading_zeros(uprn_digits) if uprn_zeros_stripped else uprn_digits}
                             else upper({_identifier_text('uprn')}) end, '') as uprn,
                 nullif(regexp_replace({_identifier_text('nhs_number')}, '[\\s-]', '', 'g'), '') as nhs_raw,
                 nullif(regexp_replace(upper(ni_number), '\\s', '', 'g'), '') as ni_raw,

@@ -298,8 +298,9 @@ def _iso_date(text: str) -> dt.date:
 def _log_unused_values(figures: dict) -> None:
     """What the standardisation could not use (counts)."""
     if figures["dob_given_as"] == "age":
-        _log(f"{figures['year_only_dates_of_birth']:,} ages read as years of birth (see --age-on); "
-             f"{figures['unparsed_dates_of_birth']:,} missing or not a whole number of years")
+        _log(f"{figures['year_only_dates_of_birth']:,} ages read as years of birth (see --age-on)"
+             + (f"; {figures['ages_not_read']:,} not a whole number of years from 0 to 130: compared as missing"
+                if figures["ages_not_read"] else ""))
     elif figures["year_only_dates_of_birth"]:
         _log(f"{figures['year_only_dates_of_birth']:,} dates of birth give a year but no whole date: "
              "compared on the year")

@@ -185,3 +185,42 @@ def test_the_dagster_step_builds_incrementally_unless_a_full_refresh_is_asked_fo
     with duckdb.connect(str(pipeline_copy.warehouse), read_only=True) as con:
         marked = con.execute(f"select count(*) from {STANDARDISED} where first_name = ?", [MARK]).fetchall()[0][0]
     assert marked == (0 if full_refresh else 1)
+
+
+def test_a_full_extract_landed_again_restandardises_none_of_its_records(pipeline_copy):
+    """End to end: the programme's case members feed (`extract: full`) sends its whole extract again, rows in
+    reverse order, in a file of a later date. Landing, the gates and staging take it (every staged row now comes
+    from the new delivery), and the incremental standardisation redoes none of the feed's person records: what
+    the rows say is unchanged, only where and when they came."""
+    import csv
+
+    import dagster as dg
+
+    from orchestration.defs.landing.assets import landing_asset_key
+    from orchestration.defs.linkage import assets
+    from tests.conftest import materialize_pipeline
+
+    feed = "programme_cases"
+    [source] = sorted((pipeline_copy.landing_dir / feed).glob("*.csv"))
+    with source.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    again = source.parent / "programme_cases_2026-12-31.csv"
+    with again.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows[::-1]])
+    feed_records = f"select distinct person_record_id from {ROWS} where source_feed = '{feed}'"
+    with duckdb.connect(str(pipeline_copy.warehouse)) as con:
+        con.execute(f"update {STANDARDISED} set first_name = ? where person_record_id in ({feed_records})", [MARK])
+        marked = con.execute(f"select count(*) from {STANDARDISED} where first_name = ?", [MARK]).fetchall()[0][0]
+    staging = dg.AssetKey(["staging", "stg_programme__case_members"])
+    result = materialize_pipeline(pipeline_copy, selection=[landing_asset_key(feed), staging, assets.PERSON_RECORDS,
+                                                            assets.STANDARDISED])
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    with duckdb.connect(str(pipeline_copy.warehouse), read_only=True) as con:
+        (new_delivery, full), = con.execute("select delivery_id, full_extract from raw._deliveries "
+                                            "where file_name = ?", [again.name]).fetchall()
+        (from_new, rows_of_feed), = con.execute(
+            f"select count(*) filter (where source_delivery_id = ?), count(*) from {ROWS} "
+            f"where source_feed = '{feed}'", [new_delivery]).fetchall()
+        still_marked = con.execute(f"select count(*) from {STANDARDISED} where first_name = ?", [MARK]).fetchall()[0][0]
+    assert full and from_new == rows_of_feed > 0  # the feed's rows are the new delivery's now
+    assert marked > 0 and still_marked == marked  # and none of its records was standardised again

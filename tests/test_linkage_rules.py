@@ -751,3 +751,18 @@ def test_a_swapped_record_does_not_excuse_its_households_other_forenames():
     # a surname keyed as the forename, no surname: not a different forename from JOHN SMITH's
     alone = cluster(records, _edges([(0, 3, 10.0)]), 4.0, rules=LIST_RULES)
     assert frozenset({rid(0), rid(3)}) in _partition(alone)
+
+
+def test_a_swap_of_a_forename_with_a_nickname_canonical_form_still_merges():
+    """The swap is judged on forenames as written: JOHN's canonical form (the end of its nickname chain) is JOAO,
+    which is no one's surname, and a diff review found SMITH JOHN / JOHN SMITH refused for 12 of 20 common
+    forenames."""
+    from linkage.cluster import LIST_RULES
+
+    records = pd.DataFrame({"person_record_id": [rid(0), rid(1)], "source_system": ["a", "b"],
+                            "first_name": ["JOHN", "SMITH"], "first_name_canonical": ["JOAO", "SMITH"],
+                            "surname": ["SMITH", "JOHN"], "nhs_number": None, "ni_number": None, "upn": None,
+                            "dob": "19800101", "sex": None})
+    for rules in (LIST_RULES, None):
+        result = cluster(records, _edges([(0, 1, 20.0)]), 4.0, **({"rules": rules} if rules else {}))
+        assert len(_partition(result)) == 1

@@ -20,10 +20,12 @@ MAPS = ["--map", "first_name=Given", "--map", "surname=Family", "--map", "postco
 
 
 def test_an_age_is_the_likelier_year_of_birth_on_the_day_it_was_taken():
-    ages = pd.Series(["42", "42.0", " 7 ", "", None, "forty", "131", "-3", "42.5"])
+    ages = pd.Series(["42", "42.0", " 7 ", "42 years", "42y", "", None, "forty", "131", "-3", "42.5"])
     # by September most of a year's birthdays have passed: 42 then is mostly born 1982; in March mostly 1981
-    assert dob_from_age(ages, dt.date(2024, 9, 1)).tolist() == ["1982", "1982", "2017", *[None] * 6]
+    assert dob_from_age(ages, dt.date(2024, 9, 1)).tolist() == ["1982", "1982", "2017", "1982", "1982", *[None] * 6]
     assert dob_from_age(ages, dt.date(2024, 3, 1)).tolist()[:3] == ["1981", "1981", "2016"]
+    # 1 July is not past half the year in a leap year either
+    assert [dob_from_age(ages[:1], dt.date(year, 7, 1))[0] for year in (2023, 2024)] == ["1980", "1981"]
 
 
 def test_age_is_mapped_instead_of_a_date_of_birth_with_its_dates_taken_once_or_per_input():
@@ -60,6 +62,7 @@ def test_two_rolls_a_year_apart_link_on_age_and_keep_a_same_name_father_and_son_
                          "--age-on", "2023-07-01", "--age-on", "2024-07-01", "--out", out)
     assert code == 0, printed
     assert "28 ages read as years of birth" in printed and "--dob-format" not in printed
+    assert "not a whole number" not in printed
     person = pd.read_csv(out, dtype=str).set_index("record_id")["person_id"]
     for i in range(len(people)):
         assert person[f"roll2023-{i}"] == person[f"roll2024-{i}"], i  # one person in both rolls
@@ -74,11 +77,12 @@ def test_two_rolls_a_year_apart_link_on_age_and_keep_a_same_name_father_and_son_
 
 
 def test_an_identifier_in_scientific_notation_is_missing_unless_its_digits_are_all_there():
-    out = _standardised("other_id", ["1.23457E+11", "1.23457e11", "4.010232137E+09", "123457000000", "1.5", "E+11"],
+    out = _standardised("other_id", ["1.23457E+11", "1.23457e+11", "4.010232137E+09", "123457000000", "1E5", "E+11"],
                         uprn=["1.00023E+11", None, None, None, None, None],
                         nhs_number=["4.01023E+09", None, "4.010232137E+09", None, None, None])
     # 123,456,789,012 and 123,457,000,000 both show as 1.23457E+11: agreeing on that would link strangers
-    assert out["other_id"].tolist() == [None, None, "4010232137", "123457000000", "1.5", "E+11"]
+    # without its + (1E5) a value is an id like any other: Excel, pandas and R write the +
+    assert out["other_id"].tolist() == [None, None, "4010232137", "123457000000", "1E5", "E+11"]
     assert out.loc[0, "uprn"] is None and out.loc[0, "nhs_number"] is None
     assert out.loc[2, "nhs_number"] == "4010232137"
     assert out["has_lost_identifier_digits"].tolist() == [True, True, False, False, False, False]
@@ -108,3 +112,16 @@ def test_the_cli_says_how_many_identifiers_lost_digits(tmp_path, capsys):
     # namesakes at two addresses whose cards (987,654,321,098 and 987,654,000,000, say) show alike: read as
     # agreeing, the cards made them one person
     assert pd.read_csv(out, dtype=str)["person_id"].nunique() == 3
+
+
+def test_ages_that_are_not_whole_years_are_counted_and_a_dob_format_is_refused(tmp_path, capsys):
+    source = write_csv(tmp_path / "roll.csv", header=["Ref", "Given", "Family", "Zip", "Age"], rows=[
+        ["1", "Zillah", "Ashdown", "2600", "forty"], ["2", "Yorick", "Brackley", "2601", ""],
+        ["3", "Wren", "Cotterill", "2602", "31 yrs"]])
+    out = tmp_path / "clusters.csv"
+    code, printed = link(capsys, "--input", source, "--id", "Ref", *MAPS, "--map", "age=Age", "--out", out)
+    assert code == 0, printed
+    assert "1 ages read as years of birth (see --age-on); 1 not a whole number of years" in printed
+    code, printed = link(capsys, "--input", source, "--id", "Ref", *MAPS, "--map", "age=Age", "--dob-format",
+                         "%Y", "--out", out)
+    assert code == 2 and "an age (--map age) takes none" in printed
