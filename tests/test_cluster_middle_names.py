@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import linkage.cluster as clustering
 from linkage.cluster import LIST_RULES, WAREHOUSE_RULES, _middle_names_conflict, cluster
 from linkage.match import link_files
 from tests.test_linkage_lists import FORENAMES, MAPPING, SURNAMES, write_list
-from tests.test_linkage_rules import _edges, _partition, rid
+from tests.test_linkage_rules import _edges, _partition, rid, settled_and_ruled
 
 RULES = pytest.mark.parametrize("rules", [WAREHOUSE_RULES, LIST_RULES], ids=["warehouse", "list"])
 
@@ -102,21 +101,9 @@ def test_a_component_of_one_dob_is_settled_without_the_rules_whatever_its_middle
                        ("health", "ANN", "MARIE", "19900101", None), ("education", "ANN", None, "19900101", None),
                        ("dwp", "ANN", "MARIE", "19900101", None)])
     edges = _edges([(0, 1, 20.0), (2, 3, 20.0), (3, 4, 20.0)])
-    ruled = clustering._need_rules
-    sent_to_rules = []
-
-    def spy(*args):
-        sent_to_rules.append(ruled(*args))
-        return sent_to_rules[-1]
-
-    monkeypatch.setattr(clustering, "_need_rules", spy)
-    fast = cluster(records, edges, 4.0, 10.0)
-    assert not sent_to_rules[0].any()
+    sent, fast, slow = settled_and_ruled(monkeypatch, records, edges)
+    assert not sent.any()
     assert _partition(fast) == {frozenset({rid(0), rid(1)}), frozenset({rid(2), rid(3), rid(4)})}
-    # the same as every component through the rules
-    monkeypatch.setattr(clustering, "_need_rules",
-                        lambda records, component, *rest: np.bincount(component)[component] > 1)
-    slow = cluster(records, edges, 4.0, 10.0)
     assert fast.cluster_of.equals(slow.cluster_of) and fast.accepted.tolist() == slow.accepted.tolist()
 
 

@@ -141,12 +141,11 @@ def _household_graph() -> tuple[pd.DataFrame, pd.DataFrame]:
     return records, edges
 
 
-def test_settled_components_skip_the_rules_and_give_what_the_rules_give(monkeypatch):
+def settled_and_ruled(monkeypatch, records, edges, **options):
+    """cluster() as it runs (settled components skip the rules) and with every component through the rules:
+    (which records it sent to the rules, that result, the all-rules one)."""
     import linkage.cluster as clustering
 
-    records, edges = _household_graph()
-    must, cannot = _decided([(9, 12)]), _decided([(4, 6)])
-    fast = cluster(records, edges, 4.0, 10.0, must_link=must, cannot_link=cannot)
     ruled = clustering._need_rules
     sent_to_rules = []
 
@@ -155,12 +154,18 @@ def test_settled_components_skip_the_rules_and_give_what_the_rules_give(monkeypa
         return sent_to_rules[-1]
 
     monkeypatch.setattr(clustering, "_need_rules", spy)
-    cluster(records, edges, 4.0, 10.0, must_link=must, cannot_link=cannot)
-    assert [i for i in range(len(records)) if sent_to_rules[0][i]] == [4, 5, 6, 7, 8, 9, 10, 11, 12]
-    # every component through the rules
+    fast = cluster(records, edges, 4.0, 10.0, **options)
     monkeypatch.setattr(clustering, "_need_rules",
                         lambda records, component, *rest: np.bincount(component)[component] > 1)
-    slow = cluster(records, edges, 4.0, 10.0, must_link=must, cannot_link=cannot)
+    slow = cluster(records, edges, 4.0, 10.0, **options)
+    return sent_to_rules[0], fast, slow
+
+
+def test_settled_components_skip_the_rules_and_give_what_the_rules_give(monkeypatch):
+    records, edges = _household_graph()
+    sent, fast, slow = settled_and_ruled(monkeypatch, records, edges, must_link=_decided([(9, 12)]),
+                                         cannot_link=_decided([(4, 6)]))
+    assert [i for i in range(len(records)) if sent[i]] == [4, 5, 6, 7, 8, 9, 10, 11, 12]
     assert fast.cluster_of.equals(slow.cluster_of)
     assert fast.accepted.tolist() == slow.accepted.tolist() and fast.refused_merges == slow.refused_merges
     groups = _partition(fast)

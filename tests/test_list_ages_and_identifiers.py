@@ -100,10 +100,17 @@ def test_ids_and_uprns_compare_without_leading_zeros_and_a_zip_plus_4_as_its_zip
         "SW1A 1AA", "1234AB", "75008"]
 
 
+def _three_people(path, column: str, values: list[str], first_two_namesakes: bool = False):
+    """Ref, Given, Family, Zip and `column`: three made-up people (the first two namesakes at two addresses)."""
+    second = ["Zillah", "Ashdown"] if first_two_namesakes else ["Yorick", "Brackley"]
+    rows = [["1", "Zillah", "Ashdown", "2600"], ["2", *second, "2900"], ["3", "Wren", "Cotterill", "2602"]]
+    return write_csv(path, header=["Ref", "Given", "Family", "Zip", column],
+                     rows=[[*row, value] for row, value in zip(rows, values, strict=True)])
+
+
 def test_the_cli_says_how_many_identifiers_lost_digits(tmp_path, capsys):
-    source = write_csv(tmp_path / "cards.csv", header=["Ref", "Given", "Family", "Zip", "Card"], rows=[
-        ["1", "Zillah", "Ashdown", "2600", "9.87654E+11"], ["2", "Zillah", "Ashdown", "2900", "9.87654E+11"],
-        ["3", "Wren", "Cotterill", "2602", "123456789013"]])
+    source = _three_people(tmp_path / "cards.csv", "Card", ["9.87654E+11", "9.87654E+11", "123456789013"],
+                           first_two_namesakes=True)
     out = tmp_path / "clusters.csv"
     code, printed = link(capsys, "--input", source, "--id", "Ref", *MAPS, "--map", "other_id=Card", "--out", out)
     assert code == 0, printed
@@ -115,9 +122,7 @@ def test_the_cli_says_how_many_identifiers_lost_digits(tmp_path, capsys):
 
 
 def test_ages_that_are_not_whole_years_are_counted_and_a_dob_format_is_refused(tmp_path, capsys):
-    source = write_csv(tmp_path / "roll.csv", header=["Ref", "Given", "Family", "Zip", "Age"], rows=[
-        ["1", "Zillah", "Ashdown", "2600", "forty"], ["2", "Yorick", "Brackley", "2601", ""],
-        ["3", "Wren", "Cotterill", "2602", "31 yrs"]])
+    source = _three_people(tmp_path / "roll.csv", "Age", ["forty", "", "31 yrs"])
     out = tmp_path / "clusters.csv"
     code, printed = link(capsys, "--input", source, "--id", "Ref", *MAPS, "--map", "age=Age", "--out", out)
     assert code == 0, printed
