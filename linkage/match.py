@@ -970,7 +970,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
         dob_agreement = dob_agreement if measured is None else measured
     rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE
                                 and (not trainable or shows_duplicates(records)),
-                                near_dob_days=near_dob_days(model))
+                                near_dob_days=near_dob_days(model), surnames_only=surnames_only(records))
     clustered = cluster(_nodes(records), pairs, weight, weight, must_link=exact_duplicates(records, present),
                         rules=rules)
     cluster_of = clustered.cluster_of.assign(person_id=lambda d: assign_person_ids(d))
@@ -1004,6 +1004,16 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
             "near_dob_days": rules.near_dob_days,
             **standardised_figures(records), "dob_given_as": dob_given_as(mapping), "ages_not_read": ages_not_read,
             "seconds": round(time.perf_counter() - started, 2)}
+
+
+def surnames_only(records: pa.Table) -> frozenset[str]:
+    """The words the list gives as surnames and never as forenames (SMITH-JONES gives two): in the middle-name
+    field such a word is a maternal or maiden surname, not a given name (the clustering's middle-name rule)."""
+    def words(column: str) -> set[str]:
+        names = pd.Series(records[column].to_numpy(zero_copy_only=False)).dropna()
+        return set(names.str.replace("-", " ").str.split().explode().dropna())
+
+    return frozenset(words("surname") - words("first_name"))
 
 
 def dob_given_as(mapping: dict[str, str]) -> str | None:
