@@ -1029,6 +1029,8 @@ def ages_taken_on(age_on: list[dt.date] | None, inputs: int, age_mapped: bool) -
     """The date each input's ages were taken: one given for all, one per input, or none (today)."""
     if not age_on:
         return [None] * inputs
+    if max(age_on) > dt.date.today():
+        raise ListError("--age-on is a date to come: give the date the ages were taken")
     if not age_mapped:
         raise ListError("--age-on is given but no --map age=COLUMN")
     if len(age_on) == 1:

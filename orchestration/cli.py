@@ -285,6 +285,10 @@ def cmd_link(args: argparse.Namespace) -> int:
          f"({figures['pairs_at_or_above_threshold']:,} pairs at or above the threshold) in {figures['seconds']}s; "
          f"wrote {args.out}" + (f" and {args.pairs_out}" if args.pairs_out else ""))
     _log_unused_values(figures)
+    if figures["dob_given_as"] == "age" and figures["inputs"] > 1 and len(args.age_on or ()) < figures["inputs"]:
+        # snapshots years apart read on one date give one person years of birth years apart (recall 0 at 3 years)
+        _log("the ages of every input are read as taken on one date: if the lists are snapshots of different "
+             "dates, give --age-on once per --input, in order")
     return 0
 
 

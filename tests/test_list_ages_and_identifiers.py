@@ -40,6 +40,8 @@ def test_age_is_mapped_instead_of_a_date_of_birth_with_its_dates_taken_once_or_p
         ages_taken_on(on, 3, True)
     with pytest.raises(ListError, match="no --map age"):
         ages_taken_on(on[:1], 1, False)
+    with pytest.raises(ListError, match="a date to come"):
+        ages_taken_on([dt.date.today() + dt.timedelta(days=1)], 1, True)
 
 
 def _roll(path, year: int, people: list[tuple[str, str, str, int]]):
@@ -69,6 +71,11 @@ def test_two_rolls_a_year_apart_link_on_age_and_keep_a_same_name_father_and_son_
     # a father and his son (same name, same address, 28 years apart) are two people in each roll
     for i in range(0, 12, 2):
         assert person[f"roll2023-{i}"] != person[f"roll2023-{i + 1}"], i
+    assert "give --age-on once per --input" not in printed
+    # with one date for both rolls the command says they may be snapshots of different dates
+    code, printed = link(capsys, "--input", older, "--input", newer, "--id", "Ref", *MAPS, "--map", "age=Age",
+                         "--out", out)
+    assert code == 0 and "give --age-on once per --input, in order" in printed
     # without the ages the same rolls chain father and son into one person: the test is of the ages
     code, printed = link(capsys, "--input", older, "--input", newer, "--id", "Ref", *MAPS, "--out", out)
     assert code == 0, printed
