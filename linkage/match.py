@@ -21,6 +21,7 @@ Nothing here prints a record's values: the summaries are counts.
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import copy
 import csv
@@ -143,7 +144,7 @@ def dob_from_age(age: pd.Series, age_on: dt.date) -> pd.Series:
     on day d of year y was born in y - a once their birthday has passed, else y - a - 1, so the more likely of
     the two by how much of y has gone. Missing for anything but a whole number from 0 to OLDEST_AGE (42.0, as a
     spreadsheet writes it, is 42; so are 42 years, 42 yrs and 42y)."""
-    days = 366 if age_on.year % 4 == 0 and (age_on.year % 100 != 0 or age_on.year % 400 == 0) else 365
+    days = 366 if calendar.isleap(age_on.year) else 365
     passed = (age_on.timetuple().tm_yday - 1) / days >= 0.5  # 1 July is not past half the year, leap or not
     out = []
     for value in age:
