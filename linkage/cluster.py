@@ -227,11 +227,13 @@ def _middle_names_conflict(a: dict, b: dict) -> bool:
     other: JOHN PAUL / JOHN DAVID (a same-name father and son). JOHN PAUL / JOHN P, / JP (initials), / JOHN (no
     middle), / PAUL JOHN (a swap), JOHN PAUL JAMES / JOHN JAMES and a typo do not conflict; nor do two clusters
     that share a whole DOB, which a father and son never do (a maiden name or a nickname in the field, JONES /
-    ELIZABETH, is then one person's)."""
+    ELIZABETH, is then one person's), unless both wrote them in the forename column: MARIA JOSE / MARIA ELENA
+    are the names twins go by (linkage.standardise splits the column, and their forenames are then both MARIA)."""
     ma, mb = a.get("middles"), b.get("middles")
     if not ma or not mb:
         return False
-    if a.get("dob") and b.get("dob") and not a["dob"].isdisjoint(b["dob"]):
+    if (a.get("dob") and b.get("dob") and not a["dob"].isdisjoint(b["dob"])
+            and not (a.get("forename_middles") and b.get("forename_middles"))):
         return False
     ga, gb = _given_tokens(a), _given_tokens(b)
     if not ma.isdisjoint(gb) or not mb.isdisjoint(ga):
@@ -377,8 +379,9 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     """Per record: is its component one the rules could split? A component is settled without them, as
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
-    distinct value across it; so do forenames; and no reviewer's decision names one of its records. (Middle
-    names need no check: they never conflict between clusters that share a DOB.)"""
+    distinct value across it; so do forenames and the given names a list wrote after them in its forename
+    column; and no reviewer's decision names one of its records. (Other middle names need no check: they never
+    conflict between clusters that share a DOB.)"""
     n = len(component)
     size = np.bincount(component, minlength=n)
 
@@ -391,6 +394,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     for f in CONFLICT_FIELDS:
         tangled |= _many_values(records[f].to_numpy(), component)
     tangled |= _many_values(records["first_name_canonical"].to_numpy(), component)
+    if rules.middle_name_conflicts and "forename_middles" in records:
+        tangled |= _many_values(records["forename_middles"].to_numpy(), component)
     tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
     if "latest_possible_dob" in records:  # a date of birth later than a record's role allows
         latest = pd.to_numeric(records["latest_possible_dob"], errors="coerce").to_numpy(dtype=float)
@@ -503,8 +508,9 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     years = (records["dob_year"].to_numpy() if "dob_year" in records else np.full(n, None, dtype=object))
     forenames = records["first_name_canonical"].to_numpy()
     given = records["first_name"].to_numpy() if "first_name" in records else np.full(n, None, dtype=object)
-    middles = (records["middle_names"].to_numpy() if rules.middle_name_conflicts and "middle_names" in records
-               else np.full(n, None, dtype=object))
+    middles, forename_middles = (
+        records[c].to_numpy() if rules.middle_name_conflicts and c in records else np.full(n, None, dtype=object)
+        for c in ("middle_names", "forename_middles"))
     surnames = records["surname"].to_numpy()
     for i in range(n):
         a = {}
@@ -522,6 +528,8 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
             tokens = _middle_tokens(middles[i]) - rules.surnames_only
             if tokens:
                 a["middles"] = tokens
+                if forename_middles[i] is not None and forename_middles[i] == forename_middles[i]:
+                    a["forename_middles"] = _middle_tokens(forename_middles[i])
         if "dob" not in a and years[i] is not None and years[i] == years[i]:
             a["year"] = {int(years[i])}
         attrs[i] = a

@@ -1014,7 +1014,9 @@ def surnames_only(records: pa.Table) -> frozenset[str]:
         names = pd.Series(records[column].to_numpy(zero_copy_only=False)).dropna()
         return set(names.str.replace("-", " ").str.split().explode().dropna())
 
-    return frozenset(words("surname") - words("first_name"))
+    forenames = words("first_name") | (words("forename_middles") if "forename_middles" in records.column_names
+                                       else set())
+    return frozenset(words("surname") - forenames)
 
 
 def dob_given_as(mapping: dict[str, str]) -> str | None:
@@ -1054,7 +1056,8 @@ def standardised_figures(records: pa.Table) -> dict[str, int]:
             "placeholder_dates_of_birth": count("has_placeholder_dob"),
             "placeholder_identifiers": count("has_placeholder_identifier"),
             "placeholder_names": count("has_placeholder_name"),
-            "identifiers_with_digits_lost": count("has_lost_identifier_digits")}
+            "identifiers_with_digits_lost": count("has_lost_identifier_digits"),
+            "forenames_split": records.num_rows - records["forename_middles"].null_count}
 
 
 def band_of(best: float, runner_up: float, threshold: float) -> str:

@@ -114,6 +114,11 @@ NAME_TITLES = frozenset({"MR", "MRS", "MS", "MISS", "MX", "MASTER", "DR", "PROF"
                          "SIR", "DAME", "LADY", "LORD", "HON", "RT", "THE", "CAPT", "CAPTAIN", "MAJOR", "COL",
                          "COLONEL", "GENERAL", "ADMIRAL", "BARON", "BARONESS", "COUNTESS", "VISCOUNT"})
 TITLES_AT_START = "^((" + "|".join(sorted(NAME_TITLES)) + ")( |$))+"
+# A forename column holding several given names (JOHN PAUL) is split when each is a name the nicknames seed
+# knows or one this many of the list's records give alone; at most this many words (a longer one is a name
+# in some other order, kept whole).
+KNOWN_NAME_MIN_RECORDS = 2
+MAX_FORENAME_WORDS = 4
 LATIN_END = 0x24F  # the last code point of Latin Extended-B: accents up to here are SQL's strip_accents's
 
 # Placeholder names: what a system writes where it has no name, so that strangers would share it (30% of a
@@ -378,13 +383,41 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 first_name_placeholder or middle_names_placeholder or surname_placeholder as has_placeholder_name
             from name_flags
         ),
+        known_given_names as (
+            -- names a record gives alone (twice at least: a typo is not a name) or the nicknames seed knows
+            select name from nickname_pairs union select canonical from nickname_pairs
+            union (select first_name from named where not contains(first_name, ' ')
+                   group by first_name having count(*) >= {KNOWN_NAME_MIN_RECORDS})
+            union (select word from (select unnest(string_split(middle_names, ' ')) as word from named)
+                   group by word having count(*) >= {KNOWN_NAME_MIN_RECORDS})
+        ),
+        forenames_split as (
+            -- given names in the forename column (JOHN PAUL, JOHN P): the first is the forename, the others
+            -- middle names, as when the list writes them in their own column; only when every word after the
+            -- first is a known name, so that a forename garbled with a space (OL VRI) stays whole, while one
+            -- mistyped (JONH PAUL) is split as it would be written right; or an initial after a known name
+            -- (MARY R, a roll's middle initial), not after any word (FEBRL's CNONO R, a garbled CONNOR)
+            select * exclude (first_name, middle_names, words, known),
+                case when split then words[1] else first_name end as first_name,
+                case when split then nullif(concat_ws(' ', array_to_string(words[2:], ' '), middle_names), '')
+                     else middle_names end as middle_names,
+                case when split then array_to_string(words[2:], ' ') end as forename_middles
+            from (
+                select *, len(words) between 2 and {MAX_FORENAME_WORDS} and length(words[1]) > 1
+                          and list_has_all(known, list_filter(words[2:], lambda w: length(w) > 1))
+                          and (list_has_all(known, words[2:]) or list_contains(known, words[1])) as split
+                from (select *, string_split(first_name, ' ') as words,
+                             (select list(name) from known_given_names where length(name) > 1) as known
+                      from named)
+            )
+        ),
         years as (
             -- a two-digit year (25/07/84 reads as year 84): the latest year ending so that is not in the future
             select * exclude (dob_read),
                 case when year(dob_read) < 100 then try(make_date(
                     year(dob_read) + case when year(dob_read) + 2000 <= year(current_date) then 2000 else 1900 end,
                     month(dob_read), day(dob_read))) else dob_read end as dob_parsed
-            from named
+            from forenames_split
         ),
         counted as (
             select *,
@@ -437,7 +470,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             checked.first_name,
             coalesce(nicknames.canonical, checked.first_name) as first_name_canonical,
             {_h('soundex', 'checked.first_name')} as first_name_soundex,
-            middle_names, surname,
+            middle_names, forename_middles, surname,
             {_h('soundex', "regexp_replace(surname, '[ -]', '', 'g')")} as surname_soundex,
             nullif(list_filter(string_split(regexp_replace(surname, '-', ' ', 'g'), ' '), lambda x: x <> ''), [])
                 as surname_tokens,
