@@ -8,7 +8,7 @@ on date of birth (different, not transposed, not one character apart), on sex, o
 same surname, DOB and address) when both clusters already hold a record of one source system, or, across
 systems, unless the two share an NHS / NI number or UPN; or on middle names (both give some, and none of
 either's fits a forename or middle name of the other: a same-name father and son, JOHN PAUL / JOHN DAVID
-SMITH), unless the two share an identifier.
+SMITH), unless the two share an identifier; or on generation (a list's JR / SR: a father and his son).
 A refused merge stays two clusters; the edge is reported as refused.
 
 Numpy over an Arrow/pandas edge list, with the rules in pure Python for the few components where a
@@ -379,8 +379,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     """Per record: is its component one the rules could split? A component is settled without them, as
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
-    distinct value across it; so do forenames and the given names a list wrote after them in its forename
-    column; and no reviewer's decision names one of its records. (Other middle names need no check: they never
+    distinct value across it; so do forenames, the given names a list wrote after them in its forename
+    column and a list's generations (JR / SR); and no reviewer's decision names one of its records. (Other middle names need no check: they never
     conflict between clusters that share a DOB.)"""
     n = len(component)
     size = np.bincount(component, minlength=n)
@@ -396,6 +396,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     tangled |= _many_values(records["first_name_canonical"].to_numpy(), component)
     if rules.middle_name_conflicts and "forename_middles" in records:
         tangled |= _many_values(records["forename_middles"].to_numpy(), component)
+    if "generation" in records:
+        tangled |= _many_values(records["generation"].to_numpy(), component)
     tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
     if "latest_possible_dob" in records:  # a date of birth later than a record's role allows
         latest = pd.to_numeric(records["latest_possible_dob"], errors="coerce").to_numpy(dtype=float)
@@ -502,7 +504,9 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
     attrs: list[dict[str, set] | None] = [None] * n
     shared_ids = (*STRONG_IDS, *(("other_id",) if rules.shared_id_overrides_dob and "other_id" in records else ()))
     # latest_possible_dob: the latest date of birth a record's roles allow (an offender is 10 or older)
-    fields = (*shared_ids, "dob", "sex", *(("latest_possible_dob",) if "latest_possible_dob" in records else ()))
+    # generation: a list's generational suffix as a number (SR 1, JR 2, III 3: linkage.standardise.GENERATIONS)
+    fields = (*shared_ids, "dob", "sex", *(("latest_possible_dob",) if "latest_possible_dob" in records else ()),
+              *(("generation",) if "generation" in records else ()))
     columns = {f: records[f].to_numpy() for f in fields}
     # a year without a whole date (a partner list's year alone): compared with the clusters' years
     years = (records["dob_year"].to_numpy() if "dob_year" in records else np.full(n, None, dtype=object))
@@ -606,6 +610,9 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         # the other; a shared identifier says one person (as for forenames across systems). Between rivals for
         # a record without DOB (edge False) too: JOHN PAUL and JOHN DAVID both fitting it make it ambiguous
         if _middle_names_conflict(a, b) and not shares_an_id(a, b):
+            return True
+        # JOHN SMITH SR and JOHN SMITH JR: a father and his son, whatever else they share but an identifier
+        if _sets_conflict(a.get("generation"), b.get("generation"), lambda x, y: x == y) and not shares_an_id(a, b):
             return True
         for f in STRONG_IDS:
             if _sets_conflict(a.get(f), b.get(f), _near):

@@ -600,7 +600,7 @@ IDENTIFIER_FIELDS = frozenset({"nhs_number", "ni_number", "upn", "other_id"})
 IDENTIFIER_ONLY_EXACT_U = 1e-6  # see list_model
 # what `match` reads but cannot use: the committed model compares none of these (`link` adds other_id and locality)
 # (an age is a year of birth alone, which the index's DOB comparison has no level for: it blocks only)
-MATCH_FIELDS_NOT_COMPARED = frozenset({"middle_names", "locality", "other_id", AGE})
+MATCH_FIELDS_NOT_COMPARED = frozenset({"middle_names", "locality", "other_id", "suffix", AGE})
 DESCRIPTIVE_FIELDS = frozenset({"first_name", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn"})
 
 
@@ -910,7 +910,7 @@ def exact_duplicates(records: pa.Table, present: set[str]) -> pd.DataFrame:
     maps, where those give a forename, a surname and a DOB or an identifier. The same person whatever the
     model says: a list of many identical rows makes every u 1 and every weight 0 (1,500 copies of one
     row stayed 1,500 persons)."""
-    fields = sorted(present & (DESCRIPTIVE_FIELDS | IDENTIFIER_FIELDS | {"middle_names"}))
+    fields = sorted(present & (DESCRIPTIVE_FIELDS | IDENTIFIER_FIELDS | {"middle_names", "generation"}))
     keys = [f for f in ("dob", *sorted(IDENTIFIER_FIELDS)) if f in fields]
     if not {"first_name", "surname"} <= set(fields) or not keys:
         return pd.DataFrame(columns=PAIR_COLUMNS[:2])

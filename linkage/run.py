@@ -57,8 +57,8 @@ def _nodes(records: pa.Table) -> pd.DataFrame:
 
     # a partner list's other_id too (`familyhub link`: a shared one may outweigh a DOB difference), and middle
     # names where the records have them (JOHN PAUL / JOHN DAVID: a same-name father and son), with those a list
-    # wrote in its forename column (linkage.standardise: MARIA JOSE / MARIA ELENA, twins)
-    optional = [c for c in ("middle_names", "forename_middles", "other_id") if c in records.column_names]
+    # wrote in its forename column (linkage.standardise: MARIA JOSE / MARIA ELENA, twins), and its generation (JR / SR)
+    optional = [c for c in ("middle_names", "forename_middles", "generation", "other_id") if c in records.column_names]
     cluster_only = [c for c in model_settings.CLUSTER_COLUMNS if c in records.column_names]
     nodes = records.select(["person_record_id", "source_system", "first_name", "first_name_canonical", "surname",
                             "nhs_number", "ni_number", "upn", "dob", "dob_year", "sex", *optional, *cluster_only])

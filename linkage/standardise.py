@@ -34,7 +34,7 @@ NICKNAMES_CSV = REPO_ROOT / "seeds" / "nicknames.csv"
 
 # the vocabulary a partner list can map onto (FIELD in `--map FIELD=COL`)
 FIELDS = ("first_name", "middle_names", "surname", "dob", "sex", "address_line", "locality", "postcode", "uprn",
-          "nhs_number", "ni_number", "upn", "pnc_id", "other_id", "full_name")
+          "nhs_number", "ni_number", "upn", "pnc_id", "other_id", "full_name", "suffix")
 DEFAULT_DOB_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y%m%d", "%Y/%m/%d", "%d %b %Y",
                        "%d %B %Y", "%d-%b-%Y", "%d/%b/%Y", "%b %d, %Y", "%B %d, %Y", "%m/%d/%Y", "%m-%d-%Y",
                        "%m.%d.%Y")
@@ -198,6 +198,11 @@ def _dob_formats_by_fit(con) -> list[str]:
 
 # words after a surname that are not part of it (John Smith Jr, III)
 NAME_SUFFIXES = frozenset({"JR", "JNR", "JUNIOR", "SR", "SNR", "SENIOR", "II", "III", "IV"})
+# A generational suffix (`--map suffix=COL`, or one of NAME_SUFFIXES after a surname or forename or among the middle
+# names) as the generation it names: JOHN SMITH SR (1) and JOHN SMITH JR (2), father and son, never merge
+# (linkage.cluster). A suffix column may also say I, V or 2ND, which in a name would be an initial or no name.
+GENERATIONS = {"SR": 1, "SNR": 1, "SENIOR": 1, "I": 1, "1ST": 1, "JR": 2, "JNR": 2, "JUNIOR": 2, "II": 2, "2ND": 2,
+               "III": 3, "3RD": 3, "IV": 4, "4TH": 4, "V": 5, "5TH": 5}
 # words before a surname that belong to it (Ursula von der Leyen, Juan de la Cruz, Ahmad bin Ismail)
 SURNAME_PARTICLES = frozenset({"VON", "VAN", "DER", "DEN", "DE", "DEL", "DELLA", "DELLE", "DI", "DA", "DAS", "DOS",
                                "DU", "LA", "LE", "ST", "TEN", "TER", "BIN", "BINTI", "BINT", "AL", "EL", "AP", "NI",
@@ -310,6 +315,11 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
         nick = NICKNAMES_CSV.as_posix()
         uprn_digits = f"regexp_replace({_identifier_text('uprn')}, '\\s', '', 'g')"
         other_id_text = f"nullif(regexp_replace(upper({_identifier_text('other_id')}), '[\\s-]', '', 'g'), '')"
+        suffix_words = "|".join(sorted(NAME_SUFFIXES))
+        trailing_suffix = f"' ({suffix_words})$'"
+
+        def generation(text: str) -> str:
+            return f"case {text} " + " ".join(f"when '{w}' then {g}" for w, g in GENERATIONS.items()) + " end"
         sql = f"""
         with nickname_pairs as (
             select distinct upper(strip_accents(trim(name))) as name, upper(strip_accents(trim(canonical))) as canonical
@@ -363,6 +373,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 nullif(regexp_replace(upper(ni_number), '\\s', '', 'g'), '') as ni_raw,
                 nullif(upper(trim(upn)), '') as upn_raw,
                 nullif(upper(trim(pnc_id)), '') as pnc_id,
+                nullif(upper(regexp_replace(suffix, '[^A-Za-z0-9]', '', 'g')), '') as suffix_code,
                 {_without_leading_zeros(other_id_text)} as other_id,
                 {" or ".join(_digits_lost(c) for c in ("uprn", "nhs_number", "other_id"))} as has_lost_identifier_digits
             from raw_list
@@ -383,12 +394,23 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                 first_name_placeholder or middle_names_placeholder or surname_placeholder as has_placeholder_name
             from name_flags
         ),
+        generations as (
+            -- a generation suffix in its own column, after the surname or forename (SMITH JR) or among the
+            -- middle names: the record's generation (GENERATIONS), and off the name, which then compares whole
+            select * exclude (first_name, surname, suffix_code),
+                regexp_replace(first_name, {trailing_suffix}, '') as first_name,
+                regexp_replace(surname, {trailing_suffix}, '') as surname,
+                coalesce({generation('suffix_code')}, {generation(f"regexp_extract(surname, {trailing_suffix}, 1)")},
+                         {generation(f"regexp_extract(first_name, {trailing_suffix}, 1)")},
+                         {generation(f"regexp_extract(middle_names, '(^| )({suffix_words})( |$)', 2)")}) as generation
+            from named
+        ),
         known_given_names as (
             -- names a record gives alone (twice at least: a typo is not a name) or the nicknames seed knows
             select name from nickname_pairs union select canonical from nickname_pairs
-            union (select first_name from named where not contains(first_name, ' ')
+            union (select first_name from generations where not contains(first_name, ' ')
                    group by first_name having count(*) >= {KNOWN_NAME_MIN_RECORDS})
-            union (select word from (select unnest(string_split(middle_names, ' ')) as word from named)
+            union (select word from (select unnest(string_split(middle_names, ' ')) as word from generations)
                    group by word having count(*) >= {KNOWN_NAME_MIN_RECORDS})
         ),
         forenames_split as (
@@ -408,7 +430,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                           and (list_has_all(known, words[2:]) or list_contains(known, words[1])) as split
                 from (select *, string_split(first_name, ' ') as words,
                              (select list(name) from known_given_names where length(name) > 1) as known
-                      from named)
+                      from generations)
             )
         ),
         years as (
@@ -470,7 +492,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             checked.first_name,
             coalesce(nicknames.canonical, checked.first_name) as first_name_canonical,
             {_h('soundex', 'checked.first_name')} as first_name_soundex,
-            middle_names, forename_middles, surname,
+            middle_names, forename_middles, surname, generation,
             {_h('soundex', "regexp_replace(surname, '[ -]', '', 'g')")} as surname_soundex,
             nullif(list_filter(string_split(regexp_replace(surname, '-', ' ', 'g'), ' '), lambda x: x <> ''), [])
                 as surname_tokens,

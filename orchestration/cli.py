@@ -564,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="FIELD: first_name, middle_names, surname, dob, sex, address_line, locality, "
                                   "postcode, uprn, nhs_number, ni_number, upn, pnc_id, other_id (an identifier "
                                   "of one person, not a household's phone or email), full_name (a name in one "
-                                  "column, 'Smith, John' or 'John Smith'), or dob_year, dob_month and dob_day (a "
+                                  "column, 'Smith, John' or 'John Smith'), suffix (a generation: Jr, Sr, III; also "
+                                  "read from the end of a surname), or dob_year, dob_month and dob_day (a "
                                   "date of birth in three columns, instead of dob), or age (whole years, instead "
                                   "of dob: compared as a year of birth, see --age-on); each field once. COL may "
                                   "be COL1|COL2|...: the first of them each input has (inputs of other layouts)")
