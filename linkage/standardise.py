@@ -240,6 +240,15 @@ def split_full_name(value) -> tuple[str | None, str | None, str | None]:
     return (words[0] if words else None), (" ".join(words[1:]) or None), surname
 
 
+def _full_name_suffix(value) -> str | None:
+    """The generational suffix at the end of a name in one column ('John Smith Jr.', 'Smith, John, III'), which
+    split_full_name drops: it becomes the record's generation."""
+    if not isinstance(value, str):
+        return None
+    words = value.replace(",", " ").split()
+    return words[-1] if len(words) > 1 and words[-1].upper().rstrip(".") in NAME_SUFFIXES else None
+
+
 def _in_capitals(word: str) -> bool:
     """A word of two or more letters, all capitals (a surname so marked in a name in mixed case)."""
     letters = [ch for ch in word if ch.isalpha()]
@@ -299,6 +308,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
                              columns=["first_name", "middle_names", "surname"])
         for field in parts:
             frame[field] = frame[field].where(frame[field].notna(), parts[field])
+        frame["suffix"] = frame["suffix"].where(frame["suffix"].notna(), frame["full_name"].map(_full_name_suffix))
     con = duckdb.connect(":memory:")
     try:
         con.register("raw_list", pa.Table.from_pandas(frame.astype(str).where(frame.notna(), None),

@@ -28,6 +28,12 @@ def test_a_suffix_is_read_from_its_column_or_the_end_of_a_name_and_taken_off_it(
     assert out["first_name"].tolist() == ["JOHN"] * 4 + ["JR"] + ["JOHN"] * 3  # a forename JR alone is kept
     assert out["generation"].tolist()[:4] == [2, 1, 2, 2] and out["generation"].tolist()[5:7] == [3, 2]
     assert out["generation"].isna().tolist() == [False] * 4 + [True, False, False, True]
+    # a name in one column: its suffix too
+    full = standardise(pd.DataFrame({"source": "list", "record_id": ["0", "1", "2"],
+                                     "full_name": ["John Smith Jr.", "Smith, John, Sr", "John Smith"]})).to_pandas()
+    full = full.set_index("source_record_id").loc[["0", "1", "2"]]
+    assert full["surname"].tolist() == ["SMITH"] * 3 and full["generation"].tolist()[:2] == [2, 1]
+    assert pd.isna(full.loc["2", "generation"])
 
 
 def _people(generations: list, nhs: list | None = None) -> pd.DataFrame:
