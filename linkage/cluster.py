@@ -183,8 +183,9 @@ AMBIGUITY_MARGIN = 6.0
 # to what the rules merge must force one full run (linkage.index.choose_mode) to reach every person.
 # 1: until session 21; 2: different forenames across systems never merge without a shared identifier;
 # 3: conflicting middle names (JOHN PAUL / JOHN DAVID) never merge without a shared identifier, and a forename
-# keyed as a surname excuses different forenames only in a swap both ways (_names_swapped).
-CLUSTER_RULES_VERSION = 3
+# keyed as a surname excuses different forenames only in a swap both ways (_names_swapped); 4: particles and names
+# siblings share (DEL, VAN, THI) are not middle names.
+CLUSTER_RULES_VERSION = 4
 
 
 @lru_cache(maxsize=65536)
@@ -207,10 +208,13 @@ def _given_tokens(a: dict) -> set[str]:
     return tokens
 
 
-# what a middle-name field holds that is not a name: a placeholder (US NMN, no middle name) or a generation
-# suffix; dropped before comparing, so that NONE or JR never conflicts with PAUL
+# what a middle-name field holds that is not a name: a placeholder (US NMN, no middle name), a generation
+# suffix, or a particle or a name siblings share (MARIA DEL CARMEN / MARIA DEL PILAR, Vietnamese VAN and THI); dropped
+# before comparing, so that NONE or JR never conflicts with PAUL and DEL is no name twins have in common
 MIDDLE_NAME_NON_NAMES = frozenset({"NONE", "UNKNOWN", "NK", "NA", "NMN", "NMI", "NOT", "KNOWN", "X", "XX", "XXX",
-                                   "JR", "JNR", "SR", "SNR", "II", "III", "IV"})
+                                   "JR", "JNR", "SR", "SNR", "II", "III", "IV",
+                                   "DE", "DEL", "DELA", "DELLA", "LA", "LAS", "LOS", "DA", "DAS", "DOS", "DI", "DU",
+                                   "VAN", "VON", "DER", "DEN", "BIN", "BINTI", "BINT", "THI"})
 
 
 def _middle_tokens(name: str) -> set[str]:
@@ -232,15 +236,25 @@ def _middle_names_conflict(a: dict, b: dict) -> bool:
     ma, mb = a.get("middles"), b.get("middles")
     if not ma or not mb:
         return False
-    if (a.get("dob") and b.get("dob") and not a["dob"].isdisjoint(b["dob"])
-            and not (a.get("forename_middles") and b.get("forename_middles"))):
-        return False
+    compatible = _given_names_compatible
+    if a.get("dob") and b.get("dob") and not a["dob"].isdisjoint(b["dob"]):
+        if not (a.get("forename_middles") and b.get("forename_middles")):
+            return False
+        # one DOB: any one typo is one person's, as twins' names are not one letter apart (FEBRL's SARA-KOUISE,
+        # TOMMI-EE against SARA-LOUISE, TOMMI-LEE)
+        compatible = _typo_apart
     ga, gb = _given_tokens(a), _given_tokens(b)
     if not ma.isdisjoint(gb) or not mb.isdisjoint(ga):
         return False
-    return not (any(_given_names_compatible(x, y) for x in ma for y in gb)
-                or any(_given_names_compatible(x, y) for x in mb for y in ga)
+    return not (any(compatible(x, y) for x in ma for y in gb)
+                or any(compatible(x, y) for x in mb for y in ga)
                 or any(_initials_fit(x, gb) for x in ma) or any(_initials_fit(x, ga) for x in mb))
+
+
+def _typo_apart(x: str, y: str) -> bool:
+    """Compatible given names, or any one letter changed, swapped with the next, or dropped."""
+    short, long_ = sorted((x, y), key=len)
+    return _given_names_compatible(x, y) or _near(x, y) or _one_letter_dropped(short, long_)
 
 
 def _written_forenames(a: dict) -> set[str]:
@@ -528,12 +542,21 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
                 a["given"] = {given[i]}
         if surnames[i] is not None and surnames[i] == surnames[i]:
             a["surname"] = {surnames[i]}
+        tokens = set()
         if middles[i] is not None and middles[i] == middles[i]:
             tokens = _middle_tokens(middles[i]) - rules.surnames_only
-            if tokens:
-                a["middles"] = tokens
-                if forename_middles[i] is not None and forename_middles[i] == forename_middles[i]:
-                    a["forename_middles"] = _middle_tokens(forename_middles[i])
+        # given names after the first in the forename column, split off or not (MARIA FERNANDA kept whole)
+        if forename_middles[i] is not None and forename_middles[i] == forename_middles[i]:
+            written = _middle_tokens(forename_middles[i])
+            if written:
+                a["forename_middles"] = written
+                tokens |= written
+            if "forenames" in a and given[i] is not None and given[i] == given[i] and not _name_tokens(given[i])[1:]:
+                # split off: the forename as written whole is one of its forms too (LACHLAN-JOHN against a garbled
+                # LACHLQ-NJOHN, kept whole, is a variant; LACHLAN alone is not)
+                a["given"] = a.get("given", set()) | {f"{given[i]} {forename_middles[i]}"}
+        if tokens:
+            a["middles"] = tokens
         if "dob" not in a and years[i] is not None and years[i] == years[i]:
             a["year"] = {int(years[i])}
         attrs[i] = a

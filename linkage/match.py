@@ -1057,7 +1057,11 @@ def standardised_figures(records: pa.Table) -> dict[str, int]:
             "placeholder_identifiers": count("has_placeholder_identifier"),
             "placeholder_names": count("has_placeholder_name"),
             "identifiers_with_digits_lost": count("has_lost_identifier_digits"),
-            "forenames_split": records.num_rows - records["forename_middles"].null_count}
+            # a forename split into given names (JOHN PAUL: the words after it are kept whether split or not)
+            "forenames_split": int(np.sum(pd.notna(records["forename_middles"].to_numpy(zero_copy_only=False))
+                                          & ~pd.Series(records["first_name"].to_numpy(zero_copy_only=False))
+                                          .str.contains("[ -]", na=False).to_numpy())),
+            "generations_given": records.num_rows - records["generation"].null_count}
 
 
 def band_of(best: float, runner_up: float, threshold: float) -> str:

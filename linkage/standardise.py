@@ -328,6 +328,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
         suffix_words = "|".join(sorted(NAME_SUFFIXES))
         trailing_suffix = f"' ({suffix_words})$'"
 
+        placeholder_words = ", ".join(f"'{w}'" for w in sorted(NAME_PLACEHOLDER_WORDS))
+
         def generation(text: str) -> str:
             return f"case {text} " + " ".join(f"when '{w}' then {g}" for w, g in GENERATIONS.items()) + " end"
         sql = f"""
@@ -417,31 +419,61 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
         ),
         known_given_names as (
             -- names a record gives alone (twice at least: a typo is not a name) or the nicknames seed knows
-            select name from nickname_pairs union select canonical from nickname_pairs
-            union (select first_name from generations where not contains(first_name, ' ')
-                   group by first_name having count(*) >= {KNOWN_NAME_MIN_RECORDS})
-            union (select word from (select unnest(string_split(middle_names, ' ')) as word from generations)
-                   group by word having count(*) >= {KNOWN_NAME_MIN_RECORDS})
+            select name from (
+                select name from nickname_pairs union select canonical from nickname_pairs
+                union (select first_name from generations where not contains(first_name, ' ')
+                       group by first_name having count(*) >= {KNOWN_NAME_MIN_RECORDS})
+                union (select word from (select unnest(string_split(middle_names, ' ')) as word from generations)
+                       group by word having count(*) >= {KNOWN_NAME_MIN_RECORDS}))
+            where length(name) > 1 and name not in ({placeholder_words})
+        ),
+        forenames_of_words as (  -- each forename of several words once (JOHN PAUL, ANNE-MARIE), with its words
+            select first_name, string_split(regexp_replace(first_name, '-', ' ', 'g'), ' ') as words
+            from (select distinct first_name from generations where regexp_matches(first_name, '[ -]'))
+        ),
+        unknown_later_words as (  -- those with a word after the first that is no known name (and one of two letters)
+            select f.first_name, bool_or(length(f.word) = 2) as fragment
+            from (select first_name, unnest(words[2:]) as word from forenames_of_words) f
+            left join known_given_names k on k.name = f.word
+            where k.name is null
+            group by f.first_name
+        ),
+        split_forenames as (
+            -- given names in the forename column (JOHN PAUL, MARY R, ANNE-MARIE): the first is the forename, the
+            -- others middle names, as when the list writes them in their own column (split). Only when the first
+            -- word is a known name (JOHN PAULL, MARY R: a typo, an initial after it; not an unknown word of two
+            -- letters, fake_1000's MATT EW) or every word after it is one (JONH PAUL: split as the name written
+            -- right would be), of two to MAX_FORENAME_WORDS words; not one
+            -- starting with a placeholder (UNKNOWN PAUL) or an initial (J PAUL: known by the second). Words that
+            -- make a known name together are that name with a space typed into it (FEBRL's GEO RGE, THOM AS):
+            -- rejoined. Else a forename garbled so (Splink's fake_1000 OL VRI, FEBRL's CNONO R) stays whole, as does
+            -- one the list gives as a surname too (PRESTON-STANLEY ALEXANDER: the names swapped). Split
+            -- or not, the words after the first are kept (forename_middles): twins MARIA ELENA / MARIA FERNANDA
+            -- (FERNANDA unknown, so that forename whole) must still differ there (linkage.cluster)
+            select f.first_name, f.words, joined.name is not null as rejoined,
+                joined.name is null and compound and (unknown.first_name is null
+                                                      or (first_known.name is not null and not unknown.fragment))
+                    as split,
+                joined.name is null and compound as compound
+            from (select *, len(words) between 2 and {MAX_FORENAME_WORDS} and length(words[1]) > 1
+                            and words[1] not in ({placeholder_words})
+                            -- a surname of the list in the forename column: the names swapped, kept whole
+                            and first_name not in (select surname from generations where surname is not null)
+                                as compound
+                  from forenames_of_words) f
+            left join known_given_names joined on joined.name = array_to_string(f.words, '')
+            left join known_given_names first_known on first_known.name = f.words[1]
+            left join unknown_later_words unknown on unknown.first_name = f.first_name
+            where joined.name is not null or compound
         ),
         forenames_split as (
-            -- given names in the forename column (JOHN PAUL, JOHN P): the first is the forename, the others
-            -- middle names, as when the list writes them in their own column; only when every word after the
-            -- first is a known name, so that a forename garbled with a space (OL VRI) stays whole, while one
-            -- mistyped (JONH PAUL) is split as it would be written right; or an initial after a known name
-            -- (MARY R, a roll's middle initial), not after any word (FEBRL's CNONO R, a garbled CONNOR)
-            select * exclude (first_name, middle_names, words, known),
-                case when split then words[1] else first_name end as first_name,
-                case when split then nullif(concat_ws(' ', array_to_string(words[2:], ' '), middle_names), '')
-                     else middle_names end as middle_names,
-                case when split then array_to_string(words[2:], ' ') end as forename_middles
-            from (
-                select *, len(words) between 2 and {MAX_FORENAME_WORDS} and length(words[1]) > 1
-                          and list_has_all(known, list_filter(words[2:], lambda w: length(w) > 1))
-                          and (list_has_all(known, words[2:]) or list_contains(known, words[1])) as split
-                from (select *, string_split(first_name, ' ') as words,
-                             (select list(name) from known_given_names where length(name) > 1) as known
-                      from generations)
-            )
+            select g.* exclude (first_name, middle_names),
+                case when s.rejoined then array_to_string(s.words, '') when s.split then s.words[1]
+                     else g.first_name end as first_name,
+                case when s.split then nullif(concat_ws(' ', array_to_string(s.words[2:], ' '), g.middle_names), '')
+                     else g.middle_names end as middle_names,
+                case when s.compound then array_to_string(s.words[2:], ' ') end as forename_middles
+            from generations g left join split_forenames s on s.first_name = g.first_name
         ),
         years as (
             -- a two-digit year (25/07/84 reads as year 84): the latest year ending so that is not in the future

@@ -328,6 +328,12 @@ def _log_unused_values(figures: dict) -> None:
         _log(f"{figures['identifiers_with_digits_lost']:,} records carry an identifier in scientific notation with "
              "digits lost (1.23457E+11: a list saved from Excel; format the column as text there): compared as "
              "missing")
+    if figures.get("forenames_split"):
+        _log(f"{figures['forenames_split']:,} forenames hold several given names (JOHN PAUL, MARY R.): the first is "
+             "compared as the forename, the others as middle names")
+    if figures.get("generations_given"):
+        _log(f"{figures['generations_given']:,} records give a generation (Jr, Sr, III), taken off the surname "
+             "(`link` never merges two records of different generations)")
     if figures.get("placeholder_names"):
         _log(f"{figures['placeholder_names']:,} records carry a placeholder name (Unknown, Not Known, N/K, Test, "
              "XXX, a forename Baby...): compared as missing")

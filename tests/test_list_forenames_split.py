@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from linkage.cluster import LIST_RULES, WAREHOUSE_RULES, cluster
-from linkage.match import link_files
+from linkage.match import link_files, surnames_only
 from linkage.standardise import standardise
 from tests.test_linkage_lists import FORENAMES, SURNAMES
 from tests.test_linkage_rules import _edges, _partition, rid, settled_and_ruled
@@ -27,24 +27,53 @@ def _given_names(forenames: list[str], middles: list[str | None] | None = None) 
 
 
 def test_a_forename_column_of_known_names_is_split_and_a_garbled_one_kept_whole():
-    names = _given_names(["John Paul", "Jonh Paul", "Mary Ann", "Ol vri", "J Paul", "John P", "Cnono r", "Anne-Marie",
-                          "Zorblax Quint", "John Paul George Ringo Starr"],
-                         [None, None, "Elizabeth", None, None, None, None, None, None, None])
+    # (the third value: the words after the first, split off or not, which the middle-name rule compares)
+    names = _given_names(["John Paul", "Jonh Paul", "John Paull", "Mary Ann", "Ol vri", "J Paul", "John P", "Matt ew",
+                          "Cnono r",
+                          "Anne-Marie", "Jean-Paul Marie", "Unknown Paul", "Zorblax Quint",
+                          "John Paul George Ringo Starr"],
+                         [None, None, None, "Elizabeth", *[None] * 10])
     assert names == [
         ("JOHN", "PAUL", "PAUL"),
         ("JONH", "PAUL", "PAUL"),  # a typo in the first word: split as the name written right would be
+        ("JOHN", "PAULL", "PAULL"),  # a typo in the second: a review found JOHN PAULL kept whole and its pair lost
         ("MARY", "ANN ELIZABETH", "ANN"),  # before the middle-name column's own
-        ("OL VRI", None, None),  # a forename garbled with a space (Splink's fake_1000): no name after the first
+        ("OL VRI", None, "VRI"),  # a forename garbled with a space (Splink's fake_1000): no known name in it
         ("J PAUL", None, None),  # an initial first: the person goes by the second name
         ("JOHN", "P", "P"),  # an initial after a known name (a roll's MARY R.)
-        ("CNONO R", None, None),  # not after any word: FEBRL's garbled CONNOR, whose pair a split lost
-        ("ANNE-MARIE", None, None),
-        ("ZORBLAX QUINT", None, None),  # QUINT is no name the seed knows, nor one the list gives alone
+        ("MATT EW", None, "EW"),  # not an unknown fragment of two letters: fake_1000's garbled MATTHEW
+        ("CNONO R", None, "R"),  # not after any word: FEBRL's garbled CONNOR, whose pair a split lost
+        ("ANNE", "MARIE", "MARIE"),  # hyphenated as MARY ANN is written apart: both compare alike
+        ("JEAN", "PAUL MARIE", "PAUL MARIE"),
+        ("UNKNOWN PAUL", None, None),  # a placeholder is no forename to keep
+        ("ZORBLAX QUINT", None, "QUINT"),  # neither word a name the seed knows or the list gives alone
         ("JOHN PAUL GEORGE RINGO STARR", None, None),  # five words: some other order, kept whole
     ]
-    # a word the list gives alone twice is a name of this list
+    # words that make a known name together are that name with a space typed into it (FEBRL's GEO RGE); MARY ANN
+    # where the list writes MARYANN alone is that name too
+    assert _given_names(["Geo rge", "Thom as", "Mary Ann", "Maryann", "Maryann"])[:3] == [
+        ("GEORGE", None, None), ("THOMAS", None, None), ("MARYANN", None, None)]
+    # a word the list gives alone twice, as a forename or a middle name, is a name of this list
     assert _given_names(["Zorblax Quint", "Quint", "Quint"])[0] == ("ZORBLAX", "QUINT", "QUINT")
-    assert _given_names(["Zorblax Quint", "Quint", "Ann"])[0] == ("ZORBLAX QUINT", None, None)
+    assert _given_names(["Zorblax Quint", "Ann", "Ann"], [None, "Quint", "Quint"])[0] == ("ZORBLAX", "QUINT", "QUINT")
+    assert _given_names(["Zorblax Quint", "Quint", "Ann"])[0] == ("ZORBLAX QUINT", None, "QUINT")
+
+
+def test_a_forename_the_list_gives_as_a_surname_is_kept_whole():
+    """PRESTON-STANLEY ALEXANDER: names keyed in each other's fields (FEBRL 4). Split, PRESTON no longer equalled
+    the other record's surname PRESTON-STANLEY, and the swap was lost."""
+    raw = pd.DataFrame({"source": "list", "record_id": ["0", "1"], "first_name": ["Alexander", "Preston-Stanley"],
+                        "surname": ["Preston-Stanley", "Alexander"]})
+    out = standardise(raw).to_pandas().set_index("source_record_id")
+    assert out.loc["1", "first_name"] == "PRESTON-STANLEY" and out.loc["1", "middle_names"] is None
+
+
+def test_a_word_written_after_the_forename_is_a_given_name_not_a_surname():
+    """The middle-name rule leaves out words the list gives only as surnames (a maternal or maiden surname); a word
+    the list writes after a forename in its forename column is a given name, even if it is someone's surname."""
+    raw = pd.DataFrame({"source": "list", "record_id": ["0", "1", "2"], "first_name": ["John Paul", "Mary", "Ann"],
+                        "surname": ["Smith", "Paul", "Garcia"]})
+    assert surnames_only(standardise(raw)) == frozenset({"SMITH", "GARCIA"})
 
 
 def _people(rows: list[tuple]) -> pd.DataFrame:
@@ -70,6 +99,24 @@ def test_twins_whose_forename_columns_differ_after_a_shared_first_name_stay_apar
     # the same names from a middle-name column: one DOB, so one person (a nickname or a maiden name in the field)
     own_field = twins.assign(forename_middles=None)
     assert len(_partition(cluster(own_field, edges, 4.0, 10.0, rules=rules))) == 1
+    # one twin's forename kept whole (MARIA FERNANDA: neither word known to the list), the other's split: an audit
+    # found 2 of 7 such twin pairs merged, and JOSE LUIS / JOSE JAVIER 7 of 7
+    half = twins.assign(first_name=["MARIA", "MARIA FERNANDA", "MARIA"], first_name_canonical=["MARIA", "MARIA FERNANDA",
+                                                                                               "MARIA"],
+                        middle_names=["JOSE", None, "JOSE"], forename_middles=["JOSE", "FERNANDA", "JOSE"])
+    assert _partition(cluster(half, edges, 4.0, 10.0, rules=rules)) == {frozenset({rid(0), rid(2)}),
+                                                                         frozenset({rid(1)})}
+    # one person's records, one DOB: a typo in the second name (FEBRL's SARA-KOUISE), or one forename split and
+    # the other garbled whole (LACHLAN-JOHN / LACHLQ-NJOHN: the whole written form agrees)
+    for first, middles in ((["SARA", "SARA"], ["LOUISE", "KOUISE"]), (["LACHLAN", "LACHLQ-NJOHN"], ["JOHN", None])):
+        typo = _people([(first[0], middles[0], middles[0], "19050207"),
+                        (first[1], middles[1], middles[1] or "NJOHN", "19050207")])
+        assert len(_partition(cluster(typo, _edges([(0, 1, 20.0)]), 4.0, 10.0, rules=rules))) == 1, first
+    # twins who share a particle (MARIA DEL CARMEN / MARIA DEL PILAR): DEL is no name they have in common
+    particles = twins.assign(middle_names=["DEL CARMEN", "DEL PILAR", "DEL CARMEN"],
+                             forename_middles=["DEL CARMEN", "DEL PILAR", "DEL CARMEN"])
+    assert _partition(cluster(particles, edges, 4.0, 10.0, rules=rules)) == {frozenset({rid(0), rid(2)}),
+                                                                              frozenset({rid(1)})}
     # one from the forename column, one from the middle-name column (JOHN PAUL / JOHN + PAUL): fits, merges
     one_person = _people([("JOHN", "PAUL", "PAUL", "19800101"), ("JOHN", "PAUL", None, "19800101")])
     assert len(_partition(cluster(one_person, _edges([(0, 1, 20.0)]), 4.0, 10.0, rules=rules))) == 1

@@ -92,3 +92,18 @@ def test_familyhub_link_keeps_fathers_and_sons_apart_by_their_suffixes(tmp_path)
         assert person[f"afather{k}"] != person[f"ason{k}"] and person[f"bfather{k}"] != person[f"bson{k}"]
         assert person[f"afather{k}"] == person[f"bfather{k}"] and person[f"ason{k}"] == person[f"bson{k}"]
     assert np.mean([person[f"a{p}"] == person[f"b{p}"] for p in range(200)]) >= 0.99
+
+
+def test_the_cli_says_how_many_forenames_it_split_and_records_give_a_generation(tmp_path, capsys):
+    """The audit found the split happening unseen: the command counts both (no name is printed)."""
+    from tests.test_linkage_cli_inputs import link
+
+    rows = [("r1", "Peter James", "Ashdown Jr"), ("r2", "Peter", "Ashdown Sr"), ("r3", "Bryony", "Brackley"),
+            ("r4", "Sarah Louise", "Cotterill")]
+    pd.DataFrame(rows, columns=["Ref", "Given", "Family"]).to_csv(tmp_path / "list.csv", index=False)
+    code, printed = link(capsys, "--input", tmp_path / "list.csv", "--id", "Ref", "--map", "first_name=Given",
+                         "--map", "surname=Family", "--out", tmp_path / "out.csv")
+    assert code == 0, printed
+    assert "2 forenames hold several given names" in printed
+    assert "2 records give a generation" in printed
+    assert not any(name in printed.upper() for name in ("PETER", "JAMES", "ASHDOWN", "SARAH", "LOUISE", "COTTERILL"))
