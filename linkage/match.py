@@ -723,6 +723,7 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
     share of pairs that match (a list too short for u and m keeps the committed ones)."""
     from splink import block_on
 
+    starting = copy.deepcopy(model)
     loaded = backend.load(records.select(LIST_COLUMNS), "list_train")
     linker = backend.linker(loaded, model)
     # Splink warns for each level a list cannot train (e.g. no NI numbers): expected here
@@ -731,6 +732,12 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
     deterministic = [r for r in model_settings.DETERMINISTIC_RULES if _rule_columns(r) <= present]
     if "other_id" in present:
         deterministic.append(block_on("other_id"))
+    if not deterministic and {"first_name", "surname", "address_line"} <= present:
+        # no DOB and no identifier: names at one address line (and postcode). Else the prior stayed the
+        # warehouse's, whatever the list's size, and two records of one person agreeing on names and address
+        # scored p = 0.84. Not names and postcode alone: strangers and relatives share those (README)
+        deterministic.append(block_on("first_name", "surname", "address_line",
+                                      *(["postcode"] if "postcode" in present else [])))
     if deterministic:
         try:
             linker.training.estimate_probability_two_random_records_match(
@@ -766,6 +773,7 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
             # back only when a session succeeds): go on from the model as it was before it
             linker = backend.linker(loaded, before, validate=False)
     trained = linker.misc.save_model_to_json()
+    keep_starting_location_m(trained, starting)
     floor_moved_m(trained)
     if "prior" in steps:
         recall = deterministic_recall(trained, [_rule_columns(r) for r in deterministic], records)
@@ -785,6 +793,27 @@ def train_on_list(records: pa.Table, model: dict, backend: DuckDBBackend, presen
 # towns lost 10 points of recall that way).
 MOVED_MIN_M = 0.05
 LOCATION_COMPARISONS = ("location", "locality")
+
+
+# ... and at most this share: more, and EM took pairs of strangers for matches. Blocked on forename and surname
+# alone (a list without DOBs), in a list of common names most pairs in a block are namesakes who live apart; EM
+# then learned that matches give different addresses (m 0.93), and an address shared by two records of one
+# person weighed so little that a fourth audit's list of 4,000 persons linked none of its 2,000 true pairs.
+MOVED_MAX_M = 0.5
+
+
+def keep_starting_location_m(model: dict, starting: dict) -> None:
+    """Where training left the m of a move (the location comparisons' last level) above MOVED_MAX_M, put back
+    that comparison's starting m values (the committed model's, or the list's own defaults), in place."""
+    before = {c["output_column_name"]: c for c in starting["comparisons"]}
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        moved = comparison["comparison_levels"][-1]
+        if (name in LOCATION_COMPARISONS and name in before and (moved.get("m_probability") or 0) > MOVED_MAX_M
+                and len(before[name]["comparison_levels"]) == len(comparison["comparison_levels"])):
+            for level, start in zip(comparison["comparison_levels"], before[name]["comparison_levels"]):
+                if "m_probability" in start:
+                    level["m_probability"] = start["m_probability"]
 
 
 def floor_moved_m(model: dict) -> None:
