@@ -212,7 +212,7 @@ def _given_tokens(a: dict) -> set[str]:
 # suffix, or a particle or a name siblings share (MARIA DEL CARMEN / MARIA DEL PILAR, Vietnamese VAN and THI); dropped
 # before comparing, so that NONE or JR never conflicts with PAUL and DEL is no name twins have in common
 MIDDLE_NAME_NON_NAMES = frozenset({"NONE", "UNKNOWN", "NK", "NA", "NMN", "NMI", "NOT", "KNOWN", "X", "XX", "XXX",
-                                   "JR", "JNR", "SR", "SNR", "II", "III", "IV",
+                                   "JR", "JNR", "SR", "SNR", "JUNIOR", "SENIOR", "II", "III", "IV",
                                    "DE", "DEL", "DELA", "DELLA", "LA", "LAS", "LOS", "DA", "DAS", "DOS", "DI", "DU",
                                    "VAN", "VON", "DER", "DEN", "BIN", "BINTI", "BINT", "THI"})
 
@@ -252,9 +252,10 @@ def _middle_names_conflict(a: dict, b: dict) -> bool:
 
 
 def _typo_apart(x: str, y: str) -> bool:
-    """Compatible given names, or any one letter changed, swapped with the next, or dropped."""
+    """Compatible given names, or names of three letters or more one letter changed, swapped with the next, or
+    dropped apart (not initials: JOHN P / JOHN D are twins)."""
     short, long_ = sorted((x, y), key=len)
-    return _given_names_compatible(x, y) or _near(x, y) or _one_letter_dropped(short, long_)
+    return _given_names_compatible(x, y) or (len(short) >= 3 and (_near(x, y) or _one_letter_dropped(short, long_)))
 
 
 def _written_forenames(a: dict) -> set[str]:

@@ -198,8 +198,10 @@ def _dob_formats_by_fit(con) -> list[str]:
 
 # words after a surname that are not part of it (John Smith Jr, III)
 NAME_SUFFIXES = frozenset({"JR", "JNR", "JUNIOR", "SR", "SNR", "SENIOR", "II", "III", "IV"})
-# A generational suffix (`--map suffix=COL`, or one of NAME_SUFFIXES after a surname or forename or among the middle
-# names) as the generation it names: JOHN SMITH SR (1) and JOHN SMITH JR (2), father and son, never merge
+# those read as a generation at the end of a name: not JUNIOR or SENIOR, which are surnames too (MARY SENIOR)
+GENERATION_WORDS = NAME_SUFFIXES - {"JUNIOR", "SENIOR"}
+# A generational suffix (`--map suffix=COL`, or one of GENERATION_WORDS after a surname or forename or among the
+# middle names) as the generation it names: JOHN SMITH SR (1) and JOHN SMITH JR (2), father and son, never merge
 # (linkage.cluster). A suffix column may also say I, V or 2ND, which in a name would be an initial or no name.
 GENERATIONS = {"SR": 1, "SNR": 1, "SENIOR": 1, "I": 1, "1ST": 1, "JR": 2, "JNR": 2, "JUNIOR": 2, "II": 2, "2ND": 2,
                "III": 3, "3RD": 3, "IV": 4, "4TH": 4, "V": 5, "5TH": 5}
@@ -246,7 +248,7 @@ def _full_name_suffix(value) -> str | None:
     if not isinstance(value, str):
         return None
     words = value.replace(",", " ").split()
-    return words[-1] if len(words) > 1 and words[-1].upper().rstrip(".") in NAME_SUFFIXES else None
+    return words[-1] if len(words) > 1 and words[-1].upper().rstrip(".") in GENERATION_WORDS else None
 
 
 def _in_capitals(word: str) -> bool:
@@ -325,7 +327,7 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
         nick = NICKNAMES_CSV.as_posix()
         uprn_digits = f"regexp_replace({_identifier_text('uprn')}, '\\s', '', 'g')"
         other_id_text = f"nullif(regexp_replace(upper({_identifier_text('other_id')}), '[\\s-]', '', 'g'), '')"
-        suffix_words = "|".join(sorted(NAME_SUFFIXES))
+        suffix_words = "|".join(sorted(GENERATION_WORDS))
         trailing_suffix = f"' ({suffix_words})$'"
 
         placeholder_words = ", ".join(f"'{w}'" for w in sorted(NAME_PLACEHOLDER_WORDS))

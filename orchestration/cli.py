@@ -332,8 +332,8 @@ def _log_unused_values(figures: dict) -> None:
         _log(f"{figures['forenames_split']:,} forenames hold several given names (JOHN PAUL, MARY R.): the first is "
              "compared as the forename, the others as middle names")
     if figures.get("generations_given"):
-        _log(f"{figures['generations_given']:,} records give a generation (Jr, Sr, III), taken off the surname "
-             "(`link` never merges two records of different generations)")
+        _log(f"{figures['generations_given']:,} records give a generation (Jr, Sr, III: a suffix column, or read "
+             "off the end of a name): `link` never merges two records of different generations")
     if figures.get("placeholder_names"):
         _log(f"{figures['placeholder_names']:,} records carry a placeholder name (Unknown, Not Known, N/K, Test, "
              "XXX, a forename Baby...): compared as missing")

@@ -112,6 +112,11 @@ def test_twins_whose_forename_columns_differ_after_a_shared_first_name_stay_apar
         typo = _people([(first[0], middles[0], middles[0], "19050207"),
                         (first[1], middles[1], middles[1] or "NJOHN", "19050207")])
         assert len(_partition(cluster(typo, _edges([(0, 1, 20.0)]), 4.0, 10.0, rules=rules))) == 1, first
+    # twins with middle initials in the forename column (JOHN P / JOHN D): initials are never a typo apart
+    initials = twins.assign(first_name="JOHN", first_name_canonical="JOHN", middle_names=["P", "D", "P"],
+                            forename_middles=["P", "D", "P"])
+    assert _partition(cluster(initials, edges, 4.0, 10.0, rules=rules)) == {frozenset({rid(0), rid(2)}),
+                                                                             frozenset({rid(1)})}
     # twins who share a particle (MARIA DEL CARMEN / MARIA DEL PILAR): DEL is no name they have in common
     particles = twins.assign(middle_names=["DEL CARMEN", "DEL PILAR", "DEL CARMEN"],
                              forename_middles=["DEL CARMEN", "DEL PILAR", "DEL CARMEN"])

@@ -29,7 +29,7 @@ def test_a_move_learned_for_most_matches_puts_back_the_starting_m_values():
     assert plausible == _location(MOVED_MAX_M - 0.1, 0.6)
 
 
-def test_a_list_of_common_names_without_dobs_links_on_the_address(tmp_path):
+def test_a_list_of_common_names_without_dobs_links_on_the_address(tmp_path, monkeypatch):
     """Two rolls of 600 people named from 8 forenames and 8 surnames (each name ~10 people), no DOB; a tenth of
     roll B has moved. The people who stayed link on their address; namesakes at other addresses do not."""
     rng = np.random.default_rng(2)
@@ -46,12 +46,43 @@ def test_a_list_of_common_names_without_dobs_links_on_the_address(tmp_path):
     for name, rows in (("roll_a", rows_a), ("roll_b", rows_b)):
         pd.DataFrame(rows).to_csv(tmp_path / f"{name}.csv", index=False)
     mapping = {"first_name": "Given", "surname": "Family", "address_line": "Address", "postcode": "Postcode"}
+    import linkage.match as match
+
+    guarded = []  # the location guard sees every trained model (its effect: the unit test above)
+    original = match.keep_starting_location_m
+    monkeypatch.setattr(match, "keep_starting_location_m",
+                        lambda model, starting: guarded.append(original(model, starting)))
     figures = link_files([tmp_path / "roll_a.csv", tmp_path / "roll_b.csv"], "Ref", mapping, tmp_path / "out.csv")
     # the list's own prior, from pairs agreeing on names and address: the warehouse's (8e-5, for 28,000 records)
     # had held two records of one person agreeing on both to p = 0.84
-    assert figures["trained"][:2] == ["prior", "u"]
+    assert figures["trained"][:2] == ["prior", "u"] and len(guarded) == 1
     person = dict(pd.read_csv(tmp_path / "out.csv", dtype=str)[["record_id", "person_id"]].itertuples(index=False))
     stayed = [p for p in range(600) if p % 10]
     assert np.mean([person[f"a{p}"] == person[f"b{p}"] for p in stayed]) >= 0.95
     # namesakes at different addresses stay apart: each roll keeps its 600 people
     assert len({person[f"a{p}"] for p in range(600)}) == 600 and len({person[f"b{p}"] for p in range(600)}) == 600
+
+
+def test_a_committed_rule_that_compares_too_many_pairs_is_narrowed(monkeypatch):
+    """A list whose forename + surname pairs exceed the budget blocks (and trains) on them with the year of birth
+    too; the rule is kept whole when the list has nothing to narrow it with, and other rules are left alone."""
+    import linkage.match as match
+    from linkage.match import equal_key_columns, list_model, narrow_prediction_rules, narrowed_to_budget, standardise
+
+    raw = pd.DataFrame({"source": "list", "record_id": [str(i) for i in range(40)], "first_name": "JOHN",
+                        "surname": "SMITH", "dob": [f"{1950 + i % 20}-03-0{1 + i % 9}" for i in range(40)]})
+    records = standardise(raw)
+    present = {"first_name", "surname", "dob", "dob_year"}
+    monkeypatch.setattr(match, "COMMITTED_RULE_MAX_COMPARISONS_PER_RECORD", 2)  # 80 pairs: 780 share the names
+    assert narrowed_to_budget(records, ("first_name", "surname"), present) == ("first_name", "surname", "dob_year")
+    assert narrowed_to_budget(records, ("first_name", "surname"), {"first_name", "surname"}) == (
+        "first_name", "surname")
+    model = list_model(present, term_frequencies=False)
+    rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
+    narrow_prediction_rules(model, records, present)
+    after = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
+    changed = [(a, b) for a, b in zip(rules, after) if a != b]
+    # forename + DOB compares few pairs here (distinct dates): only forename + surname narrows
+    assert [(equal_key_columns(a), equal_key_columns(b)) for a, b in changed] == [
+        (("first_name", "surname"), ("first_name", "surname", "dob_year"))]
+    assert "l.first_name = r.surname AND l.surname = r.first_name" in after  # not an equal-key rule: untouched
