@@ -184,7 +184,7 @@ AMBIGUITY_MARGIN = 6.0
 # 1: until session 21; 2: different forenames across systems never merge without a shared identifier;
 # 3: conflicting middle names (JOHN PAUL / JOHN DAVID) never merge without a shared identifier, and a forename
 # keyed as a surname excuses different forenames only in a swap both ways (_names_swapped); 4: particles and names
-# siblings share (DEL, VAN, THI) are not middle names.
+# siblings share (DEL, VAN, THI), and JUNIOR / SENIOR, are not middle names.
 CLUSTER_RULES_VERSION = 4
 
 
@@ -395,8 +395,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
     distinct value across it; so do forenames, the given names a list wrote after them in its forename
-    column and a list's generations (JR / SR); and no reviewer's decision names one of its records. (Other middle names need no check: they never
-    conflict between clusters that share a DOB.)"""
+    column and a list's generations (JR / SR); and no reviewer's decision names one of its records. (Other
+    middle names need no check: they never conflict between clusters that share a DOB.)"""
     n = len(component)
     size = np.bincount(component, minlength=n)
 
