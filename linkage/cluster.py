@@ -108,11 +108,6 @@ def _ascii_upper(name: str) -> str:
     return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().strip().upper()
 
 
-def seed_forenames() -> frozenset[str]:
-    """Every forename the nicknames seed names, as a name or a canonical form."""
-    return frozenset(_nickname_forms()).union(*_nickname_forms().values())
-
-
 @lru_cache(maxsize=1)
 def _nickname_forms() -> dict[str, frozenset[str]]:
     """Each name in the nicknames seed -> itself and every canonical form the seed gives it. The
@@ -231,24 +226,20 @@ def _initials_fit(token: str, given: set[str]) -> bool:
     return len(token) <= 3 and all(any(name.startswith(letter) for name in given) for letter in token)
 
 
-def _middle_names_conflict(a: dict, b: dict, given_names: frozenset[str] = frozenset()) -> bool:
+def _middle_names_conflict(a: dict, b: dict) -> bool:
     """Both clusters give middle names and none of either's fits any given name (forename or middle) of the
     other: JOHN PAUL / JOHN DAVID (a same-name father and son). JOHN PAUL / JOHN P, / JP (initials), / JOHN (no
     middle), / PAUL JOHN (a swap), JOHN PAUL JAMES / JOHN JAMES and a typo do not conflict; nor do two clusters
     that share a whole DOB, which a father and son never do (a maiden name or a nickname in the field, JONES /
     ELIZABETH, is then one person's), unless both wrote them in the forename column: MARIA JOSE / MARIA ELENA
-    are the names twins go by (linkage.standardise splits the column, and their forenames are then both MARIA),
-    or both give middle names that are given_names (a list's forenames and the nicknames seed's): JOSE + LUIS /
-    JOSE + JAVIER in a middle-name column are twins too, while a maiden name is no forename."""
+    are the names twins go by (linkage.standardise splits the column, and their forenames are then both MARIA)."""
     ma, mb = a.get("middles"), b.get("middles")
     if not ma or not mb:
         return False
     compatible = _given_names_compatible
     if a.get("dob") and b.get("dob") and not a["dob"].isdisjoint(b["dob"]):
         if not (a.get("forename_middles") and b.get("forename_middles")):
-            ma, mb = ma & given_names, mb & given_names
-            if not ma or not mb:
-                return False
+            return False
         # one DOB: any one typo is one person's, as twins' names are not one letter apart (FEBRL's SARA-KOUISE,
         # TOMMI-EE against SARA-LOUISE, TOMMI-LEE)
         compatible = _typo_apart
@@ -383,10 +374,7 @@ class ClusterRules:
     where records has middle_names (a list maps them with --map middle_names=COL).
     surnames_only: words a list gives as surnames and never as forenames (`familyhub link`); one in the
     middle-name field (a maternal surname, GARCIA; a maiden name) is not a given name and does not count: they
-    had refused one person's records (an audit: recall 0.90 -> 0.76 with ages).
-    given_names: forenames (the list's own and the nicknames seed's: `familyhub link`); middle names that are
-    such names conflict between clusters that share a DOB too (twins JOSE + LUIS / JOSE + JAVIER). Empty for the
-    warehouse, whose twins differ in their forenames."""
+    had refused one person's records (an audit: recall 0.90 -> 0.76 with ages)."""
     system_rules: bool = True
     shared_id_overrides_dob: bool = False
     loose_dobs: bool = False
@@ -394,7 +382,6 @@ class ClusterRules:
     sex_conflicts: bool = True
     middle_name_conflicts: bool = True
     surnames_only: frozenset[str] = frozenset()
-    given_names: frozenset[str] = frozenset()
 
 
 WAREHOUSE_RULES = ClusterRules()
@@ -408,9 +395,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     one cluster with every edge merging, when no two of its records can conflict whatever the merge
     order: each has a date of birth; NHS number, NI number, UPN, DOB and sex each hold at most one
     distinct value across it; so do forenames, the given names a list wrote after them in its forename
-    column and a list's generations (JR / SR), and its middle names where its rules know given names; and no
-    reviewer's decision names one of its records. (The warehouse's middle names need no check: they never
-    conflict between clusters that share a DOB.)"""
+    column and a list's generations (JR / SR); and no reviewer's decision names one of its records. (Other
+    middle names need no check: they never conflict between clusters that share a DOB.)"""
     n = len(component)
     size = np.bincount(component, minlength=n)
 
@@ -423,9 +409,8 @@ def _need_rules(records: pd.DataFrame, component: np.ndarray, decided: np.ndarra
     for f in CONFLICT_FIELDS:
         tangled |= _many_values(records[f].to_numpy(), component)
     tangled |= _many_values(records["first_name_canonical"].to_numpy(), component)
-    for column in ("forename_middles", *(("middle_names",) if rules.given_names else ())):
-        if rules.middle_name_conflicts and column in records:
-            tangled |= _many_values(records[column].to_numpy(), component)
+    if rules.middle_name_conflicts and "forename_middles" in records:
+        tangled |= _many_values(records["forename_middles"].to_numpy(), component)
     if "generation" in records:
         tangled |= _many_values(records["generation"].to_numpy(), component)
     tangled |= any_of(np.isin(np.arange(n), decided.ravel()))
@@ -648,7 +633,7 @@ def _cluster_by_rules(records: pd.DataFrame, rank: np.ndarray, left: np.ndarray,
         # a same-name father and son: one person's records never give middle names that fit no given name of
         # the other; a shared identifier says one person (as for forenames across systems). Between rivals for
         # a record without DOB (edge False) too: JOHN PAUL and JOHN DAVID both fitting it make it ambiguous
-        if _middle_names_conflict(a, b, rules.given_names) and not shares_an_id(a, b):
+        if _middle_names_conflict(a, b) and not shares_an_id(a, b):
             return True
         # JOHN SMITH SR and JOHN SMITH JR: a father and his son, whatever else they share but an identifier
         if _sets_conflict(a.get("generation"), b.get("generation"), lambda x, y: x == y) and not shares_an_id(a, b):

@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from linkage import settings as model_settings
 from linkage.backend import DuckDBBackend
-from linkage.cluster import LIST_RULES, LOOSE_DOB_DAYS, cluster, seed_forenames
+from linkage.cluster import LIST_RULES, LOOSE_DOB_DAYS, cluster
 from linkage.ids import assign_person_ids
 from linkage.run import (MATCH_WEIGHT_THRESHOLD, NO_DOB_MATCH_WEIGHT_THRESHOLD, PAIR_COLUMNS, PAIR_FLOOR_WEIGHT,
                          _nodes)
@@ -1045,8 +1045,7 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
         dob_agreement = dob_agreement if measured is None else measured
     rules = dataclasses.replace(LIST_RULES, loose_dobs=dob_agreement < DOB_RELIABLE_SHARE
                                 and (not trainable or shows_duplicates(records)),
-                                near_dob_days=near_dob_days(model), surnames_only=surnames_only(records),
-                                given_names=list_forenames(records) | seed_forenames())
+                                near_dob_days=near_dob_days(model), surnames_only=surnames_only(records))
     clustered = cluster(_nodes(records), pairs, weight, weight, must_link=exact_duplicates(records, present),
                         rules=rules)
     cluster_of = clustered.cluster_of.assign(person_id=lambda d: assign_person_ids(d))
@@ -1082,22 +1081,16 @@ def link_files(inputs: list[Path], id_column: str, mapping: dict[str, str], out:
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def _words(records: pa.Table, column: str) -> set[str]:
-    if column not in records.column_names:
-        return set()
-    names = pd.Series(records[column].to_numpy(zero_copy_only=False)).dropna()
-    return set(names.str.replace("-", " ").str.split().explode().dropna())
-
-
-def list_forenames(records: pa.Table) -> frozenset[str]:
-    """The words the list gives as forenames (the first, or after it in the forename column)."""
-    return frozenset(_words(records, "first_name") | _words(records, "forename_middles"))
-
-
 def surnames_only(records: pa.Table) -> frozenset[str]:
     """The words the list gives as surnames and never as forenames (SMITH-JONES gives two): in the middle-name
     field such a word is a maternal or maiden surname, not a given name (the clustering's middle-name rule)."""
-    return frozenset(_words(records, "surname") - list_forenames(records))
+    def words(column: str) -> set[str]:
+        names = pd.Series(records[column].to_numpy(zero_copy_only=False)).dropna()
+        return set(names.str.replace("-", " ").str.split().explode().dropna())
+
+    forenames = words("first_name") | (words("forename_middles") if "forename_middles" in records.column_names
+                                       else set())
+    return frozenset(words("surname") - forenames)
 
 
 def dob_given_as(mapping: dict[str, str]) -> str | None:

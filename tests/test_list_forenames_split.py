@@ -160,28 +160,3 @@ def test_familyhub_link_matches_given_names_in_the_forename_column_to_a_middle_n
     assert person["aMagnus"] == person["bMagnus"] and person["aRufus"] == person["bRufus"]
     assert person["aMagnus"] != person["aRufus"]
     assert len(set(person.values())) == 252
-
-
-def test_twins_whose_middle_name_column_gives_forenames_stay_apart_in_a_list(tmp_path):
-    """JOSE + LUIS and JOSE + JAVIER in a middle-name column, born the same day at one address: in a list whose
-    forenames include LUIS and JAVIER these are given names, which one person's records do not disagree on (an
-    audit's rolls: 131 of 136 such twin pairs merged). A maiden name there (no one's forename) still does not
-    conflict, nor do the same names in the warehouse's rules, whose twins differ in their forenames."""
-    import dataclasses
-
-    twins = _people([("JOSE", "LUIS", None, "20100101"), ("JOSE", "JAVIER", None, "20100101")])
-    edges = _edges([(0, 1, 25.0)])
-    rules = dataclasses.replace(LIST_RULES, given_names=frozenset({"LUIS", "JAVIER", "JOSE"}))
-    assert len(_partition(cluster(twins, edges, 4.0, 10.0, rules=rules))) == 2
-    assert len(_partition(cluster(twins, edges, 4.0, 10.0, rules=LIST_RULES))) == 1
-    maiden = twins.assign(middle_names=["JONES", "JAVIER"])
-    assert len(_partition(cluster(maiden, edges, 4.0, 10.0, rules=rules))) == 1
-    # familyhub link gives its rules the list's forenames: LUIS and JAVIER are forenames of other rows
-    rows = [("t1", "Jose", "Luis", "Garcia", "2010-01-01", "Z1"), ("t2", "Jose", "Javier", "Garcia", "2010-01-01", "Z1"),
-            ("o1", "Luis", "", "Lopez", "1980-02-03", "Z2"), ("o2", "Javier", "", "Perez", "1981-04-05", "Z3")]
-    pd.DataFrame(rows, columns=["Ref", "Given", "Middle", "Family", "Born", "Zip"]).to_csv(tmp_path / "l.csv",
-                                                                                         index=False)
-    mapping = {"first_name": "Given", "middle_names": "Middle", "surname": "Family", "dob": "Born", "postcode": "Zip"}
-    link_files([tmp_path / "l.csv"], "Ref", mapping, tmp_path / "out.csv")
-    person = dict(pd.read_csv(tmp_path / "out.csv", dtype=str)[["record_id", "person_id"]].itertuples(index=False))
-    assert person["t1"] != person["t2"]
