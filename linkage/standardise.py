@@ -430,7 +430,8 @@ def standardise(raw: pd.DataFrame, dob_format: str | None = None, jan1_is_placeh
             where length(name) > 1 and name not in ({placeholder_words})
         ),
         forenames_of_words as (  -- each forename of several words once (JOHN PAUL, ANNE-MARIE), with its words
-            select first_name, string_split(regexp_replace(first_name, '-', ' ', 'g'), ' ') as words
+            select first_name,
+                list_filter(string_split(regexp_replace(first_name, '-', ' ', 'g'), ' '), lambda w: w <> '') as words
             from (select distinct first_name from generations where regexp_matches(first_name, '[ -]'))
         ),
         unknown_later_words as (  -- those with a word after the first that is no known name (and one of two letters)

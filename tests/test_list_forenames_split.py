@@ -49,6 +49,8 @@ def test_a_forename_column_of_known_names_is_split_and_a_garbled_one_kept_whole(
         ("ZORBLAX QUINT", None, "QUINT"),  # neither word a name the seed knows or the list gives alone
         ("JOHN PAUL GEORGE RINGO STARR", None, None),  # five words: some other order, kept whole
     ]
+    # a stray hyphen is no second word (a review: JOHN- counted as split): the name alone, rejoined
+    assert _given_names(["John-", "Mary - Ann"]) == [("JOHN", None, None), ("MARY", "ANN", "ANN")]
     # words that make a known name together are that name with a space typed into it (FEBRL's GEO RGE); MARY ANN
     # where the list writes MARYANN alone is that name too
     assert _given_names(["Geo rge", "Thom as", "Mary Ann", "Maryann", "Maryann"])[:3] == [
